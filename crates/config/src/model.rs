@@ -1,0 +1,293 @@
+//! The configuration model and its defaults.
+//!
+//! Defaults are the values of the Cryptobot Security Hardening Guide's
+//! `security_config.json` and its service port map. Every struct denies unknown
+//! keys, so a typo is an error instead of a silently ignored setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Every setting in `cryptobot.toml`.
+///
+/// A `Settings` value by itself is not known to be valid; code that acts on
+/// configuration takes a [`crate::Config`], which can only be built by loading
+/// and validating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub services: Services,
+    pub database: Database,
+    pub redis: Redis,
+    pub server: Server,
+    pub security: Security,
+}
+
+/// Whether a service may be reached from other machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Exposure {
+    /// Reachable from the network (the firewall opens its port).
+    Public,
+    /// Reachable from this machine only.
+    Loopback,
+}
+
+impl Exposure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exposure::Public => "public",
+            Exposure::Loopback => "loopback",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub port: u16,
+    pub exposure: Exposure,
+}
+
+impl Service {
+    const fn new(port: u16, exposure: Exposure) -> Self {
+        Service { port, exposure }
+    }
+}
+
+/// The Cryptobot services and their ports (the guide's port map).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Services {
+    pub auth: Service,
+    pub data: Service,
+    pub strategy: Service,
+    pub backtest: Service,
+    pub trade: Service,
+    pub web: Service,
+    pub postgres: Service,
+    pub redis: Service,
+}
+
+impl Services {
+    /// `(name, service)` for every service, in a fixed order.
+    pub fn iter(&self) -> [(&'static str, Service); 8] {
+        [
+            ("auth", self.auth),
+            ("data", self.data),
+            ("strategy", self.strategy),
+            ("backtest", self.backtest),
+            ("trade", self.trade),
+            ("web", self.web),
+            ("postgres", self.postgres),
+            ("redis", self.redis),
+        ]
+    }
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        use Exposure::{Loopback, Public};
+        Services {
+            auth: Service::new(8000, Public),
+            data: Service::new(8001, Loopback),
+            strategy: Service::new(8010, Loopback),
+            backtest: Service::new(8020, Loopback),
+            trade: Service::new(8030, Loopback),
+            web: Service::new(3000, Public),
+            postgres: Service::new(5432, Loopback),
+            redis: Service::new(6379, Loopback),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// PostgreSQL URL without a password (the password is read from
+    /// `config/secrets/postgres_password`). Unset: the embedded SQLite file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// SQLite database file; relative paths are below the installation home.
+    pub sqlite_path: PathBuf,
+    /// PostgreSQL database name used in `pg_hba.conf` and by `--apply-db`.
+    pub name: String,
+    /// PostgreSQL role used by Cryptobot.
+    pub user: String,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: None,
+            sqlite_path: PathBuf::from("data/cryptobot.db"),
+            name: "cryptobot".into(),
+            user: "cryptobot".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    /// `redis://` or `rediss://` URL without a password (the password is read
+    /// from `config/secrets/redis_password`). Unset: in-process state only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// ACL user Cryptobot connects as.
+    pub user: String,
+    /// `dir` of the rendered `redis.conf` (where Redis keeps its files).
+    pub server_dir: PathBuf,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Redis {
+            url: None,
+            user: "cryptobot".into(),
+            server_dir: PathBuf::from("/var/lib/redis"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Address `cryptobot serve` listens on.
+    pub bind: SocketAddr,
+    /// Certificate chain (PEM); relative paths are below the installation home.
+    pub tls_cert: PathBuf,
+    /// Private key (PEM); relative paths are below the installation home.
+    pub tls_key: PathBuf,
+    /// Origins allowed to call the API from a browser. Never `*`.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            tls_cert: PathBuf::from("config/tls/server.crt"),
+            tls_key: PathBuf::from("config/tls/server.key"),
+            cors_origins: vec!["https://localhost:3000".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    pub password_policy: PasswordPolicy,
+    pub session: Session,
+    pub rate_limiting: RateLimiting,
+    pub mfa: Mfa,
+    pub api_keys: ApiKeys,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordPolicy {
+    pub min_length: u32,
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    pub require_digit: bool,
+    pub require_special: bool,
+    /// Days after which a password must be changed; 0 = never.
+    pub max_age_days: u32,
+    /// How many previous passwords may not be reused; 0 = no history.
+    pub prevent_reuse: u32,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            min_length: 12,
+            require_uppercase: true,
+            require_lowercase: true,
+            require_digit: true,
+            require_special: true,
+            max_age_days: 90,
+            prevent_reuse: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// Lifetime of an access token (a signed JWT).
+    pub access_token_seconds: u32,
+    /// A session not refreshed within this time ends (the guide's session expiry).
+    pub expiry_seconds: u32,
+    /// Absolute lifetime of a session and its refresh tokens.
+    pub refresh_expiry_seconds: u32,
+    /// A session with no request for this long ends.
+    pub idle_timeout_seconds: u32,
+    /// Logins beyond this end the user's oldest session.
+    pub max_sessions_per_user: u32,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            access_token_seconds: 900,
+            expiry_seconds: 3600,
+            refresh_expiry_seconds: 86_400,
+            idle_timeout_seconds: 1800,
+            max_sessions_per_user: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimiting {
+    pub login_attempts_per_minute: u32,
+    pub api_requests_per_minute: u32,
+    pub api_key_requests_per_minute: u32,
+}
+
+impl Default for RateLimiting {
+    fn default() -> Self {
+        RateLimiting {
+            login_attempts_per_minute: 5,
+            api_requests_per_minute: 60,
+            api_key_requests_per_minute: 120,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mfa {
+    pub required_for_admins: bool,
+    pub required_for_api_key_creation: bool,
+    pub totp_issuer: String,
+}
+
+impl Default for Mfa {
+    fn default() -> Self {
+        Mfa {
+            required_for_admins: true,
+            required_for_api_key_creation: true,
+            totp_issuer: "Cryptobot".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeys {
+    pub rotation_days: u32,
+    pub max_keys_per_user: u32,
+}
+
+impl Default for ApiKeys {
+    fn default() -> Self {
+        ApiKeys {
+            rotation_days: 90,
+            max_keys_per_user: 5,
+        }
+    }
+}

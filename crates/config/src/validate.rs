@@ -1,0 +1,319 @@
+//! Semantic validation: values that parse but are impossible or unsafe.
+//! Each rule yields `(dotted key, what is wrong, how to fix it)`; messages do
+//! not repeat string values (they could be secrets typed in the wrong place).
+
+use std::collections::BTreeMap;
+
+use crate::model::{Exposure, Settings};
+
+type Found = (String, String, String);
+
+fn problem(key: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Found {
+    (key.into(), message.into(), fix.into())
+}
+
+/// `[a-z_][a-z0-9_]*`, at most 63 bytes: safe as a PostgreSQL/Redis name
+/// without quoting.
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+        && s.len() <= 63
+}
+
+pub(crate) fn validate(s: &Settings) -> Vec<Found> {
+    let mut out = Vec::new();
+    services(s, &mut out);
+    database(s, &mut out);
+    redis(s, &mut out);
+    server(s, &mut out);
+    security(s, &mut out);
+    out
+}
+
+fn services(s: &Settings, out: &mut Vec<Found>) {
+    let mut seen: BTreeMap<u16, &str> = BTreeMap::new();
+    for (name, svc) in s.services.iter() {
+        let key = format!("services.{name}.port");
+        if svc.port == 0 {
+            out.push(problem(
+                key,
+                "port 0 is not a port a service can listen on",
+                "use a port from 1 to 65535",
+            ));
+            continue;
+        }
+        if let Some(other) = seen.get(&svc.port) {
+            out.push(problem(
+                key,
+                format!("port {} is also used by services.{other}", svc.port),
+                "give every service its own port",
+            ));
+        } else {
+            seen.insert(svc.port, name);
+        }
+    }
+    for (name, svc, what) in [
+        ("postgres", s.services.postgres, "PostgreSQL"),
+        ("redis", s.services.redis, "Redis"),
+    ] {
+        if svc.exposure == Exposure::Public {
+            out.push(problem(
+                format!("services.{name}.exposure"),
+                format!("{what} must never be reachable from the network"),
+                "set exposure = \"loopback\"; remote services reach it through Cryptobot's API",
+            ));
+        }
+    }
+}
+
+/// Splits `scheme://authority/rest` and reports whether the authority
+/// carries a password (`user:password@`) or the query a `password=`.
+fn url_has_password(url: &str) -> bool {
+    let after_scheme = url.split_once("://").map(|x| x.1).unwrap_or(url);
+    let authority_end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
+    let authority = &after_scheme[..authority_end];
+    let userinfo_has_password = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    let query_has_password = after_scheme
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|kv| kv.to_ascii_lowercase().starts_with("password=")));
+    userinfo_has_password || query_has_password
+}
+
+fn database(s: &Settings, out: &mut Vec<Found>) {
+    if let Some(url) = &s.database.url {
+        if url_has_password(url) {
+            out.push(problem(
+                "database.url",
+                "the URL contains a password; secrets never belong in cryptobot.toml",
+                "remove the password from the URL; Cryptobot reads it from config/secrets/postgres_password",
+            ));
+        } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            out.push(problem(
+                "database.url",
+                "not a PostgreSQL URL",
+                "write it as postgresql://cryptobot@127.0.0.1:5432/cryptobot, or remove it to use the embedded SQLite database",
+            ));
+        }
+    }
+    if s.database.sqlite_path.as_os_str().is_empty() {
+        out.push(problem(
+            "database.sqlite_path",
+            "empty path",
+            "use data/cryptobot.db (the default)",
+        ));
+    }
+    for (key, value) in [("database.name", &s.database.name), ("database.user", &s.database.user)] {
+        if !is_identifier(value) {
+            out.push(problem(
+                key,
+                "not a plain PostgreSQL name",
+                "use lower-case letters, digits and _ (starting with a letter), at most 63 characters",
+            ));
+        }
+    }
+}
+
+fn redis(s: &Settings, out: &mut Vec<Found>) {
+    if let Some(url) = &s.redis.url {
+        if url_has_password(url) {
+            out.push(problem(
+                "redis.url",
+                "the URL contains a password; secrets never belong in cryptobot.toml",
+                "remove the password from the URL; Cryptobot reads it from config/secrets/redis_password",
+            ));
+        } else if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            out.push(problem(
+                "redis.url",
+                "not a Redis URL",
+                "write it as redis://127.0.0.1:6379 (or rediss:// for TLS), or remove it to keep state in-process",
+            ));
+        }
+    }
+    if !is_identifier(&s.redis.user) {
+        out.push(problem(
+            "redis.user",
+            "not a plain ACL user name",
+            "use lower-case letters, digits and _, e.g. cryptobot",
+        ));
+    }
+    if !s.redis.server_dir.is_absolute() {
+        out.push(problem(
+            "redis.server_dir",
+            "must be an absolute path",
+            "use /var/lib/redis (the default)",
+        ));
+    }
+}
+
+/// Checks one CORS origin: `https://host[:port]`, or `http://` on loopback.
+fn origin_problem(origin: &str) -> Option<(String, String)> {
+    if origin.trim() == "*" {
+        return Some((
+            "the origin \"*\" lets every website call the API with a user's credentials".into(),
+            "list the exact origins of your web console, e.g. cors_origins = [\"https://localhost:3000\"]".into(),
+        ));
+    }
+    let fix_form = "write each origin as https://HOST or https://HOST:PORT, without a path".to_string();
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Some(("not an origin (scheme://host[:port])".into(), fix_form));
+    };
+    if rest.is_empty() || rest.contains(['/', '?', '#', '*', ' ', '@']) {
+        return Some((
+            "an origin is only scheme://host[:port]: no path, wildcard, user or spaces".into(),
+            fix_form,
+        ));
+    }
+    let host = if let Some(end) = rest.strip_prefix('[').and_then(|r| r.find(']')) {
+        &rest[..end + 2]
+    } else {
+        rest.split(':').next().unwrap_or(rest)
+    };
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    match scheme {
+        "https" => None,
+        "http" if loopback => None,
+        "http" => Some((
+            "a plain-http origin off this machine would send credentials unencrypted".into(),
+            "serve the web console over https and list its https:// origin".into(),
+        )),
+        _ => Some(("origin scheme must be https (or http on localhost)".into(), fix_form)),
+    }
+}
+
+fn server(s: &Settings, out: &mut Vec<Found>) {
+    if s.server.bind.port() == 0 {
+        out.push(problem(
+            "server.bind",
+            "port 0 is not a port the service can be reached on",
+            "use a fixed port, e.g. \"127.0.0.1:8000\"",
+        ));
+    }
+    for (key, path) in [("server.tls_cert", &s.server.tls_cert), ("server.tls_key", &s.server.tls_key)] {
+        if path.as_os_str().is_empty() {
+            out.push(problem(key, "empty path", "remove the key to use the default under config/tls/"));
+        }
+    }
+    for (i, origin) in s.server.cors_origins.iter().enumerate() {
+        if let Some((message, fix)) = origin_problem(origin) {
+            out.push(problem(format!("server.cors_origins[{i}]"), message, fix));
+        }
+    }
+}
+
+fn range(
+    out: &mut Vec<Found>,
+    key: &str,
+    value: u32,
+    min: u32,
+    max: u32,
+    why: &str,
+) {
+    if value < min || value > max {
+        out.push(problem(
+            key,
+            format!("{value} is outside the allowed range {min}..={max} ({why})"),
+            format!("use a value from {min} to {max}"),
+        ));
+    }
+}
+
+fn security(s: &Settings, out: &mut Vec<Found>) {
+    let p = &s.security.password_policy;
+    if p.min_length < 8 {
+        out.push(problem(
+            "security.password_policy.min_length",
+            format!("{} is unsafe: passwords shorter than 8 characters are guessed quickly", p.min_length),
+            "use 12 (the default) or more",
+        ));
+    } else {
+        range(out, "security.password_policy.min_length", p.min_length, 8, 128, "longer minimums lock everyone out");
+    }
+    if p.max_age_days != 0 {
+        range(out, "security.password_policy.max_age_days", p.max_age_days, 1, 3650, "0 disables expiry");
+    }
+    range(out, "security.password_policy.prevent_reuse", p.prevent_reuse, 0, 24, "password history length");
+
+    let ss = &s.security.session;
+    range(out, "security.session.access_token_seconds", ss.access_token_seconds, 60, 3600, "the guide asks for short-lived tokens");
+    range(out, "security.session.idle_timeout_seconds", ss.idle_timeout_seconds, 60, 86_400, "idle sessions must end");
+    range(out, "security.session.max_sessions_per_user", ss.max_sessions_per_user, 1, 100, "sessions per user");
+    range(out, "security.session.refresh_expiry_seconds", ss.refresh_expiry_seconds, 300, 30 * 86_400, "at most 30 days");
+    if ss.expiry_seconds < ss.access_token_seconds {
+        out.push(problem(
+            "security.session.expiry_seconds",
+            "a session would end before its first access token expires",
+            "make expiry_seconds at least access_token_seconds",
+        ));
+    }
+    if ss.refresh_expiry_seconds < ss.expiry_seconds {
+        out.push(problem(
+            "security.session.refresh_expiry_seconds",
+            "the absolute session lifetime is shorter than the session expiry",
+            "make refresh_expiry_seconds at least expiry_seconds",
+        ));
+    }
+
+    let r = &s.security.rate_limiting;
+    range(out, "security.rate_limiting.login_attempts_per_minute", r.login_attempts_per_minute, 1, 60, "more makes password guessing practical");
+    range(out, "security.rate_limiting.api_requests_per_minute", r.api_requests_per_minute, 1, 1_000_000, "requests per minute");
+    range(out, "security.rate_limiting.api_key_requests_per_minute", r.api_key_requests_per_minute, 1, 1_000_000, "requests per minute");
+
+    let m = &s.security.mfa;
+    if m.totp_issuer.trim().is_empty()
+        || m.totp_issuer.len() > 64
+        || m.totp_issuer.contains(':')
+        || m.totp_issuer.chars().any(char::is_control)
+    {
+        out.push(problem(
+            "security.mfa.totp_issuer",
+            "the issuer shown in authenticator apps must be 1-64 printable characters without ':'",
+            "use a short name such as \"Cryptobot\"",
+        ));
+    }
+
+    let k = &s.security.api_keys;
+    range(out, "security.api_keys.rotation_days", k.rotation_days, 1, 365, "keys must be rotated at least yearly");
+    range(out, "security.api_keys.max_keys_per_user", k.max_keys_per_user, 1, 100, "keys per user");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(validate(&Settings::default()), Vec::<Found>::new());
+    }
+
+    #[test]
+    fn url_passwords_are_detected() {
+        assert!(url_has_password("postgresql://u:p@h/db"));
+        assert!(url_has_password("postgresql://h/db?user=u&password=p"));
+        assert!(url_has_password("redis://:p@127.0.0.1:6379"));
+        assert!(!url_has_password("postgresql://cryptobot@127.0.0.1:5432/cryptobot"));
+        assert!(!url_has_password("postgresql://[::1]:5432/db"));
+    }
+
+    #[test]
+    fn origins() {
+        assert!(origin_problem("https://localhost:3000").is_none());
+        assert!(origin_problem("https://bot.example.com").is_none());
+        assert!(origin_problem("http://127.0.0.1:3000").is_none());
+        assert!(origin_problem("http://[::1]:3000").is_none());
+        for bad in ["*", "null", "https://a.com/x", "http://bot.example.com", "ftp://x", "https://*.a.com", "https://"] {
+            assert!(origin_problem(bad).is_some(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(is_identifier("cryptobot"));
+        assert!(is_identifier("_a1"));
+        for bad in ["", "1a", "A", "a-b", "a;drop", "a b"] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,210 @@
+use std::path::Path;
+
+use cryptobot_config::{Config, ConfigError, Exposure, Source};
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Path::new("/etc/cb.toml"), &[])
+}
+
+fn load_env(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_toml(text, Path::new("/etc/cb.toml"), &env)
+}
+
+fn one_problem(text: &str) -> cryptobot_config::Problem {
+    let err = load(text).expect_err("config should be refused");
+    let problems = err.problems();
+    assert_eq!(problems.len(), 1, "{err}");
+    problems[0].clone()
+}
+
+fn at_line(p: &cryptobot_config::Problem) -> usize {
+    match &p.source {
+        Source::File { line, .. } => *line,
+        other => panic!("expected a file location, got {other:?}"),
+    }
+}
+
+#[test]
+fn empty_file_gives_the_guides_defaults() {
+    let c = load("").unwrap();
+    assert_eq!(c.security.password_policy.min_length, 12);
+    assert!(c.security.password_policy.require_special);
+    assert_eq!(c.security.password_policy.max_age_days, 90);
+    assert_eq!(c.security.password_policy.prevent_reuse, 5);
+    assert_eq!(c.security.session.expiry_seconds, 3600);
+    assert_eq!(c.security.session.refresh_expiry_seconds, 86_400);
+    assert_eq!(c.security.session.idle_timeout_seconds, 1800);
+    assert_eq!(c.security.session.max_sessions_per_user, 5);
+    assert_eq!(c.security.rate_limiting.login_attempts_per_minute, 5);
+    assert_eq!(c.security.rate_limiting.api_requests_per_minute, 60);
+    assert_eq!(c.security.rate_limiting.api_key_requests_per_minute, 120);
+    assert!(c.security.mfa.required_for_admins);
+    assert!(c.security.mfa.required_for_api_key_creation);
+    assert_eq!(c.security.mfa.totp_issuer, "Cryptobot");
+    assert_eq!(c.security.api_keys.rotation_days, 90);
+    assert_eq!(c.security.api_keys.max_keys_per_user, 5);
+    let ports: Vec<u16> = c.services.iter().iter().map(|(_, s)| s.port).collect();
+    assert_eq!(ports, [8000, 8001, 8010, 8020, 8030, 3000, 5432, 6379]);
+    assert_eq!(c.server.cors_origins, ["https://localhost:3000"]);
+    assert_eq!(c.source_of("security.session.expiry_seconds"), Source::Default);
+}
+
+#[test]
+fn partial_tables_merge_onto_defaults_and_remember_lines() {
+    let c = load("# comment\n[services.data]\nexposure = \"public\"\n\n[security.session]\nidle_timeout_seconds = 600\n").unwrap();
+    assert_eq!(c.services.data.exposure, Exposure::Public);
+    assert_eq!(c.services.data.port, 8001);
+    assert_eq!(c.security.session.idle_timeout_seconds, 600);
+    assert_eq!(
+        c.source_of("security.session.idle_timeout_seconds"),
+        Source::File { path: "/etc/cb.toml".into(), line: 6 }
+    );
+    assert_eq!(c.source_of("services.data.port"), Source::Default);
+}
+
+#[test]
+fn unknown_key_names_file_line_key_and_fix() {
+    let p = one_problem("[server]\nbind = \"127.0.0.1:8000\"\ncors_origin = []\n");
+    assert_eq!(p.key, "server.cors_origin");
+    assert_eq!(at_line(&p), 3);
+    assert!(p.message.contains("unknown key"));
+    assert!(p.fix.contains("cors_origins"), "{}", p.fix);
+    let shown = p.to_string();
+    assert!(shown.starts_with("/etc/cb.toml:3: key `server.cors_origin`"), "{shown}");
+}
+
+#[test]
+fn unknown_section() {
+    let p = one_problem("\n[securty]\nx = 1\n");
+    assert_eq!(p.key, "securty");
+    assert_eq!(at_line(&p), 2);
+}
+
+#[test]
+fn wrong_type_does_not_echo_the_value() {
+    let p = one_problem("[services.auth]\nport = \"s3cr3t-value\"\n");
+    assert_eq!(p.key, "services.auth.port");
+    assert_eq!(at_line(&p), 2);
+    assert!(p.message.contains("wrong type"), "{}", p.message);
+    assert!(!p.to_string().contains("s3cr3t-value"));
+}
+
+#[test]
+fn duplicated_port() {
+    let p = one_problem("[services.trade]\nport = 8000\n");
+    assert_eq!(p.key, "services.trade.port");
+    assert_eq!(at_line(&p), 2);
+    assert!(p.message.contains("services.auth"), "{}", p.message);
+}
+
+#[test]
+fn port_zero_and_out_of_range() {
+    let p = one_problem("[services.web]\nport = 0\n");
+    assert_eq!(p.key, "services.web.port");
+    let p = one_problem("[services.web]\nport = 70000\n");
+    assert_eq!(p.key, "services.web.port");
+}
+
+#[test]
+fn cors_star_is_refused() {
+    let p = one_problem("[server]\ncors_origins = [\"*\"]\n");
+    assert_eq!(p.key, "server.cors_origins[0]");
+    assert_eq!(at_line(&p), 2);
+    assert!(p.fix.contains("https://"), "{}", p.fix);
+}
+
+#[test]
+fn min_length_below_8_is_refused() {
+    let p = one_problem("[security.password_policy]\nmin_length = 6\n");
+    assert_eq!(p.key, "security.password_policy.min_length");
+    assert_eq!(at_line(&p), 2);
+}
+
+#[test]
+fn public_database_is_refused() {
+    let p = one_problem("[services.postgres]\nexposure = \"public\"\n");
+    assert_eq!(p.key, "services.postgres.exposure");
+}
+
+#[test]
+fn inline_secrets_are_refused_without_being_repeated() {
+    let p = one_problem("[database]\nurl = \"postgresql://cryptobot:Hunter2Hunter2@127.0.0.1/cryptobot\"\n");
+    assert_eq!(p.key, "database.url");
+    assert!(!p.to_string().contains("Hunter2"));
+    let p = one_problem("[redis]\npassword = \"Hunter2Hunter2\"\n");
+    assert_eq!(p.key, "redis.password");
+    assert!(p.message.contains("secret"), "{}", p.message);
+    assert!(!p.to_string().contains("Hunter2"));
+    let p = one_problem("jwt_secret = \"Hunter2Hunter2\"\n");
+    assert_eq!(p.key, "jwt_secret");
+    assert!(!p.to_string().contains("Hunter2"));
+}
+
+#[test]
+fn syntax_error_has_a_line() {
+    let p = one_problem("[server]\nbind = \n");
+    assert_eq!(at_line(&p), 2);
+    assert!(p.message.contains("TOML"));
+}
+
+#[test]
+fn several_semantic_problems_are_reported_together() {
+    let err = load("[security.password_policy]\nmin_length = 4\n[server]\ncors_origins = [\"*\"]\n").unwrap_err();
+    assert_eq!(err.problems().len(), 2, "{err}");
+}
+
+#[test]
+fn environment_overrides_keys_with_their_types() {
+    let c = load_env(
+        "[security.mfa]\nrequired_for_admins = true\n",
+        &[
+            ("CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_ADMINS", "false"),
+            ("CRYPTOBOT_SERVICES__AUTH__PORT", "9000"),
+            ("CRYPTOBOT_SERVER__CORS_ORIGINS", "https://a.example, https://b.example"),
+            ("CRYPTOBOT_DATABASE__NAME", "cb1"),
+            ("CRYPTOBOT_HOME", "/ignored"),
+            ("OTHER", "x"),
+        ],
+    )
+    .unwrap();
+    assert!(!c.security.mfa.required_for_admins);
+    assert_eq!(c.services.auth.port, 9000);
+    assert_eq!(c.server.cors_origins, ["https://a.example", "https://b.example"]);
+    assert_eq!(c.database.name, "cb1");
+    assert_eq!(
+        c.source_of("security.mfa.required_for_admins"),
+        Source::Env { var: "CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_ADMINS".into() }
+    );
+}
+
+#[test]
+fn environment_errors_name_the_variable() {
+    let err = load_env("", &[("CRYPTOBOT_SERVICES__AUTH__PORT", "80x")]).unwrap_err();
+    let p = &err.problems()[0];
+    assert_eq!(p.source, Source::Env { var: "CRYPTOBOT_SERVICES__AUTH__PORT".into() });
+    assert!(!p.to_string().contains("80x"));
+
+    let err = load_env("", &[("CRYPTOBOT_SECURITY__NOPE", "1")]).unwrap_err();
+    let p = &err.problems()[0];
+    assert_eq!(p.key, "security.nope");
+    assert_eq!(p.source, Source::Env { var: "CRYPTOBOT_SECURITY__NOPE".into() });
+
+    let err = load_env("", &[("CRYPTOBOT_SERVER__CORS_ORIGINS", "*")]).unwrap_err();
+    assert_eq!(err.problems()[0].source, Source::Env { var: "CRYPTOBOT_SERVER__CORS_ORIGINS".into() });
+}
+
+#[test]
+fn entries_list_every_leaf_once() {
+    let c = load("").unwrap();
+    let entries = c.entries();
+    let keys: Vec<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert!(keys.contains(&"security.password_policy.min_length"));
+    assert!(keys.contains(&"services.auth.exposure"));
+    let mut dedup = keys.clone();
+    dedup.dedup();
+    assert_eq!(dedup.len(), keys.len());
+}
