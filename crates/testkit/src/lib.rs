@@ -16,7 +16,7 @@
 //! `initdb`, `pg_ctl` and `psql` through `runuser -u postgres --`. Running
 //! `psql` as `postgres` also means `peer` authentication on the unix socket
 //! works with whatever `pg_hba.conf` a test installs. Files handed to the
-//! server by path (an [`PgOptions::include`] file and anything it references,
+//! server by path (a [`PgOptions::include`] file and anything it references,
 //! such as TLS keys or an `hba_file`) must be readable by that account; create
 //! them below a [`shared_tempdir`], whose mode is `0755`. The hba/ident files
 //! given in [`PgOptions`] are copied into the cluster by the harness, so they
@@ -39,7 +39,7 @@ mod pg;
 mod redis;
 mod util;
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
@@ -54,7 +54,7 @@ pub use redis::{RedisServer, redis_binary};
 /// Ports already handed out by [`free_port`] in this process, so that two
 /// servers started concurrently by the same test binary never get the same
 /// port from the kernel's ephemeral allocator.
-static HANDED_OUT: Mutex<HashSet<u16>> = Mutex::new(HashSet::new());
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago.
 ///
