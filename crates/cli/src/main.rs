@@ -1,1 +1,63 @@
-fn main() {}
+//! `cryptobot`: one binary for Cryptobot's hardening commands and security
+//! service. This crate is deliberately thin: it parses arguments, resolves
+//! the installation, calls the library crates and prints.
+
+mod cli;
+mod commands;
+mod context;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command, ConfigCommand};
+use context::{Context, EXIT_FAILURE, Failure};
+
+fn main() -> ExitCode {
+    // Files this process creates outside the plan executor (which sets exact
+    // modes) are never group-writable or world-readable.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o027));
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {}", f.message);
+            if let Some(hint) = f.hint {
+                let _ = writeln!(err, "  fix: {hint}");
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "cryptobot", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { out_dir } => man(out_dir.as_deref()),
+        Command::SecureConfig(args) => commands::secure_config::run(&Context::new(cli)?, args),
+        Command::Config(ConfigCommand::Check) => commands::config::check(&Context::new(cli)?),
+        Command::Config(ConfigCommand::Show) => commands::config::show(&Context::new(cli)?),
+        Command::Rollback(args) => commands::rollback::run(&Context::new(cli)?, args),
+    }
+}
+
+fn man(out_dir: Option<&std::path::Path>) -> Result<(), Failure> {
+    let cmd = Cli::command();
+    let io = |e: std::io::Error| Failure::runtime(format!("cannot write the man page: {e}"), None);
+    match out_dir {
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(io),
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(io)?;
+            clap_mangen::generate_to(cmd, dir).map_err(io)?;
+            Ok(())
+        }
+    }
+}
+
+#[allow(dead_code)]
+const _: u8 = EXIT_FAILURE;

@@ -1,1 +1,15 @@
-//! placeholder
+//! Host hardening plans. Each command is a pure-ish planner — it reads the
+//! host under a [`cryptobot_plan::Root`] and returns a
+//! [`cryptobot_plan::Plan`] — plus the few steps that must talk to a running
+//! server (such as [`apply_db`]).
+//!
+//! - [`secure_config`]: the guide's `secure_config.sh`: layout, secrets,
+//!   default configuration, hardened Redis and PostgreSQL configuration.
+
+pub mod apply_db;
+pub mod render;
+pub mod scram;
+pub mod secrets;
+pub mod secure_config;
+
+pub use secrets::{SecretBytes, SecretName, Weakness};

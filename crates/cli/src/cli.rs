@@ -1,0 +1,107 @@
+//! Command-line definitions. Completions and the man page are generated from
+//! these, so help text here is the user documentation.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cryptobot",
+    version,
+    about = "Security hardening and the security service for a self-hosted Cryptobot installation",
+    long_about = "Security hardening and the security service for a self-hosted Cryptobot installation.\n\n\
+                  Every hardening command computes a plan first: --dry-run shows it and changes nothing, \
+                  a run applies it atomically and records it so `cryptobot rollback` can undo it.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Installation directory [default: /opt/cryptobot as root, else ~/.local/share/cryptobot]
+    #[arg(long, global = true, env = "CRYPTOBOT_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Filesystem prefix under which every host path is read and written (image builds, tests)
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Configuration file [default: <home>/config/cryptobot.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output for people (text) or for programs (json)
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Show more detail (repeat for even more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Print only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate missing or weak secrets and write hardened Cryptobot, Redis and PostgreSQL configuration
+    SecureConfig(SecureConfigArgs),
+    /// Check or show the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Undo the most recent hardening run
+    Rollback(RollbackArgs),
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (or write one page per command into a directory)
+    Man {
+        /// Write cryptobot.1 and one page per subcommand into DIR
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SecureConfigArgs {
+    /// Show what would change, as a diff, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Replace this secret even though it is strong (repeatable): jwt_signing.key,
+    /// reset_token.key, redis_password, postgres_password
+    #[arg(long, value_name = "NAME")]
+    pub rotate: Vec<String>,
+
+    /// Then set the Cryptobot role's password in this PostgreSQL (superuser URL,
+    /// e.g. 'postgresql://postgres@localhost/postgres?host=/var/run/postgresql');
+    /// the password is sent only as a SCRAM-SHA-256 verifier
+    #[arg(long, value_name = "URL")]
+    pub apply_db: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration; exit status 2 when it is invalid
+    Check,
+    /// Print every effective setting with where it came from (secrets are never shown)
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Show what would be restored and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}

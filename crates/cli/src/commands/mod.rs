@@ -1,0 +1,3 @@
+pub mod config;
+pub mod rollback;
+pub mod secure_config;

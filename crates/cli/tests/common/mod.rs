@@ -1,0 +1,132 @@
+//! Helpers shared by the CLI's integration tests: run the real binary, and
+//! snapshot a directory tree (contents, modes, mtimes) to prove a command
+//! changed nothing.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const SECRETS: [&str; 5] = [
+    "jwt_signing.key",
+    "reset_token.key",
+    "vault_master.key",
+    "redis_password",
+    "postgres_password",
+];
+
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub raw: Output,
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert_eq!(self.status, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+    pub fn both(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn cryptobot(args: &[&str]) -> Run {
+    cryptobot_env(args, &[])
+}
+
+pub fn cryptobot_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cryptobot"));
+    cmd.args(args).env_remove("CRYPTOBOT_HOME");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CRYPTOBOT_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let raw = cmd.output().expect("run cryptobot");
+    Run {
+        status: raw.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&raw.stderr).into_owned(),
+        raw,
+    }
+}
+
+/// Runs `cryptobot <args> --home <home>`.
+pub fn on_home(home: &Path, args: &[&str]) -> Run {
+    let mut all: Vec<&str> = args.to_vec();
+    let h = home.to_str().expect("utf-8 path");
+    all.extend(["--home", h]);
+    cryptobot(&all)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub mode: u32,
+    pub mtime_ns: i128,
+    pub content: Option<Vec<u8>>,
+    pub link: Option<PathBuf>,
+}
+
+/// Every path below `dir` (not following links) with its mode, mtime and content.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Entry> {
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        let m = std::fs::symlink_metadata(&p).expect("lstat");
+        let rel = p.strip_prefix(base).expect("below base").to_path_buf();
+        let entry = Entry {
+            mode: m.permissions().mode() & 0o7777,
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            content: if m.is_file() { Some(std::fs::read(&p).expect("read")) } else { None },
+            link: if m.file_type().is_symlink() { std::fs::read_link(&p).ok() } else { None },
+        };
+        out.insert(rel, entry);
+        if m.is_dir() {
+            walk(base, &p, out);
+        }
+    }
+}
+
+pub fn mode(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).expect("lstat").permissions().mode() & 0o7777
+}
+
+/// Every secret value of an installation, as byte strings to search for in
+/// output (raw, and the forms a careless program might print).
+pub fn secret_needles(home: &Path) -> Vec<Vec<u8>> {
+    let mut needles = Vec::new();
+    for name in SECRETS {
+        let v = std::fs::read(home.join("config/secrets").join(name)).expect("secret exists");
+        let v = v.strip_suffix(b"\n").unwrap_or(&v).to_vec();
+        if name.ends_with(".key") && !name.starts_with("jwt") {
+            let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
+            needles.push(hex.into_bytes());
+            needles.push(v.clone());
+        } else if name.starts_with("jwt") {
+            // The base64 body line of the PEM.
+            let text = String::from_utf8(v.clone()).expect("pem is text");
+            for line in text.lines().filter(|l| !l.starts_with("-----")) {
+                needles.push(line.as_bytes().to_vec());
+            }
+        } else {
+            needles.push(v.clone());
+        }
+    }
+    needles
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
