@@ -125,7 +125,11 @@ fn absolute(p: &Path, what: &str) -> Result<PathBuf, Failure> {
     }
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::runtime(format!("cannot read the current directory: {e}"), None))?;
-    Ok(cwd.join(p.components().filter(|c| *c != Component::CurDir).collect::<PathBuf>()))
+    Ok(cwd.join(
+        p.components()
+            .filter(|c| *c != Component::CurDir)
+            .collect::<PathBuf>(),
+    ))
 }
 
 fn default_home(root_is_live: bool) -> PathBuf {
@@ -196,7 +200,10 @@ impl Context {
         let real = self.root.host(&self.config_path)?;
         match std::fs::symlink_metadata(&real) {
             Ok(m) if m.file_type().is_symlink() => Err(Failure::input(
-                format!("refusing to read {}: it is a symbolic link", self.config_path.display()),
+                format!(
+                    "refusing to read {}: it is a symbolic link",
+                    self.config_path.display()
+                ),
                 Some("replace the link with the file itself".to_string()),
             )),
             Ok(_) => Ok((Config::load(&real, &self.config_path, &self.env)?, true)),

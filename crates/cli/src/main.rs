@@ -35,7 +35,12 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "cryptobot", &mut std::io::stdout());
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "cryptobot",
+                &mut std::io::stdout(),
+            );
             Ok(())
         }
         Command::Man { out_dir } => man(out_dir.as_deref()),
@@ -50,7 +55,9 @@ fn man(out_dir: Option<&std::path::Path>) -> Result<(), Failure> {
     let cmd = Cli::command();
     let io = |e: std::io::Error| Failure::runtime(format!("cannot write the man page: {e}"), None);
     match out_dir {
-        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(io),
+        None => clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout())
+            .map_err(io),
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(io)?;
             clap_mangen::generate_to(cmd, dir).map_err(io)?;

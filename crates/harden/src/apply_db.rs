@@ -79,14 +79,19 @@ pub async fn apply_db(
     let password = password_text(password.expose_secret());
 
     let mut conn = PgConnection::connect(url).await.map_err(DbError::Connect)?;
-    let is_super: bool = sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-        .fetch_one(&mut conn)
-        .await
-        .map_err(DbError::Statement)?;
+    let is_super: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(DbError::Statement)?;
     if !is_super {
         return Err(DbError::NotSuperuser);
     }
-    exec(&mut conn, "SET log_statement = 'none'; SET log_min_error_statement = 'panic'".into()).await?;
+    exec(
+        &mut conn,
+        "SET log_statement = 'none'; SET log_min_error_statement = 'panic'".into(),
+    )
+    .await?;
 
     let stored: Option<Option<String>> =
         sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = $1")
@@ -106,7 +111,11 @@ pub async fn apply_db(
     let role_change = match stored {
         None => {
             let v = new_verifier()?;
-            exec(&mut conn, format!("CREATE ROLE \"{role}\" LOGIN PASSWORD '{v}'")).await?;
+            exec(
+                &mut conn,
+                format!("CREATE ROLE \"{role}\" LOGIN PASSWORD '{v}'"),
+            )
+            .await?;
             RoleChange::Created
         }
         Some(Some(current)) if scram::matches(&current, password) => {
@@ -115,7 +124,11 @@ pub async fn apply_db(
         }
         Some(_) => {
             let v = new_verifier()?;
-            exec(&mut conn, format!("ALTER ROLE \"{role}\" WITH LOGIN PASSWORD '{v}'")).await?;
+            exec(
+                &mut conn,
+                format!("ALTER ROLE \"{role}\" WITH LOGIN PASSWORD '{v}'"),
+            )
+            .await?;
             RoleChange::PasswordSet
         }
     };
@@ -127,7 +140,11 @@ pub async fn apply_db(
         .map_err(DbError::Statement)?;
     let database_created = exists.is_none();
     if database_created {
-        exec(&mut conn, format!("CREATE DATABASE \"{database}\" OWNER \"{role}\"")).await?;
+        exec(
+            &mut conn,
+            format!("CREATE DATABASE \"{database}\" OWNER \"{role}\""),
+        )
+        .await?;
         exec(
             &mut conn,
             format!("REVOKE CONNECT, TEMPORARY ON DATABASE \"{database}\" FROM PUBLIC"),

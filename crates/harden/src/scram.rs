@@ -122,7 +122,10 @@ mod tests {
             .decode("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
             .unwrap();
         let client_key: Vec<u8> = proof.iter().zip(client_sig).map(|(a, b)| a ^ b).collect();
-        assert_eq!(<[u8; 32]>::from(Sha256::digest(&client_key)), keys.stored_key);
+        assert_eq!(
+            <[u8; 32]>::from(Sha256::digest(&client_key)),
+            keys.stored_key
+        );
     }
 
     #[test]

@@ -136,9 +136,7 @@ impl fmt::Display for Weakness {
             Weakness::WellKnownDefault => "a well-known default password",
             Weakness::TooShort => "shorter than 16 characters",
             Weakness::Constant => "one repeated character",
-            Weakness::UnsupportedCharacters => {
-                "contains spaces, control or non-ASCII characters"
-            }
+            Weakness::UnsupportedCharacters => "contains spaces, control or non-ASCII characters",
             Weakness::NotA32ByteKey => "not a 32-byte key",
             Weakness::NotEd25519Key => "not an Ed25519 private key in PKCS#8 PEM form",
         })
@@ -253,10 +251,7 @@ fn ed25519_pkcs8_pem(seed: &[u8; 32]) -> SecretBytes {
 /// The 32-byte seed inside an Ed25519 PKCS#8 PEM, if `pem` is one.
 pub fn ed25519_seed(pem: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
     let text = std::str::from_utf8(pem).ok()?;
-    let body = text
-        .trim()
-        .strip_prefix(PEM_BEGIN)?
-        .strip_suffix(PEM_END)?;
+    let body = text.trim().strip_prefix(PEM_BEGIN)?.strip_suffix(PEM_END)?;
     let b64: Zeroizing<String> =
         Zeroizing::new(body.chars().filter(|c| !c.is_ascii_whitespace()).collect());
     let der = Zeroizing::new(STANDARD.decode(b64.as_bytes()).ok()?);
@@ -311,7 +306,10 @@ mod tests {
         assert_eq!(w("redis"), Some(Weakness::WellKnownDefault));
         assert_eq!(w("short-but-ok1"), Some(Weakness::TooShort));
         assert_eq!(w("aaaaaaaaaaaaaaaaaaaa"), Some(Weakness::Constant));
-        assert_eq!(w("has space in it 12345"), Some(Weakness::UnsupportedCharacters));
+        assert_eq!(
+            w("has space in it 12345"),
+            Some(Weakness::UnsupportedCharacters)
+        );
         assert_eq!(w("Xk3-long-enough-pass!\n"), None);
     }
 
@@ -326,16 +324,26 @@ mod tests {
             Some(Weakness::NotA32ByteKey)
         );
         assert_eq!(
-            SecretName::JwtSigningKey.weakness(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            SecretName::JwtSigningKey
+                .weakness(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
             Some(Weakness::NotEd25519Key)
         );
     }
 
     #[test]
     fn parses_names() {
-        assert_eq!(SecretName::parse("redis_password"), Some(SecretName::RedisPassword));
-        assert_eq!(SecretName::parse("jwt_signing.key"), Some(SecretName::JwtSigningKey));
-        assert_eq!(SecretName::parse("jwt_signing"), Some(SecretName::JwtSigningKey));
+        assert_eq!(
+            SecretName::parse("redis_password"),
+            Some(SecretName::RedisPassword)
+        );
+        assert_eq!(
+            SecretName::parse("jwt_signing.key"),
+            Some(SecretName::JwtSigningKey)
+        );
+        assert_eq!(
+            SecretName::parse("jwt_signing"),
+            Some(SecretName::JwtSigningKey)
+        );
         assert_eq!(SecretName::parse("nope"), None);
     }
 

@@ -73,7 +73,9 @@ pub enum HardenError {
     },
     #[error("the operating system's random number generator failed: {0}")]
     Random(getrandom::Error),
-    #[error("{path} is {weakness}; it is never replaced automatically, because secrets encrypted with it would become unreadable")]
+    #[error(
+        "{path} is {weakness}; it is never replaced automatically, because secrets encrypted with it would become unreadable"
+    )]
     VaultKeyUnusable { path: PathBuf, weakness: Weakness },
     #[error("refusing to rotate {name}: secrets encrypted with it would become unreadable")]
     GuardedRotation { name: SecretName },
@@ -167,7 +169,8 @@ pub fn default_config_text() -> String {
         if line.starts_with('[') {
             section = line.to_string();
         }
-        let active = line == "[server]" || (section == "[server]" && line.starts_with("cors_origins"));
+        let active =
+            line == "[server]" || (section == "[server]" && line.starts_with("cors_origins"));
         if line.is_empty() {
             out.push('\n');
         } else if active {
@@ -218,7 +221,10 @@ pub fn plan(
         let existing = read_no_follow(root, &path)?;
         let rotate = opts.rotate.contains(&name);
         let (value, action) = match existing {
-            None => (name.generate().map_err(HardenError::Random)?, SecretAction::Generated),
+            None => (
+                name.generate().map_err(HardenError::Random)?,
+                SecretAction::Generated,
+            ),
             Some(current) => {
                 let weakness = name.weakness(current.expose_secret());
                 if name.guards_data() {
@@ -230,8 +236,14 @@ pub fn plan(
                     }
                 }
                 match (weakness, rotate) {
-                    (Some(w), _) => (name.generate().map_err(HardenError::Random)?, SecretAction::Replaced(w)),
-                    (None, true) => (name.generate().map_err(HardenError::Random)?, SecretAction::Rotated),
+                    (Some(w), _) => (
+                        name.generate().map_err(HardenError::Random)?,
+                        SecretAction::Replaced(w),
+                    ),
+                    (None, true) => (
+                        name.generate().map_err(HardenError::Random)?,
+                        SecretAction::Rotated,
+                    ),
                     (None, false) => (current, SecretAction::Kept),
                 }
             }

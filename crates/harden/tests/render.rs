@@ -40,7 +40,10 @@ fn pg_ident() {
 #[test]
 fn pg_include_without_and_with_tls() {
     let layout = Layout::new("/opt/cryptobot");
-    insta::assert_snapshot!("pg_include_no_tls", render::pg_include(&layout, false).unwrap());
+    insta::assert_snapshot!(
+        "pg_include_no_tls",
+        render::pg_include(&layout, false).unwrap()
+    );
     let with = render::pg_include(&layout, true).unwrap();
     assert!(with.contains("\nssl = on\nssl_cert_file = '/opt/cryptobot/config/tls/postgresql.crt'\nssl_key_file = '/opt/cryptobot/config/tls/postgresql.key'\n"), "{with}");
 }

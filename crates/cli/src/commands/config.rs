@@ -12,11 +12,16 @@ pub fn check(ctx: &Context) -> Result<(), Failure> {
     let (config, exists) = ctx.load_config()?;
     let path = ctx.config_path.display().to_string();
     if ctx.out.json() {
-        println!("{:#}", json!({"valid": true, "file": if exists { Some(&path) } else { None }}));
+        println!(
+            "{:#}",
+            json!({"valid": true, "file": if exists { Some(&path) } else { None }})
+        );
     } else if !ctx.out.quiet {
         match config.file() {
             Some(_) => println!("configuration is valid: {path}"),
-            None => println!("no configuration file at {path}; the built-in defaults apply and are valid"),
+            None => println!(
+                "no configuration file at {path}; the built-in defaults apply and are valid"
+            ),
         }
     }
     Ok(())
@@ -60,13 +65,24 @@ pub fn show(ctx: &Context) -> Result<(), Failure> {
                 })
             })
             .collect();
-        println!("{:#}", json!({"file": config.file(), "settings": settings, "secrets": secrets}));
+        println!(
+            "{:#}",
+            json!({"file": config.file(), "settings": settings, "secrets": secrets})
+        );
         return Ok(());
     }
-    let width = entries.iter().map(|(k, v, _)| k.len() + v.to_string().len()).max().unwrap_or(0) + 3;
+    let width = entries
+        .iter()
+        .map(|(k, v, _)| k.len() + v.to_string().len())
+        .max()
+        .unwrap_or(0)
+        + 3;
     match config.file() {
         Some(f) => println!("# configuration: {}", f.display()),
-        None => println!("# configuration: built-in defaults ({} does not exist)", ctx.config_path.display()),
+        None => println!(
+            "# configuration: built-in defaults ({} does not exist)",
+            ctx.config_path.display()
+        ),
     }
     for (key, value, source) in &entries {
         let line = format!("{key} = {value}");
@@ -76,10 +92,17 @@ pub fn show(ctx: &Context) -> Result<(), Failure> {
     for (name, path, mode) in &secrets {
         let state = match mode {
             Some(m) if *m == 0o600 => format!("{}, mode 0600", path.display()),
-            Some(m) => format!("{}, mode {m:04o}: should be 0600, run `cryptobot secure-config`", path.display()),
+            Some(m) => format!(
+                "{}, mode {m:04o}: should be 0600, run `cryptobot secure-config`",
+                path.display()
+            ),
             None => format!("{} missing: run `cryptobot secure-config`", path.display()),
         };
-        let value = if mode.is_some() { "[redacted]" } else { "(missing)" };
+        let value = if mode.is_some() {
+            "[redacted]"
+        } else {
+            "(missing)"
+        };
         let line = format!("secrets.{} = {value}", name.file_name());
         println!("{line:<width$} # {state}");
     }

@@ -11,7 +11,10 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<(), Failure> {
     let (plan, target) = rollback_plan(&ctx.root, &journal_dir)?;
     if args.dry_run {
         if ctx.out.json() {
-            println!("{:#}", json!({"command": "rollback", "dry_run": true, "run": target.to_string(), "changes": plan.to_json()}));
+            println!(
+                "{:#}",
+                json!({"command": "rollback", "dry_run": true, "run": target.to_string(), "changes": plan.to_json()})
+            );
         } else if !ctx.out.quiet {
             println!("dry run: nothing is written.\nrolling back {target} would:\n");
             print!("{}", plan.render_text());
@@ -20,7 +23,10 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<(), Failure> {
     }
     let report = rollback(&ctx.root, &journal_dir)?;
     if ctx.out.json() {
-        println!("{:#}", json!({"command": "rollback", "dry_run": false, "run": target.to_string(), "changes": plan.to_json(), "notes": report.notes}));
+        println!(
+            "{:#}",
+            json!({"command": "rollback", "dry_run": false, "run": target.to_string(), "changes": plan.to_json(), "notes": report.notes})
+        );
     } else if !ctx.out.quiet {
         if ctx.out.verbose > 0 {
             print!("{}", plan.render_text());

@@ -55,7 +55,11 @@ pub fn run(ctx: &Context, args: &SecureConfigArgs) -> Result<(), Failure> {
                 SecretAction::Replaced(w) => format!(" ({w})"),
                 _ => String::new(),
             };
-            println!("  {:<18} {prefix}{}{reason}", s.name.file_name(), s.action.verb());
+            println!(
+                "  {:<18} {prefix}{}{reason}",
+                s.name.file_name(),
+                s.action.verb()
+            );
         }
     };
 
@@ -77,7 +81,10 @@ pub fn run(ctx: &Context, args: &SecureConfigArgs) -> Result<(), Failure> {
                 print_secrets("would be ");
             }
             if args.apply_db.is_some() {
-                println!("\nwould then set the password of PostgreSQL role `{}` (sent as a SCRAM-SHA-256 verifier)", config.database.user);
+                println!(
+                    "\nwould then set the password of PostgreSQL role `{}` (sent as a SCRAM-SHA-256 verifier)",
+                    config.database.user
+                );
             }
         }
         return Ok(());
@@ -93,7 +100,12 @@ pub fn run(ctx: &Context, args: &SecureConfigArgs) -> Result<(), Failure> {
     )?;
 
     let db = match &args.apply_db {
-        Some(url) => Some(run_apply_db(ctx, url, &config.database.user, &config.database.name)?),
+        Some(url) => Some(run_apply_db(
+            ctx,
+            url,
+            &config.database.user,
+            &config.database.name,
+        )?),
         None => None,
     };
 
@@ -131,12 +143,21 @@ pub fn run(ctx: &Context, args: &SecureConfigArgs) -> Result<(), Failure> {
     if let Some(d) = db {
         let role = &config.database.user;
         match d.role {
-            RoleChange::Created => println!("PostgreSQL: created role `{role}` with the password from postgres_password"),
-            RoleChange::PasswordSet => println!("PostgreSQL: set the password of role `{role}` from postgres_password"),
-            RoleChange::AlreadyCurrent => println!("PostgreSQL: role `{role}` already has the current password"),
+            RoleChange::Created => println!(
+                "PostgreSQL: created role `{role}` with the password from postgres_password"
+            ),
+            RoleChange::PasswordSet => {
+                println!("PostgreSQL: set the password of role `{role}` from postgres_password")
+            }
+            RoleChange::AlreadyCurrent => {
+                println!("PostgreSQL: role `{role}` already has the current password")
+            }
         }
         if d.database_created {
-            println!("PostgreSQL: created database `{}` owned by `{role}`", config.database.name);
+            println!(
+                "PostgreSQL: created database `{}` owned by `{role}`",
+                config.database.name
+            );
         }
     }
     Ok(())

@@ -25,7 +25,11 @@ pub struct Run {
 
 impl Run {
     pub fn ok(self) -> Run {
-        assert_eq!(self.status, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status, 0,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     pub fn both(&self) -> String {
@@ -81,7 +85,9 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Entry> {
 }
 
 fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         let m = std::fs::symlink_metadata(&p).expect("lstat");
@@ -89,8 +95,16 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
         let entry = Entry {
             mode: m.permissions().mode() & 0o7777,
             mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            content: if m.is_file() { Some(std::fs::read(&p).expect("read")) } else { None },
-            link: if m.file_type().is_symlink() { std::fs::read_link(&p).ok() } else { None },
+            content: if m.is_file() {
+                Some(std::fs::read(&p).expect("read"))
+            } else {
+                None
+            },
+            link: if m.file_type().is_symlink() {
+                std::fs::read_link(&p).ok()
+            } else {
+                None
+            },
         };
         out.insert(rel, entry);
         if m.is_dir() {
@@ -100,7 +114,11 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
 }
 
 pub fn mode(p: &Path) -> u32 {
-    std::fs::symlink_metadata(p).expect("lstat").permissions().mode() & 0o7777
+    std::fs::symlink_metadata(p)
+        .expect("lstat")
+        .permissions()
+        .mode()
+        & 0o7777
 }
 
 /// Every secret value of an installation, as byte strings to search for in
