@@ -90,10 +90,6 @@ impl Output {
     pub fn json(&self) -> bool {
         self.format == Format::Json
     }
-    /// Whether human-readable progress should be printed.
-    pub fn text(&self) -> bool {
-        self.format == Format::Text && !self.quiet
-    }
 }
 
 /// The installation a command acts on.

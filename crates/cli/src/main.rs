@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command, ConfigCommand};
-use context::{Context, EXIT_FAILURE, Failure};
+use context::{Context, Failure};
 
 fn main() -> ExitCode {
     // Files this process creates outside the plan executor (which sets exact
@@ -65,6 +65,3 @@ fn man(out_dir: Option<&std::path::Path>) -> Result<(), Failure> {
         }
     }
 }
-
-#[allow(dead_code)]
-const _: u8 = EXIT_FAILURE;

@@ -1,5 +1,7 @@
 //! `cryptobot config check|show`, completions and man page, as run by a user.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

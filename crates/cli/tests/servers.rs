@@ -2,6 +2,8 @@
 //! started by the test harness: Redis with `redis.conf`, PostgreSQL with
 //! `pg_hba.conf`, `pg_ident.conf` and the `cryptobot.conf` include.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

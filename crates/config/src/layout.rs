@@ -140,10 +140,9 @@ mod tests {
         let l = Layout::new("/h");
         let dirs = l.directories();
         for (i, d) in dirs.iter().enumerate() {
-            if let Some(parent) = d.path.parent() {
-                if let Some(pos) = dirs.iter().position(|p| p.path == parent) {
-                    assert!(pos < i, "{} listed before its parent", d.path.display());
-                }
+            let parent = d.path.parent();
+            if let Some(pos) = dirs.iter().position(|p| Some(p.path.as_path()) == parent) {
+                assert!(pos < i, "{} listed before its parent", d.path.display());
             }
         }
     }

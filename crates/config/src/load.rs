@@ -273,13 +273,11 @@ fn build(file: Option<(&str, &Path)>, env: &[(String, String)]) -> Result<Config
         }
         // A key not in the map (e.g. an unknown one) inherits its nearest
         // ancestor's source, or the file line where it was written.
-        if let Some(path) = &origin {
-            if let Some(line) = key_lines.get(key) {
-                return Source::File {
-                    path: path.clone(),
-                    line: *line,
-                };
-            }
+        if let (Some(path), Some(line)) = (&origin, key_lines.get(key)) {
+            return Source::File {
+                path: path.clone(),
+                line: *line,
+            };
         }
         let mut k = key;
         while let Some((parent, _)) = k.rsplit_once('.') {

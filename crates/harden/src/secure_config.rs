@@ -136,7 +136,7 @@ fn read_no_follow(root: &Root, host_path: &Path) -> Result<Option<SecretBytes>, 
 fn refuse_links_below_home(root: &Root, layout: &Layout, dir: &Path) -> Result<(), HardenError> {
     let mut cur = layout.home().to_path_buf();
     let rel = dir.strip_prefix(layout.home()).unwrap_or(Path::new(""));
-    let mut check = |p: &Path| -> Result<(), HardenError> {
+    let check = |p: &Path| -> Result<(), HardenError> {
         let real = root.host(p)?;
         match std::fs::symlink_metadata(&real) {
             Ok(m) if m.file_type().is_symlink() => Err(HardenError::Symlink {

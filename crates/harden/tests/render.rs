@@ -1,6 +1,8 @@
 //! Snapshot tests of the rendered server configuration (reviewed by hand;
 //! the real-server tests in crates/cli/tests/servers.rs prove they work).
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use cryptobot_config::{Config, Layout};
