@@ -203,20 +203,9 @@ fn build(file: Option<(&str, &Path)>, env: &[(String, String)]) -> Result<Config
     let origin = file.map(|(_, p)| p.to_path_buf());
 
     if let Some((text, path)) = file {
-        let parsed = DeTable::parse(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-            invalid(Problem {
-                key: String::new(),
-                source: Source::File {
-                    path: path.to_path_buf(),
-                    line,
-                },
-                message: format!("not valid TOML: {}", e.message().trim_end()),
-                fix: "correct the syntax at that line (https://toml.io explains the format)".into(),
-            })
-        })?;
-        record_key_lines(text, parsed.get_ref(), "", &mut key_lines);
-        let table: Table = toml::from_str(text).map_err(|e| {
+        // Both parses read the same text; a syntax error is reported once,
+        // the same way, by whichever sees it first.
+        let syntax = |e: toml::de::Error| {
             invalid(Problem {
                 key: String::new(),
                 source: Source::File {
@@ -224,9 +213,12 @@ fn build(file: Option<(&str, &Path)>, env: &[(String, String)]) -> Result<Config
                     line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
                 },
                 message: format!("not valid TOML: {}", e.message().trim_end()),
-                fix: "correct the syntax at that line".into(),
+                fix: "correct the syntax at that line (https://toml.io explains the format)".into(),
             })
-        })?;
+        };
+        let parsed = DeTable::parse(text).map_err(syntax)?;
+        record_key_lines(text, parsed.get_ref(), "", &mut key_lines);
+        let table: Table = toml::from_str(text).map_err(syntax)?;
         let mut leaves = Vec::new();
         collect_leaves(&table, "", &mut leaves);
         for (key, _) in &leaves {
