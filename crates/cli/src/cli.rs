@@ -58,6 +58,14 @@ pub enum Command {
     /// Check or show the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the HTTPS security service (prepares the home and a self-signed certificate on first start)
+    Serve,
+    /// Manage accounts of the security service
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage access-token signing keys
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Undo the most recent hardening run
     Rollback(RollbackArgs),
     /// Print a shell completion script
@@ -104,4 +112,39 @@ pub struct RollbackArgs {
     /// Show what would be restored and change nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account (the password is asked twice without echo, or read from stdin)
+    Add {
+        /// Account name: a-z, 0-9, '.', '_', '-'
+        name: String,
+        /// admin, trader, viewer or auditor
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts
+    List,
+    /// Disable an account and end its sessions
+    Disable { name: String },
+    /// Enable a disabled account
+    Enable { name: String },
+    /// Change an account's role
+    SetRole {
+        name: String,
+        /// admin, trader, viewer or auditor
+        role: String,
+    },
+    /// Clear a lockout caused by failed sign-ins
+    Unlock { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Start signing with a new key; the old one keeps verifying until its tokens expire
+    RotateSigningKey,
 }

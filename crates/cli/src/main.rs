@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use cli::{Cli, Command, ConfigCommand};
+use cli::{Cli, Command, ConfigCommand, TokenCommand};
 use context::{Context, Failure};
 
 fn main() -> ExitCode {
@@ -48,6 +48,11 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Config(ConfigCommand::Check) => commands::config::check(&Context::new(cli)?),
         Command::Config(ConfigCommand::Show) => commands::config::show(&Context::new(cli)?),
         Command::Rollback(args) => commands::rollback::run(&Context::new(cli)?, args),
+        Command::Serve => commands::serve::run(&Context::new(cli)?),
+        Command::User(cmd) => commands::user::run(&Context::new(cli)?, cmd),
+        Command::Token(TokenCommand::RotateSigningKey) => {
+            commands::token::rotate_signing_key(&Context::new(cli)?)
+        }
     }
 }
 

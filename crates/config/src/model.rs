@@ -162,6 +162,10 @@ pub struct Server {
     pub tls_key: PathBuf,
     /// Origins allowed to call the API from a browser. Never `*`.
     pub cors_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: u32,
+    /// A request not answered within this time gets 408/503 and is dropped.
+    pub request_timeout_seconds: u32,
 }
 
 impl Default for Server {
@@ -171,6 +175,8 @@ impl Default for Server {
             tls_cert: PathBuf::from("config/tls/server.crt"),
             tls_key: PathBuf::from("config/tls/server.key"),
             cors_origins: vec!["https://localhost:3000".into()],
+            max_body_bytes: 64 * 1024,
+            request_timeout_seconds: 30,
         }
     }
 }
@@ -243,7 +249,14 @@ impl Default for Session {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimiting {
+    /// Failed logins within a minute that lock the account.
     pub login_attempts_per_minute: u32,
+    /// How long a locked account stays locked (an admin can unlock sooner).
+    pub lockout_seconds: u32,
+    /// Failed logins from one client address before delays start.
+    pub login_free_failures: u32,
+    /// Ceiling of the doubling delay imposed on a client address.
+    pub login_delay_max_seconds: u32,
     pub api_requests_per_minute: u32,
     pub api_key_requests_per_minute: u32,
 }
@@ -252,6 +265,9 @@ impl Default for RateLimiting {
     fn default() -> Self {
         RateLimiting {
             login_attempts_per_minute: 5,
+            lockout_seconds: 900,
+            login_free_failures: 3,
+            login_delay_max_seconds: 60,
             api_requests_per_minute: 60,
             api_key_requests_per_minute: 120,
         }

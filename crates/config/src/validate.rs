@@ -218,6 +218,22 @@ fn server(s: &Settings, out: &mut Vec<Found>) {
             out.push(problem(format!("server.cors_origins[{i}]"), message, fix));
         }
     }
+    range(
+        out,
+        "server.max_body_bytes",
+        s.server.max_body_bytes,
+        1024,
+        10 * 1024 * 1024,
+        "1 KiB to 10 MiB",
+    );
+    range(
+        out,
+        "server.request_timeout_seconds",
+        s.server.request_timeout_seconds,
+        1,
+        300,
+        "slow requests hold resources",
+    );
 }
 
 fn range(out: &mut Vec<Found>, key: &str, value: u32, min: u32, max: u32, why: &str) {
@@ -326,6 +342,30 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
         1,
         60,
         "more makes password guessing practical",
+    );
+    range(
+        out,
+        "security.rate_limiting.lockout_seconds",
+        r.lockout_seconds,
+        60,
+        86_400,
+        "between a minute and a day",
+    );
+    range(
+        out,
+        "security.rate_limiting.login_free_failures",
+        r.login_free_failures,
+        0,
+        20,
+        "a few typos, not a guessing budget",
+    );
+    range(
+        out,
+        "security.rate_limiting.login_delay_max_seconds",
+        r.login_delay_max_seconds,
+        1,
+        3600,
+        "at most an hour",
     );
     range(
         out,

@@ -1,3 +1,6 @@
 pub mod config;
 pub mod rollback;
 pub mod secure_config;
+pub mod serve;
+pub mod token;
+pub mod user;

@@ -25,6 +25,37 @@ fn parse_rotate(names: &[String]) -> Result<Vec<SecretName>, Failure> {
         .collect()
 }
 
+/// Runs secure-config with default options when the home has not been
+/// prepared yet (no configuration file or no signing key), so `serve` and
+/// `user add` work from nothing. Returns how many changes were applied.
+pub fn prepare_if_needed(ctx: &Context) -> Result<Option<usize>, Failure> {
+    let key = ctx
+        .root
+        .host(&ctx.layout.secret(SecretName::JwtSigningKey.file_name()))?;
+    let config = ctx.root.host(&ctx.config_path)?;
+    if key.exists() && (config.exists() || ctx.config_explicit) {
+        return Ok(None);
+    }
+    let (loaded, file_exists) = ctx.load_config()?;
+    let opts = Options {
+        rotate: Vec::new(),
+        write_default_config: !file_exists,
+    };
+    let planned = secure_config::plan(&ctx.root, &ctx.layout, &loaded, &opts)?;
+    if planned.plan.is_empty() {
+        return Ok(None);
+    }
+    let report = apply(
+        &planned.plan,
+        &ctx.root,
+        &ApplyOptions {
+            journal_dir: ctx.layout.changes_dir(),
+            command: "secure-config".into(),
+        },
+    )?;
+    Ok(Some(report.applied))
+}
+
 pub fn run(ctx: &Context, args: &SecureConfigArgs) -> Result<(), Failure> {
     let rotate = parse_rotate(&args.rotate)?;
     let (config, file_exists) = ctx.load_config()?;

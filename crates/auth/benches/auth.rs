@@ -1,0 +1,59 @@
+//! `cargo bench -p cryptobot-auth`: token verification and signing, and
+//! argon2id at the OWASP parameters.
+#![allow(clippy::unwrap_used)]
+
+use cryptobot_auth::{Claims, PasswordHasher, SigningKey, Verifier, sign};
+use secrecy::SecretString;
+
+fn main() {
+    divan::main();
+}
+
+fn claims() -> Claims {
+    Claims {
+        iss: "cryptobot".into(),
+        aud: "cryptobot-api".into(),
+        sub: "Wq3yJ1c9mQ0bKx8hTz2dVg".into(),
+        sid: "p8Vn1kR3sT6uY0wZ2aB4cD".into(),
+        exp: 4_000_000_000,
+        iat: 1_800_000_000,
+        nbf: 1_800_000_000,
+        jti: "Zx9Yw8Vu7Ts6Rq5Po4Nm3L".into(),
+        scope: "users:manage users:read keys:manage keys:read trade:execute trade:read audit:read system:admin account:self".into(),
+    }
+}
+
+#[divan::bench]
+fn verify_access_token(b: divan::Bencher) {
+    let (old, _) = SigningKey::generate().unwrap();
+    let (key, _) = SigningKey::generate().unwrap();
+    let v = Verifier::new(
+        "cryptobot",
+        "cryptobot-api",
+        vec![old.verifying_key(), key.verifying_key()],
+    );
+    let token = sign(&key, &claims()).unwrap();
+    b.bench(|| v.verify(divan::black_box(&token), 1_800_000_100).unwrap());
+}
+
+#[divan::bench]
+fn sign_access_token(b: divan::Bencher) {
+    let (key, _) = SigningKey::generate().unwrap();
+    let c = claims();
+    b.bench(|| sign(&key, divan::black_box(&c)).unwrap());
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn argon2_hash_owasp(b: divan::Bencher) {
+    let h = PasswordHasher::owasp();
+    let pw = SecretString::from("Correct-Horse-Battery-42".to_string());
+    b.bench(|| h.hash(&pw).unwrap());
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn argon2_verify_owasp(b: divan::Bencher) {
+    let h = PasswordHasher::owasp();
+    let pw = SecretString::from("Correct-Horse-Battery-42".to_string());
+    let phc = h.hash(&pw).unwrap();
+    b.bench(|| h.verify(&pw, &phc));
+}

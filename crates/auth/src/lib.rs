@@ -1,0 +1,21 @@
+//! Pure authentication logic for Cryptobot: argon2id password hashing and
+//! the password policy, strict EdDSA (Ed25519) JWS access tokens, roles and
+//! scopes, opaque refresh tokens, and per-address progressive delays.
+//!
+//! No file or network I/O happens here; time is passed in as unix seconds.
+
+mod error;
+mod opaque;
+mod password;
+mod policy;
+mod scope;
+mod throttle;
+mod token;
+
+pub use error::AuthError;
+pub use opaque::{hash_opaque_token, new_opaque_token, random_id};
+pub use password::{MAX_PASSWORD_CHARS, PasswordCheck, PasswordHasher};
+pub use policy::{PasswordPolicy, PolicyViolations, Violation};
+pub use scope::{Role, Scope, ScopeSet, UnknownName, scope_string};
+pub use throttle::{AddressThrottle, progressive_delay};
+pub use token::{Claims, SigningKey, TokenError, Verifier, VerifyingKey, sign, verify_jws_ed25519};

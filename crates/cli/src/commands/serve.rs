@@ -1,0 +1,181 @@
+//! `cryptobot serve`: prepare the home if needed, make a self-signed
+//! certificate if there is none, then run the HTTPS service until SIGTERM or
+//! SIGINT.
+
+use std::time::Duration;
+
+use cryptobot_config::{PUBLIC_FILE_MODE, SECRET_FILE_MODE};
+use cryptobot_plan::{ApplyOptions, Content, Planner, apply};
+use cryptobot_server::{StartOptions, tls};
+use secrecy::SecretBox;
+
+use crate::commands::secure_config::prepare_if_needed;
+use crate::context::{Context, Failure};
+
+/// Time open requests get to finish after a stop signal.
+const GRACE: Duration = Duration::from_secs(10);
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}"), None))
+}
+
+/// Sends the service log (JSON lines, audit events among them) to stderr.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn,audit=info",
+        (false, 0) => "info",
+        (false, 1) => "info,cryptobot_server=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CRYPTOBOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Creates a self-signed localhost certificate when neither certificate
+/// nor key exists. Returns the certificate path when one was made.
+fn ensure_certificate(
+    ctx: &Context,
+    settings: &cryptobot_config::Settings,
+) -> Result<Option<std::path::PathBuf>, Failure> {
+    let cert = ctx.layout.resolve(&settings.server.tls_cert);
+    let key = ctx.layout.resolve(&settings.server.tls_key);
+    match (cert.exists(), key.exists()) {
+        (true, true) => return Ok(None),
+        (false, false) => {}
+        (has_cert, _) => {
+            let (present, missing) = if has_cert {
+                (&cert, &key)
+            } else {
+                (&key, &cert)
+            };
+            return Err(Failure::input(
+                format!(
+                    "{} exists but {} does not",
+                    present.display(),
+                    missing.display()
+                ),
+                Some("put the matching file in place, or remove both to get a self-signed localhost certificate".into()),
+            ));
+        }
+    }
+    let now = cryptobot_server::state::now();
+    let made =
+        tls::self_signed_localhost(now).map_err(|e| Failure::runtime(e.to_string(), None))?;
+    let mut planner = Planner::new(&ctx.root);
+    for dir in [cert.parent(), key.parent()].into_iter().flatten() {
+        if !dir.exists() {
+            planner.ensure_dir(dir, 0o700, None)?;
+        }
+    }
+    planner.ensure_file(
+        &cert,
+        Content::Text(made.cert_pem.clone()),
+        PUBLIC_FILE_MODE,
+        None,
+    )?;
+    planner.ensure_file(
+        &key,
+        Content::Secret(SecretBox::new(
+            made.key_pem.as_bytes().to_vec().into_boxed_slice(),
+        )),
+        SECRET_FILE_MODE,
+        None,
+    )?;
+    apply(
+        &planner.finish(),
+        &ctx.root,
+        &ApplyOptions {
+            journal_dir: ctx.layout.changes_dir(),
+            command: "serve: self-signed certificate".into(),
+        },
+    )?;
+    Ok(Some(cert))
+}
+
+pub fn run(ctx: &Context) -> Result<(), Failure> {
+    if !ctx.root.is_live() {
+        return Err(Failure::input(
+            "serve runs the service on this machine; --root cannot be used with it",
+            Some("leave out --root".to_string()),
+        ));
+    }
+    let quiet = ctx.out.quiet;
+    if let Some(n) = prepare_if_needed(ctx)? {
+        if !quiet {
+            println!(
+                "first start: prepared {} with secure-config ({n} changes; `cryptobot rollback` undoes them)",
+                ctx.layout.home().display()
+            );
+        }
+    }
+    let (config, _) = ctx.load_config()?;
+    let settings = config.settings().clone();
+    if let Some(cert) = ensure_certificate(ctx, &settings)? {
+        if !quiet {
+            println!(
+                "created a self-signed certificate for localhost, 127.0.0.1 and ::1: {}\n  clients must trust this file; replace it with a real certificate for other names",
+                cert.display()
+            );
+        }
+    }
+    init_logging(ctx.out.verbose, quiet);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let running = cryptobot_server::start(StartOptions {
+            settings,
+            layout: ctx.layout.clone(),
+            store: None,
+            hasher: None,
+        })
+        .await
+        .map_err(|e| {
+            let hint = e.hint();
+            Failure::runtime(e.to_string(), hint)
+        })?;
+        if !quiet {
+            println!("listening on https://{}", running.addr());
+        }
+        wait_for_stop().await;
+        if !quiet {
+            println!(
+                "stopping: letting open requests finish (up to {}s)",
+                GRACE.as_secs()
+            );
+        }
+        running.shutdown(GRACE).await.map_err(|e| {
+            Failure::runtime(format!("the server stopped with an error: {e}"), None)
+        })?;
+        if !quiet {
+            println!("stopped");
+        }
+        Ok(())
+    })
+}
+
+async fn wait_for_stop() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! `cryptobot user …`: account administration from the shell. The same
+//! rules and audit records as the HTTP API (see `cryptobot_server::accounts`).
+
+use std::io::{BufRead, Write};
+
+use cryptobot_auth::PasswordHasher;
+use cryptobot_server::accounts::{AccountError, Accounts, policy_from};
+use cryptobot_server::routes::users::UserView;
+use cryptobot_server::state::{Who, now};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::cli::UserCommand;
+use crate::commands::secure_config::prepare_if_needed;
+use crate::commands::serve::runtime;
+use crate::context::{Context, Failure};
+
+impl From<AccountError> for Failure {
+    fn from(e: AccountError) -> Self {
+        let hint = match &e {
+            AccountError::BadUsername => Some("e.g. alice, bob.smith, ops-1".to_string()),
+            AccountError::BadRole(_) => None,
+            AccountError::NoSuchUser(_) => {
+                Some("`cryptobot user list` shows the accounts".to_string())
+            }
+            AccountError::Exists(_) => {
+                Some("choose another name, or manage the existing account".to_string())
+            }
+            AccountError::Policy(_) | AccountError::Reused(_) => Some(
+                "use a long passphrase: several unrelated words with a digit and a symbol"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        match e {
+            AccountError::Store(_) | AccountError::Hash(_) => Failure::runtime(e.to_string(), hint),
+            _ => Failure::input(e.to_string(), hint),
+        }
+    }
+}
+
+/// The audit actor for shell commands: `cli:<login name>`.
+fn cli_actor() -> Who {
+    let name = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| format!("uid{}", rustix::process::getuid().as_raw()));
+    Who {
+        actor: Some(format!("cli:{name}")),
+        client: None,
+    }
+}
+
+/// Reads one line from standard input (the password), without the newline.
+fn password_from_stdin() -> Result<SecretString, Failure> {
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+        Failure::input(
+            format!("cannot read the password from standard input: {e}"),
+            None,
+        )
+    })?;
+    let trimmed = line.trim_end_matches(['\n', '\r']);
+    if trimmed.is_empty() {
+        return Err(Failure::input(
+            "no password on standard input",
+            Some("pipe the password in, e.g. `printf '%s\\n' \"$PW\" | cryptobot user add NAME --role ROLE --password-stdin`".to_string()),
+        ));
+    }
+    Ok(SecretString::from(trimmed.to_string()))
+}
+
+/// Asks on the terminal with echo off.
+fn prompt_hidden(prompt: &str) -> Result<SecretString, Failure> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| {
+            Failure::input(
+                "no terminal to ask for the password",
+                Some("use --password-stdin and pipe the password in".to_string()),
+            )
+        })?;
+    let saved = tcgetattr(&tty)
+        .map_err(|e| Failure::runtime(format!("cannot read terminal settings: {e}"), None))?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    let mut out = &tty;
+    let _ = write!(out, "{prompt}");
+    let _ = out.flush();
+    tcsetattr(&tty, OptionalActions::Flush, &quiet)
+        .map_err(|e| Failure::runtime(format!("cannot turn off echo: {e}"), None))?;
+    let mut line = Zeroizing::new(String::new());
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    let _ = tcsetattr(&tty, OptionalActions::Flush, &saved);
+    read.map_err(|e| Failure::input(format!("cannot read the password: {e}"), None))?;
+    Ok(SecretString::from(
+        line.trim_end_matches(['\n', '\r']).to_string(),
+    ))
+}
+
+fn password_twice() -> Result<SecretString, Failure> {
+    let first = prompt_hidden("New password: ")?;
+    let second = prompt_hidden("Repeat it: ")?;
+    if first.expose_secret() != second.expose_secret() {
+        return Err(Failure::input(
+            "the two passwords differ; nothing was changed",
+            None,
+        ));
+    }
+    if first.expose_secret().is_empty() {
+        return Err(Failure::input(
+            "the password is empty; nothing was changed",
+            None,
+        ));
+    }
+    Ok(first)
+}
+
+fn print_user(ctx: &Context, verb: &str, view: &UserView) {
+    if ctx.out.json() {
+        println!("{}", json!({"result": verb, "user": view}));
+    } else if !ctx.out.quiet {
+        println!(
+            "{verb}: {} (role {}{}{})",
+            view.username,
+            view.role,
+            if view.disabled { ", disabled" } else { "" },
+            if view.locked { ", locked" } else { "" }
+        );
+    }
+}
+
+pub fn run(ctx: &Context, cmd: &UserCommand) -> Result<(), Failure> {
+    if !ctx.root.is_live() {
+        return Err(Failure::input(
+            "user commands act on this machine's accounts database; --root cannot be used with them",
+            Some("leave out --root".to_string()),
+        ));
+    }
+    // A password is read before anything is prepared or opened, so a
+    // mistyped password changes nothing.
+    let password = match cmd {
+        UserCommand::Add { password_stdin, .. } => Some(if *password_stdin {
+            password_from_stdin()?
+        } else {
+            password_twice()?
+        }),
+        _ => None,
+    };
+    if let Some(n) = prepare_if_needed(ctx)?
+        && !ctx.out.quiet
+        && !ctx.out.json()
+    {
+        println!(
+            "prepared {} with secure-config ({n} changes)",
+            ctx.layout.home().display()
+        );
+    }
+    let (config, _) = ctx.load_config()?;
+    let settings = config.settings().clone();
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = cryptobot_server::open_store(&settings, &ctx.layout)
+            .await
+            .map_err(|e| {
+                let hint = e.hint();
+                Failure::runtime(e.to_string(), hint)
+            })?;
+        let hasher = PasswordHasher::owasp();
+        let policy = policy_from(&settings);
+        let accounts = Accounts {
+            store: &store,
+            hasher: &hasher,
+            policy: &policy,
+            settings: &settings,
+        };
+        let who = cli_actor();
+        let result = match cmd {
+            UserCommand::Add { name, role, .. } => {
+                let password = password.ok_or_else(|| Failure::runtime("no password", None))?;
+                let u = accounts.create(&who, name, role, password).await?;
+                print_user(ctx, "created", &UserView::of(u, now()));
+                Ok(())
+            }
+            UserCommand::List => {
+                let now = now();
+                let users: Vec<UserView> = store
+                    .list_users()
+                    .await
+                    .map_err(|e| Failure::runtime(e.to_string(), None))?
+                    .into_iter()
+                    .map(|u| UserView::of(u, now))
+                    .collect();
+                if ctx.out.json() {
+                    println!("{}", json!({"users": users}));
+                } else if users.is_empty() {
+                    println!("no accounts yet: `cryptobot user add NAME --role admin` creates one");
+                } else {
+                    println!("{:<24} {:<8} {}", "USER", "ROLE", "STATE");
+                    for u in users {
+                        let state = match (u.disabled, u.locked) {
+                            (true, _) => "disabled",
+                            (false, true) => "locked",
+                            _ => "active",
+                        };
+                        println!("{:<24} {:<8} {state}", u.username, u.role);
+                    }
+                }
+                Ok(())
+            }
+            UserCommand::Disable { name } => {
+                let u = accounts.set_disabled(&who, name, true).await?;
+                print_user(ctx, "disabled", &UserView::of(u, now()));
+                Ok(())
+            }
+            UserCommand::Enable { name } => {
+                let u = accounts.set_disabled(&who, name, false).await?;
+                print_user(ctx, "enabled", &UserView::of(u, now()));
+                Ok(())
+            }
+            UserCommand::SetRole { name, role } => {
+                let u = accounts.set_role(&who, name, role).await?;
+                print_user(ctx, "role changed", &UserView::of(u, now()));
+                Ok(())
+            }
+            UserCommand::Unlock { name } => {
+                let u = accounts.unlock(&who, name).await?;
+                print_user(ctx, "unlocked", &UserView::of(u, now()));
+                Ok(())
+            }
+        };
+        store.close().await;
+        result
+    })
+}

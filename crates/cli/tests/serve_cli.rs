@@ -1,0 +1,280 @@
+//! `cryptobot user …` and `cryptobot serve` as an operator runs them: from
+//! an empty directory, over real HTTPS with curl, then SIGTERM.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const PW: &str = "Sturdy-Lantern-Quartz-81";
+
+fn with_stdin(args: &[&str], input: &str) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cryptobot"));
+    cmd.args(args)
+        .env_remove("CRYPTOBOT_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let raw = child.wait_with_output().unwrap();
+    Run {
+        status: raw.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&raw.stderr).into_owned(),
+        raw,
+    }
+}
+
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-D", "-"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.to_lowercase(), body.to_string())
+}
+
+#[test]
+fn user_commands_then_serve_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("H");
+    let h = home.to_str().unwrap();
+
+    // Bad input changes nothing: the home is not even created.
+    let r = with_stdin(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "emperor",
+            "--password-stdin",
+            "--home",
+            h,
+        ],
+        &format!("{PW}\n"),
+    );
+    assert_eq!(r.status, 2, "{}", r.both());
+    assert!(
+        r.stderr.contains("unknown role") && r.stderr.contains("admin, trader, viewer, auditor")
+    );
+    let r = with_stdin(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--home",
+            h,
+        ],
+        "password123\n",
+    );
+    assert_eq!(r.status, 2, "{}", r.both());
+    assert!(r.stderr.contains("policy"), "{}", r.stderr);
+    assert!(!r.both().contains("password123"), "the password was echoed");
+
+    with_stdin(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--home",
+            h,
+        ],
+        &format!("{PW}\n"),
+    )
+    .ok();
+    with_stdin(
+        &[
+            "user",
+            "add",
+            "victor",
+            "--role",
+            "viewer",
+            "--password-stdin",
+            "--home",
+            h,
+        ],
+        &format!("{PW}\n"),
+    )
+    .ok();
+    let r = with_stdin(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--home",
+            h,
+        ],
+        &format!("{PW}\n"),
+    );
+    assert_eq!(r.status, 2);
+    assert!(r.stderr.contains("already exists"));
+    let list = cryptobot(&["user", "list", "--home", h]).ok();
+    assert!(list.stdout.contains("alice") && list.stdout.contains("victor"));
+    let db_mode = std::fs::metadata(home.join("data/cryptobot.db")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&db_mode.permissions()) & 0o777,
+        0o600
+    );
+
+    let port = cryptobot_testkit::free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cryptobot"))
+        .args(["serve", "--home", h])
+        .env_remove("CRYPTOBOT_HOME")
+        .env("CRYPTOBOT_SERVER__BIND", &bind)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "serve exited early: {printed}"
+        );
+        printed.push_str(&line);
+        if line.starts_with("listening on https://") {
+            break;
+        }
+    }
+    assert!(printed.contains("self-signed certificate"), "{printed}");
+    let ca = home.join("config/tls/server.crt");
+    let ca = ca.to_str().unwrap();
+    let base = format!("https://localhost:{port}");
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let c = |extra: &[&str]| {
+        let mut args = vec!["--cacert", ca, "--resolve", &resolve];
+        args.extend_from_slice(extra);
+        curl(&args)
+    };
+
+    let login = |user: &str| {
+        let (head, body) = c(&[
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &format!("{{\"username\":\"{user}\",\"password\":\"{PW}\"}}"),
+            &format!("{base}/api/v1/auth/login"),
+        ]);
+        assert!(head.starts_with("http/1.1 200"), "{head}{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    };
+    let token = login("alice");
+    let auth = format!("authorization: Bearer {token}");
+    let (head, body) = c(&["-H", &auth, &format!("{base}/api/v1/sessions")]);
+    assert!(head.starts_with("http/1.1 200"), "{head}{body}");
+    for h in [
+        "strict-transport-security:",
+        "x-content-type-options: nosniff",
+        "content-security-policy:",
+        "referrer-policy: no-referrer",
+        "cache-control: no-store",
+    ] {
+        assert!(head.contains(h), "missing {h} in {head}");
+    }
+    let (head, _) = c(&[&format!("{base}/api/v1/sessions")]);
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    let viewer = login("victor");
+    let (head, body) = c(&[
+        "-X",
+        "POST",
+        "-H",
+        &format!("authorization: Bearer {viewer}"),
+        &format!("{base}/api/v1/users/alice/disable"),
+    ]);
+    assert!(head.starts_with("http/1.1 403"), "{head}{body}");
+    assert!(head.contains("content-type: application/problem+json"));
+    // TLS 1.1 is refused.
+    let old = Command::new("curl")
+        .args([
+            "-sS",
+            "--cacert",
+            ca,
+            "--resolve",
+            &resolve,
+            "--tls-max",
+            "1.1",
+            "--tlsv1.1",
+            &format!("{base}/healthz"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!old.status.success(), "TLS 1.1 was accepted");
+
+    // Graceful stop on SIGTERM.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = wait_timeout(&mut child, Duration::from_secs(20));
+    assert_eq!(status, Some(0), "serve did not exit cleanly on SIGTERM");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(rest.contains("stopped"), "{rest}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(!log.contains(PW), "a password reached the service log");
+    assert!(!log.contains(&token), "a token reached the service log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"event\":\"login_succeeded\"")
+                && serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{log}"
+    );
+
+    // Lockout admin path from the shell.
+    let r = cryptobot(&["user", "unlock", "nobody", "--home", h]);
+    assert_eq!(r.status, 2);
+    assert!(r.stderr.contains("no user named"));
+    cryptobot(&["user", "set-role", "victor", "auditor", "--home", h]).ok();
+    cryptobot(&["user", "disable", "victor", "--home", h]).ok();
+    let list = cryptobot(&["user", "list", "--home", h]).ok();
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.contains("victor") && l.contains("auditor") && l.contains("disabled")),
+        "{}",
+        list.stdout
+    );
+    cryptobot(&["user", "enable", "victor", "--home", h]).ok();
+    let r = cryptobot(&["token", "rotate-signing-key", "--home", h]).ok();
+    assert!(r.stdout.contains("new signing key"));
+}
+
+fn wait_timeout(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}

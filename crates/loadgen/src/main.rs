@@ -1,0 +1,203 @@
+//! `cryptobot-loadgen`: measures a running `cryptobot serve` on loopback.
+//!
+//! Open loop: requests are scheduled at a fixed rate and each latency is
+//! measured from its scheduled start, so a stalled server cannot hide its
+//! queueing (no coordinated omission). Optionally floods wrong-password
+//! sign-ins from another loopback address at the same time.
+//!
+//! Only loopback targets are accepted.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cryptobot-loadgen",
+    about = "Open-loop HTTPS load against cryptobot serve on loopback"
+)]
+struct Args {
+    /// Server address (loopback only), e.g. 127.0.0.1:8000
+    #[arg(long)]
+    addr: SocketAddr,
+    /// CA certificate (PEM) the client trusts, e.g. <home>/config/tls/server.crt
+    #[arg(long)]
+    ca: std::path::PathBuf,
+    /// Account to sign in as
+    #[arg(long)]
+    user: String,
+    /// Environment variable holding that account's password
+    #[arg(long, default_value = "CRYPTOBOT_LOADGEN_PASSWORD")]
+    password_env: String,
+    /// What to measure: `sessions` (authenticated GET /api/v1/sessions) or `login`
+    #[arg(long, default_value = "sessions")]
+    mode: String,
+    /// Requests per second of the measured traffic
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// Seconds to run
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Local address of the measured client
+    #[arg(long, default_value = "127.0.0.1")]
+    from: IpAddr,
+    /// Wrong-password sign-ins per second to send at the same time (0 = none)
+    #[arg(long, default_value_t = 0)]
+    flood_rate: u32,
+    /// Local address the flood comes from
+    #[arg(long, default_value = "127.0.0.2")]
+    flood_from: IpAddr,
+    /// Account the flood targets
+    #[arg(long, default_value = "flood-target")]
+    flood_user: String,
+}
+
+fn client(ca: &[u8], from: IpAddr, addr: SocketAddr) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca)?])
+        .local_address(from)
+        .resolve("localhost", addr)
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    for ip in [args.addr.ip(), args.from, args.flood_from] {
+        if !ip.is_loopback() {
+            bail!("{ip} is not a loopback address; this tool only measures loopback");
+        }
+    }
+    let ca = std::fs::read(&args.ca).with_context(|| format!("reading {}", args.ca.display()))?;
+    let password = std::env::var(&args.password_env)
+        .with_context(|| format!("set {} to the password of {}", args.password_env, args.user))?;
+    let c = client(&ca, args.from, args.addr)?;
+    let base = format!("https://localhost:{}", args.addr.port());
+    let login_body = json!({"username": args.user, "password": password});
+
+    let token = if args.mode == "sessions" {
+        let resp = c
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&login_body)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("sign-in failed: {}", resp.status());
+        }
+        let v: serde_json::Value = resp.json().await?;
+        v["access_token"].as_str().unwrap_or_default().to_string()
+    } else {
+        String::new()
+    };
+
+    // The flood, on its own client and address.
+    let flood_stats = Arc::new(Mutex::new(std::collections::BTreeMap::<u16, u64>::new()));
+    let flood = if args.flood_rate > 0 {
+        let fc = client(&ca, args.flood_from, args.addr)?;
+        let url = format!("{base}/api/v1/auth/login");
+        let body = json!({"username": args.flood_user, "password": "Wrong-Password-000"});
+        let stats = Arc::clone(&flood_stats);
+        let period = Duration::from_secs_f64(1.0 / f64::from(args.flood_rate));
+        let end = Instant::now() + Duration::from_secs(args.duration);
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut tasks = Vec::new();
+            while Instant::now() < end {
+                tick.tick().await;
+                let (fc, url, body, stats) =
+                    (fc.clone(), url.clone(), body.clone(), Arc::clone(&stats));
+                tasks.push(tokio::spawn(async move {
+                    let code = match fc.post(&url).json(&body).send().await {
+                        Ok(r) => r.status().as_u16(),
+                        Err(_) => 0,
+                    };
+                    *stats.lock().await.entry(code).or_default() += 1;
+                }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+        }))
+    } else {
+        None
+    };
+
+    let period = Duration::from_secs_f64(1.0 / f64::from(args.rate));
+    let total = u64::from(args.rate) * args.duration;
+    let start = Instant::now();
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
+    let errors = Arc::new(Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let scheduled = start + period.mul_f64(i as f64);
+        tokio::time::sleep_until(scheduled.into()).await;
+        let (c, lat, errs) = (c.clone(), Arc::clone(&latencies), Arc::clone(&errors));
+        let (base, token, mode, body) = (
+            base.clone(),
+            token.clone(),
+            args.mode.clone(),
+            login_body.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let req = if mode == "login" {
+                c.post(format!("{base}/api/v1/auth/login")).json(&body)
+            } else {
+                c.get(format!("{base}/api/v1/sessions")).bearer_auth(token)
+            };
+            match req.send().await {
+                Ok(r) if r.status().is_success() => {
+                    let _ = r.bytes().await;
+                    lat.lock().await.push(scheduled.elapsed());
+                }
+                Ok(r) => *errs.lock().await.entry(r.status().to_string()).or_default() += 1,
+                Err(e) => *errs.lock().await.entry(e.to_string()).or_default() += 1,
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = start.elapsed();
+    if let Some(f) = flood {
+        let _ = f.await;
+    }
+    let mut lat = latencies.lock().await.clone();
+    lat.sort();
+    let report = json!({
+        "mode": args.mode,
+        "target_rate": args.rate,
+        "duration_s": args.duration,
+        "ok": lat.len(),
+        "errors": *errors.lock().await,
+        "throughput_per_s": lat.len() as f64 / elapsed.as_secs_f64(),
+        "latency_ms": {
+            "p50": percentile(&lat, 0.50),
+            "p90": percentile(&lat, 0.90),
+            "p99": percentile(&lat, 0.99),
+            "p999": percentile(&lat, 0.999),
+            "max": percentile(&lat, 1.0),
+        },
+        "flood": {
+            "rate": args.flood_rate,
+            "statuses": *flood_stats.lock().await,
+        },
+    });
+    println!("{report:#}");
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! The HTTPS security service behind `cryptobot serve`: accounts, sign-in
+//! with lockout and progressive delays, EdDSA access tokens with rotating
+//! single-use refresh tokens, sessions, role-based scopes and the audit log.
+//!
+//! [`start`] runs it; [`open_store`] and [`accounts`] serve the
+//! `cryptobot user` commands.
+
+pub mod accounts;
+pub mod app;
+pub mod extract;
+pub mod keys;
+pub mod problem;
+pub mod routes;
+pub mod state;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use cryptobot_auth::{AddressThrottle, PasswordHasher};
+use cryptobot_config::{Layout, Settings};
+use cryptobot_store::{Store, StoreError, Target};
+use secrecy::SecretString;
+use tokio::sync::Semaphore;
+
+use crate::state::{AppState, Inner, now};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The signing keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// A TLS file could not be read.
+    #[error("cannot read {path}: {source}")]
+    ReadTls {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The listening address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The password hasher could not be built.
+    #[error("password hashing: {0}")]
+    Hasher(String),
+}
+
+impl ServeError {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ServeError::Store(_) => Some(
+                "check [database] in the configuration; for PostgreSQL, that the server runs and `cryptobot secure-config --apply-db` created the role".into(),
+            ),
+            ServeError::Keys(k) => Some(k.hint().into()),
+            ServeError::Tls(_) | ServeError::ReadTls { .. } => Some(
+                "fix or remove the files named by server.tls_cert and server.tls_key (without them a self-signed localhost certificate is made)".into(),
+            ),
+            ServeError::Bind { .. } => Some(
+                "stop whatever uses the port, or set server.bind to another address".into(),
+            ),
+            ServeError::Hasher(_) => None,
+        }
+    }
+}
+
+/// Where the database is, from the configuration: PostgreSQL when
+/// `database.url` is set (password from `config/secrets/postgres_password`
+/// if that file exists), otherwise the SQLite file.
+pub fn store_target(settings: &Settings, layout: &Layout) -> Result<Target, ServeError> {
+    match &settings.database.url {
+        Some(url) => {
+            let path = layout.secret("postgres_password");
+            let password = match std::fs::read(&path) {
+                Ok(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+                    Some(SecretString::from(text))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => {
+                    return Err(ServeError::ReadTls {
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
+            };
+            Ok(Target::Postgres {
+                url: url.clone(),
+                password,
+            })
+        }
+        None => Ok(Target::Sqlite(
+            layout.resolve(&settings.database.sqlite_path),
+        )),
+    }
+}
+
+/// Opens (and migrates) the configured database.
+pub async fn open_store(settings: &Settings, layout: &Layout) -> Result<Store, ServeError> {
+    Ok(Store::open(&store_target(settings, layout)?).await?)
+}
+
+/// What [`start`] needs.
+pub struct StartOptions {
+    /// Validated settings.
+    pub settings: Settings,
+    /// The installation.
+    pub layout: Layout,
+    /// An already-open store (tests pass one; `None` opens the configured one).
+    pub store: Option<Store>,
+    /// Password hasher (tests use cheaper parameters; `None` = OWASP).
+    pub hasher: Option<PasswordHasher>,
+}
+
+/// A running service.
+pub struct Running {
+    addr: SocketAddr,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    state: AppState,
+}
+
+impl Running {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests read the store through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting, lets open requests finish (up to `grace`), and waits.
+    pub async fn shutdown(self, grace: Duration) -> std::io::Result<()> {
+        self.handle.graceful_shutdown(Some(grace));
+        self.wait().await
+    }
+
+    /// Waits until the server stops.
+    pub async fn wait(self) -> std::io::Result<()> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
+    }
+
+    /// A handle that can stop the server from elsewhere.
+    pub fn handle(&self) -> axum_server::Handle<SocketAddr> {
+        self.handle.clone()
+    }
+}
+
+fn read_file(path: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>, ServeError> {
+    std::fs::read(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|source| ServeError::ReadTls {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// Starts the service; returns once it listens.
+pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
+    tls::install_crypto_provider();
+    let StartOptions {
+        settings,
+        layout,
+        store,
+        hasher,
+    } = opts;
+    let store = match store {
+        Some(s) => s,
+        None => open_store(&settings, &layout).await?,
+    };
+    let ring = keys::load(&layout, now())?;
+    let cert_path = layout.resolve(&settings.server.tls_cert);
+    let key_path = layout.resolve(&settings.server.tls_key);
+    let tls_config = tls::server_config(
+        &read_file(&cert_path)?,
+        &read_file(&key_path)?,
+        &cert_path.display().to_string(),
+        &key_path.display().to_string(),
+    )?;
+
+    let addr = settings.server.bind;
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+
+    let limits = &settings.security.rate_limiting;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let hasher = match hasher {
+        Some(h) => h,
+        None => PasswordHasher::owasp(),
+    };
+    let state = AppState(Arc::new(Inner {
+        throttle: AddressThrottle::new(
+            limits.login_free_failures,
+            1,
+            i64::from(limits.login_delay_max_seconds),
+            100_000,
+        ),
+        policy: accounts::policy_from(&settings),
+        hasher,
+        hash_slots: Semaphore::new(cores),
+        hash_micros: AtomicU64::new(0),
+        keys: RwLock::new(Arc::new(ring)),
+        store,
+        settings,
+        layout,
+    }));
+
+    let app = app::router(state.clone());
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls_config),
+    )
+    .map_err(|source| ServeError::Bind { addr, source })?
+    .handle(handle.clone());
+    let task = tokio::spawn(async move {
+        server
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+    });
+    tokio::spawn(watch_keys(state.clone()));
+    tracing::info!(addr = %local, "listening");
+    Ok(Running {
+        addr: local,
+        handle,
+        task,
+        state,
+    })
+}
+
+/// Reloads the key ring when `cryptobot token rotate-signing-key` changed
+/// the files, so running servers pick up a rotation without a restart.
+async fn watch_keys(state: AppState) {
+    let mut stamp = keys::files_stamp(&state.layout);
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut ticks: u32 = 0;
+    loop {
+        tick.tick().await;
+        ticks = ticks.wrapping_add(1);
+        let now_stamp = keys::files_stamp(&state.layout);
+        // Reload on a change, and every minute so retired keys age out.
+        if now_stamp == stamp && ticks % 30 != 0 {
+            continue;
+        }
+        match keys::load(&state.layout, now()) {
+            Ok(ring) => {
+                tracing::info!(kids = ?ring.verifier.kids(), "signing keys reloaded");
+                state.set_key_ring(ring);
+                stamp = now_stamp;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "signing keys changed but cannot be loaded; keeping the old ones")
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! RFC 9457 problem details: every 4xx/5xx the service sends.
+//!
+//! `type` is a stable URN per problem kind so clients can branch on it;
+//! `detail` is for humans and never contains a secret or a value the client
+//! sent except a field name.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Media type of problem bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The problem kinds the API can answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The body or query is malformed or fails validation (400/422).
+    InvalidRequest,
+    /// Login failed: one answer for every reason.
+    InvalidCredentials,
+    /// No valid access token (401).
+    Unauthorized,
+    /// The token is valid but lacks the scope (403).
+    Forbidden,
+    /// The password has expired: only the change-password call is allowed.
+    PasswordExpired,
+    /// The new password breaks the policy (422).
+    PasswordPolicy,
+    /// A refresh token that is unknown, expired, or already used.
+    InvalidRefreshToken,
+    /// No such resource (404).
+    NotFound,
+    /// Method not allowed on this path (405).
+    MethodNotAllowed,
+    /// The resource already exists (409).
+    Conflict,
+    /// Too many attempts from this client (429).
+    TooManyRequests,
+    /// Body larger than the limit (413).
+    PayloadTooLarge,
+    /// Wrong Content-Type (415).
+    UnsupportedMediaType,
+    /// The request took too long (408).
+    Timeout,
+    /// The service is saturated; retry later (503).
+    Busy,
+    /// Something failed on our side (500); details are in the service log.
+    Internal,
+}
+
+impl Kind {
+    /// Stable machine-readable code (the last part of `type`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::InvalidRequest => "invalid-request",
+            Kind::InvalidCredentials => "invalid-credentials",
+            Kind::Unauthorized => "unauthorized",
+            Kind::Forbidden => "forbidden",
+            Kind::PasswordExpired => "password-expired",
+            Kind::PasswordPolicy => "password-policy",
+            Kind::InvalidRefreshToken => "invalid-refresh-token",
+            Kind::NotFound => "not-found",
+            Kind::MethodNotAllowed => "method-not-allowed",
+            Kind::Conflict => "conflict",
+            Kind::TooManyRequests => "too-many-requests",
+            Kind::PayloadTooLarge => "payload-too-large",
+            Kind::UnsupportedMediaType => "unsupported-media-type",
+            Kind::Timeout => "timeout",
+            Kind::Busy => "busy",
+            Kind::Internal => "internal",
+        }
+    }
+
+    /// HTTP status.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Kind::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::InvalidCredentials | Kind::Unauthorized | Kind::InvalidRefreshToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            Kind::Forbidden | Kind::PasswordExpired => StatusCode::FORBIDDEN,
+            Kind::PasswordPolicy => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Kind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Short human title, fixed per kind.
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::InvalidRequest => "The request is not valid",
+            Kind::InvalidCredentials => "Invalid credentials",
+            Kind::Unauthorized => "Authentication required",
+            Kind::Forbidden => "Not allowed",
+            Kind::PasswordExpired => "Password expired",
+            Kind::PasswordPolicy => "The password does not meet the policy",
+            Kind::InvalidRefreshToken => "Invalid refresh token",
+            Kind::NotFound => "Not found",
+            Kind::MethodNotAllowed => "Method not allowed",
+            Kind::Conflict => "Already exists",
+            Kind::TooManyRequests => "Too many requests",
+            Kind::PayloadTooLarge => "Request body too large",
+            Kind::UnsupportedMediaType => "Unsupported media type",
+            Kind::Timeout => "Request timed out",
+            Kind::Busy => "Service busy",
+            Kind::Internal => "Internal error",
+        }
+    }
+}
+
+/// The body of a problem response.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemBody {
+    /// Stable identifier of the problem kind, e.g. `urn:cryptobot:problem:forbidden`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary, fixed per `type`.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong and how to fix it.
+    pub detail: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Extra machine-readable facts (e.g. the violated password rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProblemItem>>,
+}
+
+/// One item of a multi-part problem (e.g. one violated password rule).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemItem {
+    /// Stable code.
+    pub code: String,
+    /// Human text.
+    pub message: String,
+}
+
+/// An error the API answers with.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    kind: Kind,
+    detail: String,
+    field: Option<String>,
+    errors: Option<Vec<ProblemItem>>,
+    retry_after: Option<u64>,
+    www_authenticate: bool,
+}
+
+impl ApiError {
+    /// A problem of `kind` with a human `detail`.
+    pub fn new(kind: Kind, detail: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            detail: detail.into(),
+            field: None,
+            errors: None,
+            retry_after: None,
+            www_authenticate: matches!(kind, Kind::Unauthorized),
+        }
+    }
+
+    /// Validation failure naming the field at fault.
+    pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let mut e = ApiError::new(Kind::InvalidRequest, detail);
+        e.field = Some(field.into());
+        e
+    }
+
+    /// The one login failure answer: identical bytes whatever the cause.
+    pub fn invalid_credentials() -> Self {
+        ApiError::new(
+            Kind::InvalidCredentials,
+            "the username or password is wrong, or the account cannot sign in now",
+        )
+    }
+
+    /// 401 for a missing or refused access token.
+    pub fn unauthorized() -> Self {
+        ApiError::new(
+            Kind::Unauthorized,
+            "send a valid access token: Authorization: Bearer <token>",
+        )
+    }
+
+    /// 500 with nothing internal in the body; log the cause separately.
+    pub fn internal() -> Self {
+        ApiError::new(
+            Kind::Internal,
+            "the service could not complete the request; the service log has details",
+        )
+    }
+
+    /// Adds a `Retry-After` header.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
+    /// Adds items (e.g. violated rules).
+    pub fn with_errors(mut self, errors: Vec<ProblemItem>) -> Self {
+        self.errors = Some(errors);
+        self
+    }
+
+    /// The problem kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The body as it is sent.
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            kind: format!("urn:cryptobot:problem:{}", self.kind.code()),
+            title: self.kind.title().to_string(),
+            status: self.kind.status().as_u16(),
+            detail: self.detail.clone(),
+            field: self.field.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut resp = (self.kind.status(), body).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            h.insert(header::RETRY_AFTER, v);
+        }
+        if self.www_authenticate {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cryptobot\""),
+            );
+        }
+        resp
+    }
+}
+
+impl From<cryptobot_store::StoreError> for ApiError {
+    fn from(e: cryptobot_store::StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        ApiError::internal()
+    }
+}

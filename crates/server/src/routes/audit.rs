@@ -1,0 +1,128 @@
+//! `/api/v1/audit`: the security event log.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use cryptobot_auth::Scope;
+use cryptobot_store::{AuditQuery, AuditRecord};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::extract::Caller;
+use crate::problem::{ApiError, Kind, ProblemBody};
+use crate::state::AppState;
+
+/// Filters for the audit log; all optional.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Only events at or after this time (unix milliseconds).
+    pub since: Option<i64>,
+    /// Only events before this time (unix milliseconds).
+    pub until: Option<i64>,
+    /// Only events by this actor (username).
+    pub actor: Option<String>,
+    /// Only events of this type, e.g. `login_failed`.
+    #[param(rename = "type")]
+    #[serde(rename = "type")]
+    pub event: Option<String>,
+    /// Paging: only events with an id below this.
+    pub before_id: Option<i64>,
+    /// At most this many events (1-1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// One audit record.
+#[derive(serde::Serialize, ToSchema)]
+pub struct AuditEntry {
+    /// Sequence number; newer is larger.
+    pub id: i64,
+    /// Time (unix milliseconds).
+    pub at_ms: i64,
+    /// Event type, e.g. `login_failed`, `permission_denied`.
+    #[serde(rename = "type")]
+    pub event: String,
+    /// Who acted (username, or `cli:<account>`).
+    pub actor: Option<String>,
+    /// Whom it concerned (username).
+    pub subject: Option<String>,
+    /// Client address.
+    pub client_addr: Option<String>,
+    /// ok, denied, locked …
+    pub outcome: String,
+    /// Event-specific facts; never a secret.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<AuditRecord> for AuditEntry {
+    fn from(r: AuditRecord) -> Self {
+        AuditEntry {
+            id: r.id,
+            at_ms: r.event.at_ms,
+            event: r.event.event,
+            actor: r.event.actor,
+            subject: r.event.subject,
+            client_addr: r.event.client_addr,
+            outcome: r.event.outcome,
+            details: r.event.details,
+        }
+    }
+}
+
+/// Read the audit log, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "audit",
+    security(("bearer" = ["audit:read"])),
+    params(AuditParams),
+    responses(
+        (status = 200, description = "Matching events, newest first", body = Vec<AuditEntry>),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    caller.require(&state, Scope::AuditRead).await?;
+    let Query(p) = params.map_err(|e| {
+        let text = e.body_text();
+        // "Failed to deserialize query string: unknown field `x`, expected …"
+        let detail = match text.split('`').nth(1) {
+            Some(field) if text.contains("unknown field") => {
+                return ApiError::invalid_field(field, "unknown filter; see /openapi.json");
+            }
+            _ => "a filter has the wrong type: since, until, before_id and limit are integers",
+        };
+        ApiError::new(Kind::InvalidRequest, detail)
+    })?;
+    if let Some(limit) = p.limit
+        && !(1..=1000).contains(&limit)
+    {
+        return Err(ApiError::invalid_field("limit", "must be from 1 to 1000"));
+    }
+    for (field, v) in [("actor", &p.actor), ("type", &p.event)] {
+        if v.as_ref().is_some_and(|s| s.chars().count() > 64) {
+            return Err(ApiError::invalid_field(
+                field,
+                "must be at most 64 characters",
+            ));
+        }
+    }
+    let records = state
+        .store
+        .query_audit(&AuditQuery {
+            since_ms: p.since,
+            until_ms: p.until,
+            actor: p.actor,
+            event: p.event,
+            before_id: p.before_id,
+            limit: p.limit.unwrap_or(100),
+        })
+        .await?;
+    Ok(Json(records.into_iter().map(AuditEntry::from).collect()))
+}

@@ -1,0 +1,587 @@
+//! `/api/v1/auth/*`: login, refresh, logout, change password.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use cryptobot_auth::{
+    Claims, MAX_PASSWORD_CHARS, PasswordCheck, Role, hash_opaque_token, new_opaque_token,
+    random_id, scope_string, sign,
+};
+use cryptobot_store::{NewSession, RefreshUse, Session, User};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::accounts::{AccountError, Accounts};
+use crate::extract::{
+    ApiJson, Caller, ClientAddr, PASSWORD_CHANGE_ONLY, UserAgent, Validate, check_len,
+    password_expired, session_end_reason,
+};
+use crate::keys::{AUDIENCE, ISSUER};
+use crate::problem::{ApiError, Kind, ProblemBody, ProblemItem};
+use crate::state::{AppState, Who, now};
+
+/// Longest wait for a hashing slot before answering 503.
+const HASH_SLOT_WAIT: Duration = Duration::from_secs(2);
+/// Failed logins are counted in windows of this many seconds.
+const FAILURE_WINDOW: i64 = 60;
+
+/// Login credentials.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Account name.
+    #[schema(min_length = 1, max_length = 64, example = "alice")]
+    pub username: String,
+    /// Password.
+    #[schema(value_type = String, format = Password, min_length = 1, max_length = 128)]
+    pub password: SecretString,
+}
+
+impl Validate for LoginRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_len("username", &self.username, 1, 64)?;
+        check_len(
+            "password",
+            self.password.expose_secret(),
+            1,
+            MAX_PASSWORD_CHARS,
+        )
+    }
+}
+
+/// A refresh request.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh; it can be used once.
+    #[schema(value_type = String, min_length = 1, max_length = 128)]
+    pub refresh_token: SecretString,
+}
+
+impl Validate for RefreshRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_len("refresh_token", self.refresh_token.expose_secret(), 1, 128)
+    }
+}
+
+/// A password change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeRequest {
+    /// The password in use now.
+    #[schema(value_type = String, format = Password, min_length = 1, max_length = 128)]
+    pub current_password: SecretString,
+    /// The new password; it must meet the password policy.
+    #[schema(value_type = String, format = Password, min_length = 1, max_length = 128)]
+    pub new_password: SecretString,
+}
+
+impl Validate for PasswordChangeRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_len(
+            "current_password",
+            self.current_password.expose_secret(),
+            1,
+            MAX_PASSWORD_CHARS,
+        )?;
+        check_len(
+            "new_password",
+            self.new_password.expose_secret(),
+            1,
+            MAX_PASSWORD_CHARS,
+        )
+    }
+}
+
+/// Tokens, with OAuth 2.0 field names (RFC 6749 §5.1).
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// EdDSA-signed JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Opaque single-use token for `POST /api/v1/auth/refresh`.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    /// Space-separated scopes granted.
+    pub scope: String,
+    /// The session these tokens belong to.
+    pub session_id: String,
+    /// True when the password has expired: only changing it is allowed.
+    pub password_expired: bool,
+}
+
+/// Result of a password change.
+#[derive(Serialize, ToSchema)]
+pub struct PasswordChanged {
+    /// How many other sessions were ended.
+    pub sessions_ended: usize,
+}
+
+async fn issue_tokens(
+    state: &AppState,
+    user: &User,
+    session: &Session,
+    now: i64,
+) -> Result<TokenResponse, ApiError> {
+    let expired = password_expired(state, user.password_changed_at, now);
+    let scope = if expired {
+        PASSWORD_CHANGE_ONLY.to_string()
+    } else {
+        user.role
+            .parse::<Role>()
+            .map(scope_string)
+            .unwrap_or_default()
+    };
+    let ttl = i64::from(state.settings.security.session.access_token_seconds);
+    let claims = Claims {
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        sub: user.id.clone(),
+        sid: session.id.clone(),
+        exp: now + ttl,
+        iat: now,
+        nbf: now,
+        jti: random_id().map_err(|_| ApiError::internal())?,
+        scope: scope.clone(),
+    };
+    let access = sign(&state.key_ring().signing, &claims).map_err(|e| {
+        tracing::error!(error = %e, "signing failed");
+        ApiError::internal()
+    })?;
+    let (refresh, hash) = new_opaque_token().map_err(|_| ApiError::internal())?;
+    let refresh_ttl = i64::from(state.settings.security.session.expiry_seconds);
+    let refresh_exp = (now + refresh_ttl).min(session.expires_at);
+    state
+        .store
+        .insert_refresh_token(&hash, &session.id, now, refresh_exp)
+        .await?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token: refresh.expose_secret().to_string(),
+        refresh_expires_in: refresh_exp - now,
+        scope,
+        session_id: session.id.clone(),
+        password_expired: expired,
+    })
+}
+
+/// Verifies a password on the blocking pool, within the hashing limit.
+/// `None` as `phc` checks against a dummy hash (same cost).
+async fn verify_bounded(
+    state: &AppState,
+    password: SecretString,
+    phc: Option<String>,
+) -> Result<PasswordCheck, ApiError> {
+    let permit = tokio::time::timeout(HASH_SLOT_WAIT, state.hash_slots.acquire())
+        .await
+        .map_err(|_| {
+            ApiError::new(Kind::Busy, "too many sign-ins at once; retry shortly").retry_after(1)
+        })?
+        .map_err(|_| ApiError::internal())?;
+    let hasher = state.hasher.clone();
+    let started = Instant::now();
+    let check = tokio::task::spawn_blocking(move || match phc {
+        Some(phc) => hasher.verify(&password, &phc),
+        None => {
+            hasher.verify_dummy(&password);
+            PasswordCheck::Mismatch
+        }
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    state.observe_hash_time(started.elapsed());
+    drop(permit);
+    Ok(check)
+}
+
+/// Sign in with a username and password.
+///
+/// Every failure (unknown user, wrong password, disabled or locked account)
+/// gets the same body and takes the same time.
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Invalid credentials", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed request", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "Too many sign-ins at once", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    UserAgent(agent): UserAgent,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let now = now();
+    if let Err(retry) = state.throttle.check(client, now) {
+        tracing::debug!(%client, retry, "login throttled");
+        return Err(ApiError::new(
+            Kind::TooManyRequests,
+            "too many failed sign-ins from this address; wait before trying again",
+        )
+        .retry_after(u64::try_from(retry).unwrap_or(1)));
+    }
+    let user = state.store.user_by_name(&req.username).await?;
+    let anonymous = Who {
+        actor: None,
+        client: Some(client),
+    };
+    let who = |u: &User| Who {
+        actor: Some(u.username.clone()),
+        client: Some(client),
+    };
+
+    // Locked: answer before any hashing, after the time a hash would take.
+    if let Some(u) = &user
+        && u.locked_until.is_some_and(|t| t > now)
+    {
+        tokio::time::sleep(state.typical_hash_time()).await;
+        state.throttle.record_failure(client, now);
+        state
+            .audit(
+                "login_failed",
+                &who(u),
+                Some(&u.username),
+                "denied",
+                json!({"reason": "locked"}),
+            )
+            .await;
+        return Err(ApiError::invalid_credentials());
+    }
+
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let check = verify_bounded(&state, req.password.clone(), phc).await?;
+
+    let Some(user) = user else {
+        state.throttle.record_failure(client, now);
+        state
+            .audit(
+                "login_failed",
+                &anonymous,
+                None,
+                "denied",
+                json!({"reason": "unknown_user"}),
+            )
+            .await;
+        return Err(ApiError::invalid_credentials());
+    };
+    let needs_rehash = match check {
+        PasswordCheck::Mismatch => {
+            state.throttle.record_failure(client, now);
+            let limits = &state.settings.security.rate_limiting;
+            let outcome = state
+                .store
+                .record_login_failure(
+                    &user.id,
+                    now,
+                    FAILURE_WINDOW,
+                    i64::from(limits.login_attempts_per_minute),
+                    i64::from(limits.lockout_seconds),
+                )
+                .await?;
+            state
+                .audit(
+                    "login_failed",
+                    &who(&user),
+                    Some(&user.username),
+                    "denied",
+                    json!({"reason": "wrong_password", "failures": outcome.failures}),
+                )
+                .await;
+            if outcome.newly_locked {
+                state
+                    .audit(
+                        "account_locked",
+                        &who(&user),
+                        Some(&user.username),
+                        "locked",
+                        json!({"until": outcome.locked_until, "failures": outcome.failures}),
+                    )
+                    .await;
+            }
+            return Err(ApiError::invalid_credentials());
+        }
+        PasswordCheck::Match { needs_rehash } => needs_rehash,
+    };
+    if user.disabled {
+        state
+            .audit(
+                "login_failed",
+                &who(&user),
+                Some(&user.username),
+                "denied",
+                json!({"reason": "disabled"}),
+            )
+            .await;
+        return Err(ApiError::invalid_credentials());
+    }
+
+    state.store.record_login_success(&user.id, now).await?;
+    if needs_rehash {
+        let hasher = state.hasher.clone();
+        let password = req.password.clone();
+        if let Ok(Ok(new_hash)) = tokio::task::spawn_blocking(move || hasher.hash(&password)).await
+        {
+            state
+                .store
+                .replace_hash(&user.id, &user.password_hash, &new_hash)
+                .await?;
+        }
+    }
+    let session_cfg = &state.settings.security.session;
+    let (session, ended) = state
+        .store
+        .create_session(
+            &NewSession {
+                id: random_id().map_err(|_| ApiError::internal())?,
+                user_id: user.id.clone(),
+                client_addr: client.to_string(),
+                user_agent: agent,
+                now,
+                expires_at: now + i64::from(session_cfg.refresh_expiry_seconds),
+            },
+            session_cfg.max_sessions_per_user as usize,
+        )
+        .await?;
+    for id in &ended {
+        state
+            .audit(
+                "session_ended",
+                &who(&user),
+                Some(&user.username),
+                "ok",
+                json!({"session": id, "reason": "session_limit"}),
+            )
+            .await;
+    }
+    let tokens = issue_tokens(&state, &user, &session, now).await?;
+    state
+        .audit(
+            "login_succeeded",
+            &who(&user),
+            Some(&user.username),
+            "ok",
+            json!({"session": session.id, "password_expired": tokens.password_expired}),
+        )
+        .await;
+    Ok(Json(tokens))
+}
+
+/// Exchange a refresh token for new tokens.
+///
+/// Each refresh token works once; presenting a used one ends the whole
+/// session (it has probably been stolen).
+#[utoipa::path(
+    post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "Unknown, expired or reused refresh token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed request", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let now = now();
+    let refused = || {
+        ApiError::new(
+            Kind::InvalidRefreshToken,
+            "the refresh token is unknown, expired or already used; sign in again",
+        )
+    };
+    let hash = hash_opaque_token(req.refresh_token.expose_secret());
+    let anonymous = Who {
+        actor: None,
+        client: Some(client),
+    };
+    let session_id = match state.store.consume_refresh_token(&hash, now).await? {
+        RefreshUse::Fresh { session_id } => session_id,
+        RefreshUse::Reused { session_id } => {
+            let ended = state
+                .store
+                .end_session(&session_id, "refresh_token_reuse", now)
+                .await?;
+            let subject = state.store.session(&session_id).await?.map(|s| s.user_id);
+            let username = match subject {
+                Some(id) => state.store.user_by_id(&id).await?.map(|u| u.username),
+                None => None,
+            };
+            state
+                .audit(
+                    "refresh_token_reused",
+                    &anonymous,
+                    username.as_deref(),
+                    "denied",
+                    json!({"session": session_id, "session_ended": ended}),
+                )
+                .await;
+            return Err(refused());
+        }
+        RefreshUse::Expired { .. } | RefreshUse::Unknown => return Err(refused()),
+    };
+    let session = state
+        .store
+        .session(&session_id)
+        .await?
+        .ok_or_else(refused)?;
+    if let Some(reason) = session_end_reason(&state, &session, now) {
+        if session.ended_at.is_none() {
+            state.store.end_session(&session.id, reason, now).await?;
+        }
+        return Err(refused());
+    }
+    let user = state
+        .store
+        .user_by_id(&session.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(refused)?;
+    state.store.touch_session(&session.id, now).await?;
+    let tokens = issue_tokens(&state, &user, &session, now).await?;
+    state
+        .audit(
+            "token_refreshed",
+            &Who {
+                actor: Some(user.username.clone()),
+                client: Some(client),
+            },
+            Some(&user.username),
+            "ok",
+            json!({"session": session.id}),
+        )
+        .await;
+    Ok(Json(tokens))
+}
+
+/// End the current session; its access token stops working at once.
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
+    let now = now();
+    state
+        .store
+        .end_session(&caller.session.id, "logout", now)
+        .await?;
+    state
+        .audit(
+            "logout",
+            &caller.who(),
+            Some(&caller.user.username),
+            "ok",
+            json!({"session": caller.session.id}),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change your password (the current one is required). Every other session
+/// ends. Allowed even when the password has expired.
+#[utoipa::path(
+    post, path = "/api/v1/auth/password", tag = "auth",
+    security(("bearer" = [])),
+    request_body = PasswordChangeRequest,
+    responses(
+        (status = 200, description = "Changed", body = PasswordChanged),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong current password, or the new one breaks the policy", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<PasswordChangeRequest>,
+) -> Result<Json<PasswordChanged>, ApiError> {
+    let now = now();
+    if let Err(retry) = state.throttle.check(caller.client, now) {
+        return Err(ApiError::new(
+            Kind::TooManyRequests,
+            "too many failed attempts from this address; wait before trying again",
+        )
+        .retry_after(u64::try_from(retry).unwrap_or(1)));
+    }
+    let check = verify_bounded(
+        &state,
+        req.current_password.clone(),
+        Some(caller.user.password_hash.clone()),
+    )
+    .await?;
+    if matches!(check, PasswordCheck::Mismatch) {
+        state.throttle.record_failure(caller.client, now);
+        state
+            .audit(
+                "password_change_failed",
+                &caller.who(),
+                Some(&caller.user.username),
+                "denied",
+                json!({"reason": "wrong_current_password"}),
+            )
+            .await;
+        return Err(ApiError::invalid_field(
+            "current_password",
+            "the current password is wrong",
+        ));
+    }
+    let accounts = Accounts {
+        store: &state.store,
+        hasher: &state.hasher,
+        policy: &state.policy,
+        settings: &state.settings,
+    };
+    match accounts
+        .set_password(
+            &caller.who(),
+            &caller.user,
+            req.new_password,
+            Some(&caller.session.id),
+        )
+        .await
+    {
+        Ok(ended) => Ok(Json(PasswordChanged {
+            sessions_ended: ended.len(),
+        })),
+        Err(AccountError::Policy(v)) => Err(ApiError::new(
+            Kind::PasswordPolicy,
+            "the new password does not meet the password policy",
+        )
+        .with_errors(
+            v.0.iter()
+                .map(|x| ProblemItem {
+                    code: x.code.to_string(),
+                    message: x.message.clone(),
+                })
+                .collect(),
+        )),
+        Err(e @ AccountError::Reused(_)) => Err(ApiError::new(Kind::PasswordPolicy, e.to_string())
+            .with_errors(vec![ProblemItem {
+                code: "reused".into(),
+                message: e.to_string(),
+            }])),
+        Err(e) => {
+            tracing::error!(error = %e, "password change failed");
+            Err(ApiError::internal())
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! HTTP handlers, one module per area.
+
+pub mod audit;
+pub mod auth;
+pub mod meta;
+pub mod sessions;
+pub mod users;

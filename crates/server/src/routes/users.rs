@@ -1,0 +1,229 @@
+//! `/api/v1/users`: account administration.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use cryptobot_auth::Scope;
+use cryptobot_store::User;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::accounts::{AccountError, Accounts};
+use crate::extract::{ApiJson, Caller, Validate, check_len};
+use crate::problem::{ApiError, Kind, ProblemBody};
+use crate::state::{AppState, now};
+
+/// An account as administrators see it (never the password hash).
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    /// Account name.
+    pub username: String,
+    /// admin, trader, viewer or auditor.
+    pub role: String,
+    /// Disabled accounts cannot sign in.
+    pub disabled: bool,
+    /// Locked by failed sign-ins right now.
+    pub locked: bool,
+    /// End of the lock (unix seconds), if locked.
+    pub locked_until: Option<i64>,
+    /// Creation time (unix seconds).
+    pub created_at: i64,
+    /// Last successful sign-in (unix seconds).
+    pub last_login_at: Option<i64>,
+    /// Last password change (unix seconds).
+    pub password_changed_at: i64,
+}
+
+impl UserView {
+    /// The view of `u` at `now`.
+    pub fn of(u: User, now: i64) -> Self {
+        let locked_until = u.locked_until.filter(|t| *t > now);
+        UserView {
+            locked: locked_until.is_some(),
+            locked_until,
+            username: u.username,
+            role: u.role,
+            disabled: u.disabled,
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+            password_changed_at: u.password_changed_at,
+        }
+    }
+}
+
+/// A role change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    /// The new role.
+    #[schema(example = "viewer")]
+    pub role: String,
+}
+
+impl Validate for RoleRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_len("role", &self.role, 1, 32)?;
+        crate::accounts::parse_role(&self.role)
+            .map(|_| ())
+            .map_err(|e| ApiError::invalid_field("role", e.to_string()))
+    }
+}
+
+fn map_err(e: AccountError) -> ApiError {
+    match e {
+        AccountError::NoSuchUser(_) => ApiError::new(Kind::NotFound, e.to_string()),
+        AccountError::BadRole(_) => ApiError::invalid_field("role", e.to_string()),
+        AccountError::Store(s) => s.into(),
+        other => {
+            tracing::error!(error = %other, "account operation failed");
+            ApiError::internal()
+        }
+    }
+}
+
+fn accounts(state: &AppState) -> Accounts<'_> {
+    Accounts {
+        store: &state.store,
+        hasher: &state.hasher,
+        policy: &state.policy,
+        settings: &state.settings,
+    }
+}
+
+fn not_self(caller: &Caller, username: &str, what: &str) -> Result<(), ApiError> {
+    if caller.user.username == username {
+        return Err(ApiError::new(
+            Kind::Conflict,
+            format!("you cannot {what} your own account; ask another administrator"),
+        ));
+    }
+    Ok(())
+}
+
+/// List every account.
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users",
+    security(("bearer" = ["users:read"])),
+    responses(
+        (status = 200, description = "Accounts by name", body = Vec<UserView>),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    caller.require(&state, Scope::UsersRead).await?;
+    let now = now();
+    let users = state.store.list_users().await?;
+    Ok(Json(
+        users.into_iter().map(|u| UserView::of(u, now)).collect(),
+    ))
+}
+
+/// Disable an account; its sessions end at once.
+#[utoipa::path(
+    post, path = "/api/v1/users/{username}/disable", tag = "users",
+    security(("bearer" = ["users:manage"])),
+    params(("username" = String, Path, description = "Account name")),
+    responses(
+        (status = 200, description = "Disabled", body = UserView),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Your own account", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    caller.require(&state, Scope::UsersManage).await?;
+    not_self(&caller, &username, "disable")?;
+    let u = accounts(&state)
+        .set_disabled(&caller.who(), &username, true)
+        .await
+        .map_err(map_err)?;
+    Ok(Json(UserView::of(u, now())))
+}
+
+/// Enable an account.
+#[utoipa::path(
+    post, path = "/api/v1/users/{username}/enable", tag = "users",
+    security(("bearer" = ["users:manage"])),
+    params(("username" = String, Path, description = "Account name")),
+    responses(
+        (status = 200, description = "Enabled", body = UserView),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn enable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    caller.require(&state, Scope::UsersManage).await?;
+    let u = accounts(&state)
+        .set_disabled(&caller.who(), &username, false)
+        .await
+        .map_err(map_err)?;
+    Ok(Json(UserView::of(u, now())))
+}
+
+/// Clear a lockout caused by failed sign-ins.
+#[utoipa::path(
+    post, path = "/api/v1/users/{username}/unlock", tag = "users",
+    security(("bearer" = ["users:manage"])),
+    params(("username" = String, Path, description = "Account name")),
+    responses(
+        (status = 200, description = "Unlocked", body = UserView),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn unlock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    caller.require(&state, Scope::UsersManage).await?;
+    let u = accounts(&state)
+        .unlock(&caller.who(), &username)
+        .await
+        .map_err(map_err)?;
+    Ok(Json(UserView::of(u, now())))
+}
+
+/// Change an account's role.
+#[utoipa::path(
+    put, path = "/api/v1/users/{username}/role", tag = "users",
+    security(("bearer" = ["users:manage"])),
+    params(("username" = String, Path, description = "Account name")),
+    request_body = RoleRequest,
+    responses(
+        (status = 200, description = "Changed", body = UserView),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Your own account", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown role", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    ApiJson(req): ApiJson<RoleRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    caller.require(&state, Scope::UsersManage).await?;
+    not_self(&caller, &username, "change the role of")?;
+    let u = accounts(&state)
+        .set_role(&caller.who(), &username, &req.role)
+        .await
+        .map_err(map_err)?;
+    Ok(Json(UserView::of(u, now())))
+}

@@ -1,0 +1,155 @@
+//! Shared state of the running service.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use cryptobot_auth::{AddressThrottle, PasswordHasher, PasswordPolicy};
+use cryptobot_config::{Layout, Settings};
+use cryptobot_store::{AuditEvent, Store};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::keys::KeyRing;
+
+/// Unix time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Cheap-to-clone handle on everything a request needs.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The state itself.
+pub struct Inner {
+    /// Accounts, sessions, audit.
+    pub store: Store,
+    /// The validated configuration.
+    pub settings: Settings,
+    /// Where the installation lives.
+    pub layout: Layout,
+    /// Signing and verification keys; swapped on rotation.
+    pub keys: RwLock<Arc<KeyRing>>,
+    /// argon2id at the configured parameters.
+    pub hasher: PasswordHasher,
+    /// The password rules.
+    pub policy: PasswordPolicy,
+    /// Progressive delays per client address.
+    pub throttle: AddressThrottle,
+    /// Bounds concurrent password hashing so a login flood cannot starve
+    /// the rest of the service.
+    pub hash_slots: Semaphore,
+    /// Running average of one password verification, in microseconds;
+    /// answers that skip hashing wait this long so timing tells nothing.
+    pub hash_micros: AtomicU64,
+}
+
+/// Who did something and from where, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    /// Username of the actor (or `cli:<account>`), if known.
+    pub actor: Option<String>,
+    /// Client address.
+    pub client: Option<IpAddr>,
+}
+
+impl Inner {
+    /// The current key ring.
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the key ring.
+    pub fn set_key_ring(&self, ring: KeyRing) {
+        let ring = Arc::new(ring);
+        match self.keys.write() {
+            Ok(mut g) => *g = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+    }
+
+    /// Records a security event: stored, and written to the service log as
+    /// one JSON line. A storage failure is logged, never hidden.
+    pub async fn audit(
+        &self,
+        event: &str,
+        who: &Who,
+        subject: Option<&str>,
+        outcome: &str,
+        details: Value,
+    ) {
+        record_audit(&self.store, event, who, subject, outcome, details).await;
+    }
+
+    /// The typical time of one password verification.
+    pub fn typical_hash_time(&self) -> Duration {
+        Duration::from_micros(self.hash_micros.load(Ordering::Relaxed))
+    }
+
+    /// Folds one measured verification into the running average.
+    pub fn observe_hash_time(&self, took: Duration) {
+        let sample = took.as_micros().min(u128::from(u32::MAX)) as u64;
+        let old = self.hash_micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        };
+        self.hash_micros.store(new, Ordering::Relaxed);
+    }
+}
+
+/// Stores an audit event and logs it as one JSON line (target `audit`).
+pub async fn record_audit(
+    store: &Store,
+    event: &str,
+    who: &Who,
+    subject: Option<&str>,
+    outcome: &str,
+    details: Value,
+) {
+    let e = AuditEvent {
+        at_ms: now_ms(),
+        event: event.to_string(),
+        actor: who.actor.clone(),
+        subject: subject.map(str::to_string),
+        client_addr: who.client.map(|c| c.to_string()),
+        outcome: outcome.to_string(),
+        details,
+    };
+    tracing::info!(
+        target: "audit",
+        event = %e.event,
+        actor = e.actor.as_deref().unwrap_or(""),
+        subject = e.subject.as_deref().unwrap_or(""),
+        client = e.client_addr.as_deref().unwrap_or(""),
+        outcome = %e.outcome,
+        details = %e.details,
+    );
+    if let Err(err) = store.append_audit(&e).await {
+        tracing::error!(error = %err, event, "could not store an audit event");
+    }
+}

@@ -1,0 +1,141 @@
+//! TLS for `cryptobot serve`: the rustls configuration (TLS 1.2 and 1.3
+//! only, aws-lc-rs) and the self-signed localhost certificate made at first
+//! start when the operator has not provided one.
+
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use zeroize::Zeroizing;
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file holds no usable certificate.
+    #[error("{path}: no PEM certificate could be read from it")]
+    BadCertificate {
+        /// The file.
+        path: String,
+    },
+    /// The key file holds no usable private key.
+    #[error("{path}: no PEM private key could be read from it")]
+    BadKey {
+        /// The file.
+        path: String,
+    },
+    /// rustls refused the pair (e.g. the key does not match the certificate).
+    #[error("the certificate and key cannot be used together: {0}")]
+    Rejected(String),
+    /// Generating the self-signed certificate failed.
+    #[error("could not create a self-signed certificate: {0}")]
+    Generate(String),
+}
+
+/// Installs aws-lc-rs as the process-wide rustls provider. Call once at the
+/// top of `main` (and of tests); a second call is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Builds the server configuration from PEM text. Only TLS 1.3 and 1.2
+/// (with the provider's forward-secret AEAD suites) are offered; HTTP/1.1
+/// is announced by ALPN.
+pub fn server_config(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_path: &str,
+    key_path: &str,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|_| TlsError::BadCertificate {
+            path: cert_path.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::BadCertificate {
+            path: cert_path.to_string(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| TlsError::BadKey {
+        path: key_path.to_string(),
+    })?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Rejected(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Rejected(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A freshly made self-signed certificate and its key, both PEM.
+pub struct SelfSigned {
+    /// The certificate (public).
+    pub cert_pem: String,
+    /// The private key (secret).
+    pub key_pem: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for SelfSigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SelfSigned { key: [redacted] }")
+    }
+}
+
+/// Days a self-signed certificate is valid (the CA/B ceiling for public certs).
+pub const SELF_SIGNED_DAYS: i64 = 397;
+
+/// Makes an ECDSA P-256 certificate for `localhost`, `127.0.0.1` and `::1`,
+/// valid from an hour ago for [`SELF_SIGNED_DAYS`].
+pub fn self_signed_localhost(now_unix: i64) -> Result<SelfSigned, TlsError> {
+    let g = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(g)?;
+    let mut params = rcgen::CertificateParams::new(vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ])
+    .map_err(g)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    params.distinguished_name.push(
+        rcgen::DnType::OrganizationName,
+        "Cryptobot self-signed (replace with `cryptobot ssl`)",
+    );
+    let at = |t: i64| {
+        time::OffsetDateTime::from_unix_timestamp(t).map_err(|e| TlsError::Generate(e.to_string()))
+    };
+    params.not_before = at(now_unix - 3600)?;
+    params.not_after = at(now_unix + SELF_SIGNED_DAYS * 86_400)?;
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.self_signed(&key).map_err(g)?;
+    Ok(SelfSigned {
+        cert_pem: cert.pem(),
+        key_pem: Zeroizing::new(key.serialize_pem()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_pair_loads() {
+        install_crypto_provider();
+        let s = self_signed_localhost(1_800_000_000).unwrap();
+        assert!(s.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        server_config(s.cert_pem.as_bytes(), s.key_pem.as_bytes(), "c", "k").unwrap();
+        assert!(!format!("{s:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn garbage_is_named() {
+        install_crypto_provider();
+        let e = server_config(b"nope", b"nope", "cert.pem", "key.pem").unwrap_err();
+        assert!(e.to_string().contains("cert.pem"));
+    }
+}

@@ -1,0 +1,219 @@
+//! Test harness: a real HTTPS server (in-process, real TLS on loopback) over
+//! a real SQLite file or a real PostgreSQL server, and a client that can
+//! connect from any 127.x.y.z address.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use cryptobot_auth::{PasswordHasher, SigningKey};
+use cryptobot_config::{Config, Layout, Settings};
+use cryptobot_server::accounts::{Accounts, policy_from};
+use cryptobot_server::state::Who;
+use cryptobot_server::{Running, StartOptions, tls};
+use cryptobot_store::{Store, Target};
+use cryptobot_testkit::PgServer;
+use secrecy::SecretString;
+use serde_json::Value;
+
+pub const PASSWORD: &str = "Correct-Horse-Battery-42";
+
+/// Which database a suite runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// One PostgreSQL server per test process; a database per server instance.
+fn pg() -> &'static PgServer {
+    static PG: OnceLock<PgServer> = OnceLock::new();
+    PG.get_or_init(|| PgServer::start().expect("start PostgreSQL"))
+}
+
+pub fn cheap_hasher() -> PasswordHasher {
+    PasswordHasher::with_params(8, 1, 1).unwrap()
+}
+
+pub struct TestServer {
+    pub home: tempfile::TempDir,
+    pub layout: Layout,
+    pub settings: Settings,
+    pub running: Option<Running>,
+    pub addr: SocketAddr,
+    pub cert_pem: String,
+    pub store: Store,
+}
+
+static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl TestServer {
+    /// Starts a server; `tweak` edits the settings first.
+    pub async fn start(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        cryptobot_server::tls::install_crypto_provider();
+        let home = tempfile::tempdir().unwrap();
+        let layout = Layout::new(home.path());
+        for d in [layout.data_dir(), layout.secrets_dir(), layout.tls_dir()] {
+            std::fs::create_dir_all(&d).unwrap();
+        }
+        let (_, pem) = SigningKey::generate().unwrap();
+        std::fs::write(layout.secret("jwt_signing.key"), pem.as_bytes()).unwrap();
+        let cert = tls::self_signed_localhost(cryptobot_server::state::now()).unwrap();
+        std::fs::write(layout.tls_dir().join("server.crt"), &cert.cert_pem).unwrap();
+        std::fs::write(layout.tls_dir().join("server.key"), cert.key_pem.as_bytes()).unwrap();
+
+        let mut settings = Config::defaults(&[]).unwrap().settings().clone();
+        settings.server.bind = "127.0.0.1:0".parse().unwrap();
+        // Most scenarios sign in repeatedly from 127.0.0.1; the delay
+        // scenarios set this back down.
+        settings.security.rate_limiting.login_free_failures = 20;
+        tweak(&mut settings);
+
+        let target = match db {
+            Db::Sqlite => Target::Sqlite(layout.data_dir().join("cryptobot.db")),
+            Db::Postgres => {
+                let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let name = format!("t{}_{n}", std::process::id());
+                pg().psql("postgres", &format!("CREATE DATABASE {name}"))
+                    .unwrap();
+                Target::Postgres {
+                    url: pg().socket_url("postgres", &name),
+                    password: None,
+                }
+            }
+        };
+        let store = Store::open(&target).await.unwrap();
+        let running = cryptobot_server::start(StartOptions {
+            settings: settings.clone(),
+            layout: layout.clone(),
+            store: Some(store.clone()),
+            hasher: Some(cheap_hasher()),
+        })
+        .await
+        .unwrap();
+        TestServer {
+            addr: running.addr(),
+            home,
+            layout,
+            settings,
+            running: Some(running),
+            cert_pem: cert.cert_pem,
+            store,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    /// A client trusting only this server's certificate, connecting from `from`.
+    pub fn client_from(&self, from: IpAddr) -> reqwest::Client {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(self.cert_pem.as_bytes()).unwrap()])
+            .local_address(from)
+            .resolve("localhost", self.addr)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    pub fn client(&self) -> reqwest::Client {
+        self.client_from(IpAddr::from([127, 0, 0, 1]))
+    }
+
+    pub async fn add_user(&self, name: &str, role: &str) {
+        let hasher = cheap_hasher();
+        let policy = policy_from(&self.settings);
+        Accounts {
+            store: &self.store,
+            hasher: &hasher,
+            policy: &policy,
+            settings: &self.settings,
+        }
+        .create(
+            &Who::default(),
+            name,
+            role,
+            SecretString::from(PASSWORD.to_string()),
+        )
+        .await
+        .unwrap();
+    }
+
+    pub fn signing_key(&self) -> SigningKey {
+        SigningKey::from_pkcs8_pem(&std::fs::read(self.layout.secret("jwt_signing.key")).unwrap())
+            .unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown(Duration::from_secs(5)).await.unwrap();
+        }
+        self.store.close().await;
+    }
+
+    pub fn home_path(&self) -> PathBuf {
+        self.home.path().to_path_buf()
+    }
+}
+
+/// POST JSON; returns status, headers and body bytes.
+pub async fn post(
+    c: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut r = c.post(url).json(body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.bytes().await.unwrap().to_vec())
+}
+
+pub async fn get(
+    c: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut r = c.get(url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.bytes().await.unwrap().to_vec())
+}
+
+pub fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(bytes)))
+}
+
+/// Signs in; panics unless it works. Returns the token response.
+pub async fn login(s: &TestServer, c: &reqwest::Client, user: &str) -> Value {
+    let (status, _, body) = post(
+        c,
+        &s.url("/api/v1/auth/login"),
+        None,
+        &serde_json::json!({"username": user, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        200,
+        "login {user}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    json(&body)
+}
+
+pub fn access(tokens: &Value) -> String {
+    tokens["access_token"].as_str().unwrap().to_string()
+}

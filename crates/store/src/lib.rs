@@ -1,0 +1,31 @@
+//! Storage for the `cryptobot` HTTPS auth service: users, password history,
+//! sessions, refresh tokens and the audit log.
+//!
+//! One code path serves both backends: every statement goes through
+//! [`sqlx::AnyPool`] and every DML statement is written once with
+//! `$1, $2, …` placeholders (SQLite accepts `$N` too). Only the DDL in the
+//! migration steps differs per backend. Column types are portable: `TEXT`
+//! and `BIGINT` (timestamps in unix seconds, audit times in milliseconds,
+//! booleans as `0`/`1`).
+//!
+//! Open a [`Store`] with [`Store::open`] on a [`Target`]; the schema is
+//! migrated on every start by a small built-in runner (see
+//! [`SCHEMA_VERSION`]).
+
+mod audit;
+mod error;
+mod migrate;
+mod model;
+mod sessions;
+mod store;
+mod tokens;
+mod users;
+mod util;
+
+pub use error::StoreError;
+pub use migrate::SCHEMA_VERSION;
+pub use model::{
+    AuditEvent, AuditQuery, AuditRecord, FailureOutcome, NewSession, NewUser, RefreshUse, Session,
+    User,
+};
+pub use store::{Backend, Store, Target};

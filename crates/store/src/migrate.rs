@@ -1,0 +1,188 @@
+//! The schema migration runner.
+//!
+//! `schema_migrations(version, applied_at)` records applied steps. Each step
+//! of [`STEPS`] runs in its own transaction together with the insertion of
+//! its version, so a crash leaves either all or none of a step. On
+//! PostgreSQL the transaction also takes an advisory lock, on SQLite it is a
+//! `BEGIN IMMEDIATE` transaction, so concurrent starts do not race.
+
+use sqlx::AnyPool;
+use sqlx::Row;
+
+use crate::store::Backend;
+use crate::{StoreError, util};
+
+/// One migration step: its version and the DDL statements per backend.
+struct Step {
+    version: i64,
+    sqlite: &'static [&'static str],
+    postgres: &'static [&'static str],
+}
+
+/// The auto-increment primary key column type, per backend.
+macro_rules! auto_id {
+    (sqlite) => {
+        "INTEGER PRIMARY KEY AUTOINCREMENT"
+    };
+    (postgres) => {
+        "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    };
+}
+
+/// Version 1: the whole initial schema. Only the auto-increment ids differ.
+macro_rules! v1 {
+    ($backend:ident) => {
+        &[
+            "CREATE TABLE users (
+                id TEXT NOT NULL PRIMARY KEY,
+                username TEXT NOT NULL,
+                role TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                password_changed_at BIGINT NOT NULL,
+                disabled BIGINT NOT NULL DEFAULT 0,
+                failed_logins BIGINT NOT NULL DEFAULT 0,
+                failure_window_start BIGINT,
+                locked_until BIGINT,
+                failure_locked BIGINT NOT NULL DEFAULT 0,
+                created_at BIGINT NOT NULL,
+                last_login_at BIGINT
+            )",
+            "CREATE UNIQUE INDEX users_username ON users (username)",
+            concat!(
+                "CREATE TABLE password_history (
+                id ",
+                auto_id!($backend),
+                ",
+                user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                password_hash TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )"
+            ),
+            "CREATE INDEX password_history_user ON password_history (user_id, id)",
+            concat!(
+                "CREATE TABLE sessions (
+                seq ",
+                auto_id!($backend),
+                ",
+                id TEXT NOT NULL UNIQUE,
+                user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                client_addr TEXT NOT NULL,
+                user_agent TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                ended_at BIGINT,
+                end_reason TEXT
+            )"
+            ),
+            "CREATE INDEX sessions_user ON sessions (user_id, seq)",
+            "CREATE TABLE refresh_tokens (
+                hash TEXT NOT NULL PRIMARY KEY,
+                session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                used_at BIGINT
+            )",
+            "CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id)",
+            concat!(
+                "CREATE TABLE audit_log (
+                id ",
+                auto_id!($backend),
+                ",
+                at_ms BIGINT NOT NULL,
+                event TEXT NOT NULL,
+                actor TEXT,
+                subject TEXT,
+                client_addr TEXT,
+                outcome TEXT NOT NULL,
+                details TEXT NOT NULL
+            )"
+            ),
+            "CREATE INDEX audit_log_at ON audit_log (at_ms)",
+            "CREATE INDEX audit_log_actor ON audit_log (actor, id)",
+            "CREATE INDEX audit_log_event ON audit_log (event, id)",
+        ]
+    };
+}
+
+/// All steps, in ascending version order.
+const STEPS: &[Step] = &[Step {
+    version: 1,
+    sqlite: v1!(sqlite),
+    postgres: v1!(postgres),
+}];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
+
+/// Arbitrary key of the PostgreSQL advisory lock serializing migrations.
+const PG_LOCK_KEY: i64 = 0x6372_7970_746f_6231; // "cryptob1"
+
+/// Brings the schema up to [`SCHEMA_VERSION`]; fails with
+/// [`StoreError::Schema`] if the database is newer.
+pub(crate) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    loop {
+        let mut tx = match backend {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => pool.begin().await?,
+        };
+        if backend == Backend::Postgres {
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                .bind(PG_LOCK_KEY)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT NOT NULL PRIMARY KEY,
+                applied_at BIGINT NOT NULL
+            )",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let current: Option<i64> = sqlx::query("SELECT MAX(version) FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let current = current.unwrap_or(0);
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::Schema(format!(
+                "the database has schema version {current}, newer than version \
+                 {SCHEMA_VERSION} known to this build; upgrade the software"
+            )));
+        }
+        let Some(step) = STEPS.iter().find(|s| s.version > current) else {
+            tx.commit().await?;
+            return Ok(());
+        };
+        let statements = match backend {
+            Backend::Sqlite => step.sqlite,
+            Backend::Postgres => step.postgres,
+        };
+        for &statement in statements {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    StoreError::Schema(format!("migration to version {} failed: {e}", step.version))
+                })?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(step.version)
+            .bind(util::unix_now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+}
+
+/// The highest applied version (0 for an empty database).
+pub(crate) async fn current_version(pool: &AnyPool) -> Result<i64, StoreError> {
+    let v: Option<i64> = sqlx::query("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
+    Ok(v.unwrap_or(0))
+}
