@@ -263,7 +263,7 @@ async fn watch_keys(state: AppState) {
         ticks = ticks.wrapping_add(1);
         let now_stamp = keys::files_stamp(&state.layout);
         // Reload on a change, and every minute so retired keys age out.
-        if now_stamp == stamp && ticks % 30 != 0 {
+        if now_stamp == stamp && !ticks.is_multiple_of(30) {
             continue;
         }
         match keys::load(&state.layout, now()) {

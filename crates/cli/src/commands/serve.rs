@@ -110,23 +110,23 @@ pub fn run(ctx: &Context) -> Result<(), Failure> {
         ));
     }
     let quiet = ctx.out.quiet;
-    if let Some(n) = prepare_if_needed(ctx)? {
-        if !quiet {
-            println!(
-                "first start: prepared {} with secure-config ({n} changes; `cryptobot rollback` undoes them)",
-                ctx.layout.home().display()
-            );
-        }
+    if let Some(n) = prepare_if_needed(ctx)?
+        && !quiet
+    {
+        println!(
+            "first start: prepared {} with secure-config ({n} changes; `cryptobot rollback` undoes them)",
+            ctx.layout.home().display()
+        );
     }
     let (config, _) = ctx.load_config()?;
     let settings = config.settings().clone();
-    if let Some(cert) = ensure_certificate(ctx, &settings)? {
-        if !quiet {
-            println!(
-                "created a self-signed certificate for localhost, 127.0.0.1 and ::1: {}\n  clients must trust this file; replace it with a real certificate for other names",
-                cert.display()
-            );
-        }
+    if let Some(cert) = ensure_certificate(ctx, &settings)?
+        && !quiet
+    {
+        println!(
+            "created a self-signed certificate for localhost, 127.0.0.1 and ::1: {}\n  clients must trust this file; replace it with a real certificate for other names",
+            cert.display()
+        );
     }
     init_logging(ctx.out.verbose, quiet);
     let rt = runtime()?;
@@ -143,6 +143,12 @@ pub fn run(ctx: &Context) -> Result<(), Failure> {
             Failure::runtime(e.to_string(), hint)
         })?;
         if !quiet {
+            if running.state().store.list_users().await.is_ok_and(|u| u.is_empty()) {
+                println!(
+                    "no accounts yet: create one with `cryptobot user add NAME --role admin --home {}`",
+                    ctx.layout.home().display()
+                );
+            }
             println!("listening on https://{}", running.addr());
         }
         wait_for_stop().await;

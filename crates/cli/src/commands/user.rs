@@ -200,7 +200,7 @@ pub fn run(ctx: &Context, cmd: &UserCommand) -> Result<(), Failure> {
                 } else if users.is_empty() {
                     println!("no accounts yet: `cryptobot user add NAME --role admin` creates one");
                 } else {
-                    println!("{:<24} {:<8} {}", "USER", "ROLE", "STATE");
+                    println!("{:<24} {:<8} STATE", "USER", "ROLE");
                     for u in users {
                         let state = match (u.disabled, u.locked) {
                             (true, _) => "disabled",
