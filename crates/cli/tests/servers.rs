@@ -283,6 +283,35 @@ fn rendered_postgres_config_and_apply_db_on_a_real_postgres() {
         !log.contains("SCRAM-SHA-256$"),
         "the server log holds the verifier"
     );
+
+    // The service's accounts live in this PostgreSQL once `database.url`
+    // names it: the role's password comes from the secret, over SCRAM.
+    let db_url = format!("postgres://cryptobot@127.0.0.1:{}/cryptobot", pg.port());
+    let env = [("CRYPTOBOT_DATABASE__URL", db_url.as_str())];
+    let h = home.to_str().unwrap();
+    cryptobot_io(
+        &[
+            "user",
+            "add",
+            "pat",
+            "--role",
+            "trader",
+            "--password-stdin",
+            "--home",
+            h,
+        ],
+        &env,
+        "Sturdy-Lantern-Quartz-81\n",
+    )
+    .ok();
+    let list = cryptobot_io(&["user", "list", "--home", h], &env, "").ok();
+    assert!(list.stdout.contains("pat"), "{}", list.stdout);
+    let rows = pg
+        .psql("cryptobot", "SELECT username, role FROM users")
+        .unwrap();
+    assert!(rows.contains("pat") && rows.contains("trader"), "{rows}");
+    assert!(!contains(pg.log().as_bytes(), &new_password));
+    assert!(!contains(&list.raw.stderr, &new_password));
 }
 
 #[test]

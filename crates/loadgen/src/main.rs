@@ -55,6 +55,11 @@ struct Args {
     /// Account the flood targets
     #[arg(long, default_value = "flood-target")]
     flood_user: String,
+    /// Spread the flood over this many addresses (127.0.1.1 …), each
+    /// failing with a different unknown username: the worst case for
+    /// per-address delays and account lockout
+    #[arg(long, default_value_t = 1)]
+    flood_addresses: u16,
 }
 
 fn client(ca: &[u8], from: IpAddr, addr: SocketAddr) -> anyhow::Result<reqwest::Client> {
@@ -108,9 +113,19 @@ async fn main() -> anyhow::Result<()> {
     // The flood, on its own client and address.
     let flood_stats = Arc::new(Mutex::new(std::collections::BTreeMap::<u16, u64>::new()));
     let flood = if args.flood_rate > 0 {
-        let fc = client(&ca, args.flood_from, args.addr)?;
+        let clients: Vec<reqwest::Client> = if args.flood_addresses <= 1 {
+            vec![client(&ca, args.flood_from, args.addr)?]
+        } else {
+            (0..args.flood_addresses)
+                .map(|i| {
+                    let ip = IpAddr::from([127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8]);
+                    client(&ca, ip, args.addr)
+                })
+                .collect::<anyhow::Result<_>>()?
+        };
+        let spread = args.flood_addresses > 1;
         let url = format!("{base}/api/v1/auth/login");
-        let body = json!({"username": args.flood_user, "password": "Wrong-Password-000"});
+        let flood_user = args.flood_user.clone();
         let stats = Arc::clone(&flood_stats);
         let period = Duration::from_secs_f64(1.0 / f64::from(args.flood_rate));
         let end = Instant::now() + Duration::from_secs(args.duration);
@@ -118,10 +133,18 @@ async fn main() -> anyhow::Result<()> {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut tasks = Vec::new();
+            let mut n: usize = 0;
             while Instant::now() < end {
                 tick.tick().await;
-                let (fc, url, body, stats) =
-                    (fc.clone(), url.clone(), body.clone(), Arc::clone(&stats));
+                n += 1;
+                let fc = clients[n % clients.len()].clone();
+                let user = if spread {
+                    format!("nobody-{n}")
+                } else {
+                    flood_user.clone()
+                };
+                let body = json!({"username": user, "password": "Wrong-Password-000"});
+                let (url, stats) = (url.clone(), Arc::clone(&stats));
                 tasks.push(tokio::spawn(async move {
                     let code = match fc.post(&url).json(&body).send().await {
                         Ok(r) => r.status().as_u16(),

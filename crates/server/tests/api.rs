@@ -144,6 +144,16 @@ async fn headers_health_and_problems(db: Db) {
             "{method} {path} missing from openapi.json"
         );
     }
+    let mut ids = std::collections::HashSet::new();
+    for item in paths.values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"]
+                .as_str()
+                .expect("every operation has an id");
+            assert!(ids.insert(id.to_string()), "duplicate operationId {id}");
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+        }
+    }
     let listed: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
         listed,

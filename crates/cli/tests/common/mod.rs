@@ -148,3 +148,33 @@ pub fn secret_needles(home: &Path) -> Vec<Vec<u8>> {
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Runs the binary with extra environment and `input` on stdin.
+pub fn cryptobot_io(args: &[&str], env: &[(&str, &str)], input: &str) -> Run {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cryptobot"));
+    cmd.args(args).env_remove("CRYPTOBOT_HOME");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CRYPTOBOT_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run cryptobot");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let raw = child.wait_with_output().expect("wait for cryptobot");
+    Run {
+        status: raw.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&raw.stderr).into_owned(),
+        raw,
+    }
+}

@@ -73,7 +73,7 @@ impl From<AuditRecord> for AuditEntry {
 
 /// Read the audit log, newest first.
 #[utoipa::path(
-    get, path = "/api/v1/audit", tag = "audit",
+    get, path = "/api/v1/audit", operation_id = "listAudit", tag = "audit",
     security(("bearer" = ["audit:read"])),
     params(AuditParams),
     responses(

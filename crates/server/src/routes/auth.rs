@@ -209,7 +209,7 @@ async fn verify_bounded(
 /// Every failure (unknown user, wrong password, disabled or locked account)
 /// gets the same body and takes the same time.
 #[utoipa::path(
-    post, path = "/api/v1/auth/login", tag = "auth",
+    post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
@@ -385,7 +385,7 @@ pub async fn login(
 /// Each refresh token works once; presenting a used one ends the whole
 /// session (it has probably been stolen).
 #[utoipa::path(
-    post, path = "/api/v1/auth/refresh", tag = "auth",
+    post, path = "/api/v1/auth/refresh", operation_id = "refresh", tag = "auth",
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
@@ -471,7 +471,7 @@ pub async fn refresh(
 
 /// End the current session; its access token stops working at once.
 #[utoipa::path(
-    post, path = "/api/v1/auth/logout", tag = "auth",
+    post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Signed out"),
@@ -499,7 +499,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Sta
 /// Change your password (the current one is required). Every other session
 /// ends. Allowed even when the password has expired.
 #[utoipa::path(
-    post, path = "/api/v1/auth/password", tag = "auth",
+    post, path = "/api/v1/auth/password", operation_id = "changePassword", tag = "auth",
     security(("bearer" = [])),
     request_body = PasswordChangeRequest,
     responses(

@@ -19,7 +19,7 @@ pub struct Health {
 
 /// Liveness and database reachability; no authentication.
 #[utoipa::path(
-    get, path = "/healthz", tag = "meta",
+    get, path = "/healthz", operation_id = "health", tag = "meta",
     responses(
         (status = 200, description = "Healthy", body = Health),
         (status = 503, description = "The database is unreachable", body = Health),
@@ -49,7 +49,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
 
 /// The public keys that verify access tokens (RFC 7517 JWK Set).
 #[utoipa::path(
-    get, path = "/.well-known/jwks.json", tag = "meta",
+    get, path = "/.well-known/jwks.json", operation_id = "jwks", tag = "meta",
     responses((status = 200, description = "JWK Set", body = Object))
 )]
 pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -58,7 +58,7 @@ pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 /// This API's OpenAPI description, generated from the code.
 #[utoipa::path(
-    get, path = "/openapi.json", tag = "meta",
+    get, path = "/openapi.json", operation_id = "openapi", tag = "meta",
     responses((status = 200, description = "OpenAPI 3.1 document", body = Object))
 )]
 pub async fn openapi_json() -> Json<serde_json::Value> {

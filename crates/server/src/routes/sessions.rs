@@ -33,7 +33,7 @@ pub struct SessionView {
 
 /// List your open sessions.
 #[utoipa::path(
-    get, path = "/api/v1/sessions", tag = "sessions",
+    get, path = "/api/v1/sessions", operation_id = "listSessions", tag = "sessions",
     security(("bearer" = ["account:self"])),
     responses(
         (status = 200, description = "Open sessions, newest first", body = Vec<SessionView>),
@@ -65,7 +65,7 @@ pub async fn list(
 
 /// End one of your sessions.
 #[utoipa::path(
-    delete, path = "/api/v1/sessions/{id}", tag = "sessions",
+    delete, path = "/api/v1/sessions/{id}", operation_id = "endSession", tag = "sessions",
     security(("bearer" = ["account:self"])),
     params(("id" = String, Path, description = "Session id")),
     responses(

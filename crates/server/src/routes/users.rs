@@ -101,7 +101,7 @@ fn not_self(caller: &Caller, username: &str, what: &str) -> Result<(), ApiError>
 
 /// List every account.
 #[utoipa::path(
-    get, path = "/api/v1/users", tag = "users",
+    get, path = "/api/v1/users", operation_id = "listUsers", tag = "users",
     security(("bearer" = ["users:read"])),
     responses(
         (status = 200, description = "Accounts by name", body = Vec<UserView>),
@@ -123,7 +123,7 @@ pub async fn list(
 
 /// Disable an account; its sessions end at once.
 #[utoipa::path(
-    post, path = "/api/v1/users/{username}/disable", tag = "users",
+    post, path = "/api/v1/users/{username}/disable", operation_id = "disableUser", tag = "users",
     security(("bearer" = ["users:manage"])),
     params(("username" = String, Path, description = "Account name")),
     responses(
@@ -150,7 +150,7 @@ pub async fn disable(
 
 /// Enable an account.
 #[utoipa::path(
-    post, path = "/api/v1/users/{username}/enable", tag = "users",
+    post, path = "/api/v1/users/{username}/enable", operation_id = "enableUser", tag = "users",
     security(("bearer" = ["users:manage"])),
     params(("username" = String, Path, description = "Account name")),
     responses(
@@ -175,7 +175,7 @@ pub async fn enable(
 
 /// Clear a lockout caused by failed sign-ins.
 #[utoipa::path(
-    post, path = "/api/v1/users/{username}/unlock", tag = "users",
+    post, path = "/api/v1/users/{username}/unlock", operation_id = "unlockUser", tag = "users",
     security(("bearer" = ["users:manage"])),
     params(("username" = String, Path, description = "Account name")),
     responses(
@@ -200,7 +200,7 @@ pub async fn unlock(
 
 /// Change an account's role.
 #[utoipa::path(
-    put, path = "/api/v1/users/{username}/role", tag = "users",
+    put, path = "/api/v1/users/{username}/role", operation_id = "setUserRole", tag = "users",
     security(("bearer" = ["users:manage"])),
     params(("username" = String, Path, description = "Account name")),
     request_body = RoleRequest,
