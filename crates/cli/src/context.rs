@@ -190,6 +190,23 @@ impl Context {
         })
     }
 
+    /// Applies `plan` to this installation, journaled under
+    /// `<home>/data/changes/` as `command`.
+    pub fn apply(
+        &self,
+        plan: &cryptobot_plan::Plan,
+        command: &str,
+    ) -> Result<cryptobot_plan::ApplyReport, Failure> {
+        Ok(cryptobot_plan::apply(
+            plan,
+            &self.root,
+            &cryptobot_plan::ApplyOptions {
+                journal_dir: self.layout.changes_dir(),
+                command: command.into(),
+            },
+        )?)
+    }
+
     /// Loads and validates the configuration. `Ok((config, false))` when the
     /// default file does not exist yet (the defaults apply).
     pub fn load_config(&self) -> Result<(Config, bool), Failure> {

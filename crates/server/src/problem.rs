@@ -257,3 +257,15 @@ impl From<cryptobot_store::StoreError> for ApiError {
         ApiError::internal()
     }
 }
+
+/// The 401 and 403 every scoped endpoint can answer, described once.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ScopeErrors {
+    /// No valid access token, or its session has ended
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(#[to_schema] ProblemBody),
+    /// The token lacks the endpoint's scope
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(#[to_schema] ProblemBody),
+}

@@ -3,7 +3,7 @@
 use cryptobot_harden::apply_db::{self, DbReport, RoleChange};
 use cryptobot_harden::secure_config::{self, Options, SecretAction};
 use cryptobot_harden::{SecretBytes, SecretName};
-use cryptobot_plan::{ApplyOptions, apply};
+
 use secrecy::SecretBox;
 use serde_json::json;
 
@@ -45,14 +45,7 @@ pub fn prepare_if_needed(ctx: &Context) -> Result<Option<usize>, Failure> {
     if planned.plan.is_empty() {
         return Ok(None);
     }
-    let report = apply(
-        &planned.plan,
-        &ctx.root,
-        &ApplyOptions {
-            journal_dir: ctx.layout.changes_dir(),
-            command: "secure-config".into(),
-        },
-    )?;
+    let report = ctx.apply(&planned.plan, "secure-config")?;
     Ok(Some(report.applied))
 }
 
@@ -121,14 +114,7 @@ pub fn run(ctx: &Context, args: &SecureConfigArgs) -> Result<(), Failure> {
         return Ok(());
     }
 
-    let report = apply(
-        &planned.plan,
-        &ctx.root,
-        &ApplyOptions {
-            journal_dir: ctx.layout.changes_dir(),
-            command: "secure-config".into(),
-        },
-    )?;
+    let report = ctx.apply(&planned.plan, "secure-config")?;
 
     let db = match &args.apply_db {
         Some(url) => Some(run_apply_db(

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cryptobot_config::{PUBLIC_FILE_MODE, SECRET_FILE_MODE};
-use cryptobot_plan::{ApplyOptions, Content, Planner, apply};
+use cryptobot_plan::{Content, Planner};
 use cryptobot_server::{StartOptions, tls};
 use secrecy::SecretBox;
 
@@ -91,14 +91,7 @@ fn ensure_certificate(
         SECRET_FILE_MODE,
         None,
     )?;
-    apply(
-        &planner.finish(),
-        &ctx.root,
-        &ApplyOptions {
-            journal_dir: ctx.layout.changes_dir(),
-            command: "serve: self-signed certificate".into(),
-        },
-    )?;
+    ctx.apply(&planner.finish(), "serve: self-signed certificate")?;
     Ok(Some(cert))
 }
 

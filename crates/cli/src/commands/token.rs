@@ -3,7 +3,7 @@
 
 use cryptobot_auth::SigningKey;
 use cryptobot_config::SECRET_FILE_MODE;
-use cryptobot_plan::{ApplyOptions, Content, Planner, apply};
+use cryptobot_plan::{Content, Planner};
 use cryptobot_server::keys;
 use secrecy::SecretBox;
 use serde_json::json;
@@ -44,14 +44,7 @@ pub fn rotate_signing_key(ctx: &Context) -> Result<(), Failure> {
         SECRET_FILE_MODE,
         None,
     )?;
-    apply(
-        &planner.finish(),
-        &ctx.root,
-        &ApplyOptions {
-            journal_dir: ctx.layout.changes_dir(),
-            command: "token rotate-signing-key".into(),
-        },
-    )?;
+    ctx.apply(&planner.finish(), "token rotate-signing-key")?;
     let until = now + lifetime + 60;
     if ctx.out.json() {
         println!(

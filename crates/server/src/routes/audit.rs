@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::extract::Caller;
-use crate::problem::{ApiError, Kind, ProblemBody};
+use crate::problem::{ApiError, Kind, ProblemBody, ScopeErrors};
 use crate::state::AppState;
 
 /// Filters for the audit log; all optional.
@@ -78,8 +78,7 @@ impl From<AuditRecord> for AuditEntry {
     params(AuditParams),
     responses(
         (status = 200, description = "Matching events, newest first", body = Vec<AuditEntry>),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        ScopeErrors,
         (status = 422, description = "Bad filter", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]

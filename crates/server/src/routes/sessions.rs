@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::extract::Caller;
-use crate::problem::{ApiError, Kind, ProblemBody};
+use crate::problem::{ApiError, Kind, ProblemBody, ScopeErrors};
 use crate::state::{AppState, now};
 
 /// One open session.
@@ -37,8 +37,7 @@ pub struct SessionView {
     security(("bearer" = ["account:self"])),
     responses(
         (status = 200, description = "Open sessions, newest first", body = Vec<SessionView>),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        ScopeErrors,
     )
 )]
 pub async fn list(
@@ -70,8 +69,7 @@ pub async fn list(
     params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 204, description = "Ended"),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        ScopeErrors,
         (status = 404, description = "No such open session of yours", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::{AccountError, Accounts};
 use crate::extract::{ApiJson, Caller, Validate, check_len};
-use crate::problem::{ApiError, Kind, ProblemBody};
+use crate::problem::{ApiError, Kind, ProblemBody, ScopeErrors};
 use crate::state::{AppState, now};
 
 /// An account as administrators see it (never the password hash).
@@ -105,8 +105,7 @@ fn not_self(caller: &Caller, username: &str, what: &str) -> Result<(), ApiError>
     security(("bearer" = ["users:read"])),
     responses(
         (status = 200, description = "Accounts by name", body = Vec<UserView>),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        ScopeErrors,
     )
 )]
 pub async fn list(
@@ -128,8 +127,7 @@ pub async fn list(
     params(("username" = String, Path, description = "Account name")),
     responses(
         (status = 200, description = "Disabled", body = UserView),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        ScopeErrors,
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Your own account", body = ProblemBody, content_type = "application/problem+json"),
     )
@@ -155,8 +153,7 @@ pub async fn disable(
     params(("username" = String, Path, description = "Account name")),
     responses(
         (status = 200, description = "Enabled", body = UserView),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        ScopeErrors,
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
@@ -180,8 +177,7 @@ pub async fn enable(
     params(("username" = String, Path, description = "Account name")),
     responses(
         (status = 200, description = "Unlocked", body = UserView),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        ScopeErrors,
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
@@ -206,8 +202,7 @@ pub async fn unlock(
     request_body = RoleRequest,
     responses(
         (status = 200, description = "Changed", body = UserView),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = ProblemBody, content_type = "application/problem+json"),
+        ScopeErrors,
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Your own account", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Unknown role", body = ProblemBody, content_type = "application/problem+json"),
