@@ -11,6 +11,7 @@ mod policy;
 mod scope;
 mod throttle;
 mod token;
+mod totp;
 
 pub use error::AuthError;
 pub use opaque::{hash_opaque_token, new_opaque_token, random_id};
@@ -19,3 +20,7 @@ pub use policy::{PasswordPolicy, PolicyViolations, Violation};
 pub use scope::{Role, Scope, ScopeSet, UnknownName, scope_string};
 pub use throttle::{AddressThrottle, progressive_delay};
 pub use token::{Claims, SigningKey, TokenError, Verifier, VerifyingKey, sign, verify_jws_ed25519};
+pub use totp::{
+    MfaKeys, OtpAlgorithm, TOTP_STEP, base32, base32_decode, hotp, new_backup_codes,
+    new_totp_secret, normalize_backup_code, otpauth_uri, totp, totp_code, totp_match, totp_step,
+};

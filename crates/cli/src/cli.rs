@@ -66,6 +66,8 @@ pub enum Command {
     /// Manage access-token signing keys
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print the service's OpenAPI document (what GET /openapi.json serves)
+    Openapi,
     /// Undo the most recent hardening run
     Rollback(RollbackArgs),
     /// Print a shell completion script
@@ -141,6 +143,8 @@ pub enum UserCommand {
     },
     /// Clear a lockout caused by failed sign-ins
     Unlock { name: String },
+    /// Remove a user's MFA (lost authenticator); they can enroll again after signing in
+    ResetMfa { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -48,6 +48,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Config(ConfigCommand::Check) => commands::config::check(&Context::new(cli)?),
         Command::Config(ConfigCommand::Show) => commands::config::show(&Context::new(cli)?),
         Command::Rollback(args) => commands::rollback::run(&Context::new(cli)?, args),
+        Command::Openapi => {
+            println!("{:#}", cryptobot_server::app::openapi_value());
+            Ok(())
+        }
         Command::Serve => commands::serve::run(&Context::new(cli)?),
         Command::User(cmd) => commands::user::run(&Context::new(cli)?, cmd),
         Command::Token(TokenCommand::RotateSigningKey) => {

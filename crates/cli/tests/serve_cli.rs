@@ -263,6 +263,12 @@ fn user_commands_then_serve_over_https() {
         list.stdout
     );
     cryptobot(&["user", "enable", "victor", "--home", h]).ok();
+    assert!(list.stdout.contains("MFA"), "{}", list.stdout);
+    let r = cryptobot(&["user", "reset-mfa", "victor", "--home", h]).ok();
+    assert!(r.stdout.contains("had no MFA"), "{}", r.stdout);
+    let doc = cryptobot(&["openapi"]).ok();
+    let doc: serde_json::Value = serde_json::from_str(&doc.stdout).unwrap();
+    assert!(doc["paths"]["/api/v1/auth/mfa"]["post"].is_object());
     let r = cryptobot(&["token", "rotate-signing-key", "--home", h]).ok();
     assert!(r.stdout.contains("new signing key"));
 }

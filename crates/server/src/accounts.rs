@@ -197,6 +197,22 @@ impl Accounts<'_> {
         self.user(username).await
     }
 
+    /// Removes a user's MFA (lost device); audited as `mfa_reset`.
+    pub async fn reset_mfa(&self, who: &Who, username: &str) -> Result<bool, AccountError> {
+        let user = self.user(username).await?;
+        let had = self.store.mfa_remove(&user.id).await?;
+        record_audit(
+            self.store,
+            "mfa_reset",
+            who,
+            Some(username),
+            "ok",
+            json!({"was_enabled": had}),
+        )
+        .await;
+        Ok(had)
+    }
+
     /// Clears a lockout.
     pub async fn unlock(&self, who: &Who, username: &str) -> Result<User, AccountError> {
         let user = self.user(username).await?;

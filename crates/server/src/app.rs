@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::{ApiError, Kind, PROBLEM_JSON};
-use crate::routes::{audit, auth, meta, sessions, users};
+use crate::routes::{audit, auth, meta, mfa, sessions, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -38,6 +38,7 @@ viewer = account:self keys:read trade:read; auditor = account:self audit:read us
     components(schemas(crate::problem::ProblemBody, crate::problem::ProblemItem)),
     tags(
         (name = "auth", description = "Sign-in and tokens"),
+        (name = "mfa", description = "Multi-factor authentication"),
         (name = "sessions", description = "Your sessions"),
         (name = "users", description = "Account administration"),
         (name = "audit", description = "Security events"),
@@ -67,6 +68,13 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::change_password))
+        .routes(routes!(auth::login_mfa))
+        .routes(routes!(auth::step_up))
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::enroll))
+        .routes(routes!(mfa::confirm))
+        .routes(routes!(mfa::regenerate))
+        .routes(routes!(mfa::disable))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::end))
         .routes(routes!(users::list))

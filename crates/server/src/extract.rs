@@ -178,8 +178,88 @@ impl Caller {
         }
     }
 
+    /// Whether the caller's role must use MFA by policy.
+    pub fn mfa_required(&self, state: &AppState) -> bool {
+        self.user.role == "admin" && state.settings.security.mfa.required_for_admins
+    }
+
+    async fn deny(&self, state: &AppState, reason: &str, err: ApiError) -> ApiError {
+        state
+            .audit(
+                "permission_denied",
+                &self.who(),
+                None,
+                "denied",
+                json!({"reason": reason}),
+            )
+            .await;
+        err
+    }
+
+    fn enrollment_error() -> ApiError {
+        ApiError::new(
+            Kind::MfaEnrollmentRequired,
+            "your role requires multi-factor authentication: enroll with POST /api/v1/mfa/totp/enroll and confirm with POST /api/v1/mfa/totp/confirm",
+        )
+    }
+
+    /// Refuses (403, audited) unless a second factor was completed in this
+    /// session within the last [`STEP_UP_SECONDS`]. Users without MFA pass
+    /// when their role does not require it.
+    pub async fn require_step_up(&self, state: &AppState) -> Result<(), ApiError> {
+        if !self.user.mfa_enabled {
+            if self.mfa_required(state) {
+                return Err(self
+                    .deny(state, "mfa_enrollment_required", Self::enrollment_error())
+                    .await);
+            }
+            return Ok(());
+        }
+        let fresh = self
+            .session
+            .mfa_at
+            .is_some_and(|t| now() - t <= STEP_UP_SECONDS);
+        if !fresh {
+            return Err(self
+                .deny(
+                    state,
+                    "mfa_step_up_required",
+                    ApiError::new(
+                        Kind::MfaStepUpRequired,
+                        "confirm with a current authenticator or backup code: POST /api/v1/auth/step-up, then retry",
+                    ),
+                )
+                .await);
+        }
+        Ok(())
+    }
+
+    /// Refuses (403, audited) unless this session completed a second factor
+    /// at all (API-key creation when `required_for_api_key_creation`).
+    pub async fn require_mfa_session(&self, state: &AppState) -> Result<(), ApiError> {
+        if self.session.mfa_at.is_none() {
+            let err = if self.user.mfa_enabled {
+                ApiError::new(
+                    Kind::MfaStepUpRequired,
+                    "this needs a session signed in with a second factor: POST /api/v1/auth/step-up",
+                )
+            } else {
+                Self::enrollment_error()
+            };
+            return Err(self.deny(state, "mfa_session_required", err).await);
+        }
+        Ok(())
+    }
+
     /// Refuses with 403 (and an audit record) unless the caller has `scope`.
     pub async fn require(&self, state: &AppState, scope: Scope) -> Result<(), ApiError> {
+        // Un-enrolled users whose role requires MFA keep their own account
+        // (sessions, password, MFA enrollment) and nothing else.
+        if scope != Scope::AccountSelf && self.mfa_required(state) && !self.user.mfa_enabled {
+            return Err(self
+                .deny(state, "mfa_enrollment_required", Self::enrollment_error())
+                .await);
+        }
         if self.password_expired {
             state
                 .audit(
@@ -237,6 +317,9 @@ pub fn session_end_reason(state: &AppState, s: &Session, now: i64) -> Option<&'s
     }
     None
 }
+
+/// A step-up (second factor) counts for this long.
+pub const STEP_UP_SECONDS: i64 = 300;
 
 /// Touch a session at most this often (seconds), to keep writes rare.
 const TOUCH_EVERY: i64 = 15;

@@ -34,6 +34,12 @@ pub enum KeyError {
         /// The file.
         path: String,
     },
+    /// The vault master key is too short.
+    #[error("{path} is not a 32-byte key")]
+    BadVaultKey {
+        /// The file.
+        path: String,
+    },
     /// The retired-keys file is damaged.
     #[error("{path} is not a valid list of retired verification keys: {why}")]
     BadRetired {
@@ -49,7 +55,10 @@ impl KeyError {
     pub fn hint(&self) -> &'static str {
         match self {
             KeyError::Read { .. } | KeyError::BadSigningKey { .. } => {
-                "run `cryptobot secure-config` to create the signing key"
+                "run `cryptobot secure-config` to create the missing keys"
+            }
+            KeyError::BadVaultKey { .. } => {
+                "restore vault_master.key from a backup; a new one cannot decrypt existing data"
             }
             KeyError::BadRetired { .. } => {
                 "restore the file from a backup, or delete it (tokens signed by retired keys then stop working)"
@@ -132,6 +141,15 @@ fn parse_retired(bytes: &[u8], path: &Path) -> Result<RetiredKeys, KeyError> {
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
     let pem = zeroize::Zeroizing::new(read(path)?);
     SigningKey::from_pkcs8_pem(&pem).map_err(|_| KeyError::BadSigningKey {
+        path: path.display().to_string(),
+    })
+}
+
+/// Derives the MFA keys from `config/secrets/vault_master.key`.
+pub fn load_mfa_keys(layout: &Layout) -> Result<cryptobot_auth::MfaKeys, KeyError> {
+    let path = layout.secret("vault_master.key");
+    let master = zeroize::Zeroizing::new(read(&path)?);
+    cryptobot_auth::MfaKeys::derive(&master).map_err(|_| KeyError::BadVaultKey {
         path: path.display().to_string(),
     })
 }

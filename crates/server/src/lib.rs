@@ -9,7 +9,9 @@ pub mod accounts;
 pub mod app;
 pub mod extract;
 pub mod keys;
+pub mod mfa;
 pub mod problem;
+pub mod qr;
 pub mod routes;
 pub mod state;
 pub mod tls;
@@ -189,6 +191,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         None => open_store(&settings, &layout).await?,
     };
     let ring = keys::load(&layout, now())?;
+    let mfa = keys::load_mfa_keys(&layout)?;
     let cert_path = layout.resolve(&settings.server.tls_cert);
     let key_path = layout.resolve(&settings.server.tls_key);
     let tls_config = tls::server_config(
@@ -223,6 +226,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         hasher,
         hash_slots: Semaphore::new(cores),
         hash_micros: AtomicU64::new(0),
+        mfa,
         keys: RwLock::new(Arc::new(ring)),
         store,
         settings,

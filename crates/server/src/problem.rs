@@ -25,6 +25,13 @@ pub enum Kind {
     Forbidden,
     /// The password has expired: only the change-password call is allowed.
     PasswordExpired,
+    /// The role requires MFA and the user has not enrolled: only the
+    /// enrollment endpoints are allowed.
+    MfaEnrollmentRequired,
+    /// The action needs a second factor completed within the last minutes.
+    MfaStepUpRequired,
+    /// A second-factor code that is wrong, expired or already used.
+    InvalidMfa,
     /// The new password breaks the policy (422).
     PasswordPolicy,
     /// A refresh token that is unknown, expired, or already used.
@@ -58,6 +65,9 @@ impl Kind {
             Kind::Unauthorized => "unauthorized",
             Kind::Forbidden => "forbidden",
             Kind::PasswordExpired => "password-expired",
+            Kind::MfaEnrollmentRequired => "mfa-enrollment-required",
+            Kind::MfaStepUpRequired => "mfa-step-up-required",
+            Kind::InvalidMfa => "invalid-mfa",
             Kind::PasswordPolicy => "password-policy",
             Kind::InvalidRefreshToken => "invalid-refresh-token",
             Kind::NotFound => "not-found",
@@ -79,7 +89,11 @@ impl Kind {
             Kind::InvalidCredentials | Kind::Unauthorized | Kind::InvalidRefreshToken => {
                 StatusCode::UNAUTHORIZED
             }
-            Kind::Forbidden | Kind::PasswordExpired => StatusCode::FORBIDDEN,
+            Kind::Forbidden
+            | Kind::PasswordExpired
+            | Kind::MfaEnrollmentRequired
+            | Kind::MfaStepUpRequired => StatusCode::FORBIDDEN,
+            Kind::InvalidMfa => StatusCode::UNAUTHORIZED,
             Kind::PasswordPolicy => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -101,6 +115,9 @@ impl Kind {
             Kind::Unauthorized => "Authentication required",
             Kind::Forbidden => "Not allowed",
             Kind::PasswordExpired => "Password expired",
+            Kind::MfaEnrollmentRequired => "Multi-factor enrollment required",
+            Kind::MfaStepUpRequired => "Recent multi-factor authentication required",
+            Kind::InvalidMfa => "Invalid second-factor code",
             Kind::PasswordPolicy => "The password does not meet the policy",
             Kind::InvalidRefreshToken => "Invalid refresh token",
             Kind::NotFound => "Not found",

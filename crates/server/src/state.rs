@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use cryptobot_auth::{AddressThrottle, PasswordHasher, PasswordPolicy};
+use cryptobot_auth::{AddressThrottle, MfaKeys, PasswordHasher, PasswordPolicy};
 use cryptobot_config::{Layout, Settings};
 use cryptobot_store::{AuditEvent, Store};
 use serde_json::Value;
@@ -59,6 +59,9 @@ pub struct Inner {
     /// Bounds concurrent password hashing so a login flood cannot starve
     /// the rest of the service.
     pub hash_slots: Semaphore,
+    /// Keys (from `vault_master.key`) sealing TOTP secrets and hashing
+    /// backup codes.
+    pub mfa: MfaKeys,
     /// Running average of one password verification, in microseconds;
     /// answers that skip hashing wait this long so timing tells nothing.
     pub hash_micros: AtomicU64,

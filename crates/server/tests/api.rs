@@ -180,6 +180,13 @@ const ALL_ROUTES: &[(&str, &str)] = &[
     ("/api/v1/users/{username}/unlock", "post"),
     ("/api/v1/users/{username}/role", "put"),
     ("/api/v1/audit", "get"),
+    ("/api/v1/auth/mfa", "post"),
+    ("/api/v1/auth/step-up", "post"),
+    ("/api/v1/mfa", "get"),
+    ("/api/v1/mfa/totp/enroll", "post"),
+    ("/api/v1/mfa/totp/confirm", "post"),
+    ("/api/v1/mfa/backup-codes", "post"),
+    ("/api/v1/mfa/totp/disable", "post"),
 ];
 
 async fn login_sessions_and_roles(db: Db) {

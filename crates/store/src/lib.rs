@@ -14,6 +14,7 @@
 
 mod audit;
 mod error;
+mod mfa;
 mod migrate;
 mod model;
 mod sessions;
@@ -23,6 +24,7 @@ mod users;
 mod util;
 
 pub use error::StoreError;
+pub use mfa::{Challenge, TotpRecord};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
     AuditEvent, AuditQuery, AuditRecord, FailureOutcome, NewSession, NewUser, RefreshUse, Session,

@@ -105,15 +105,55 @@ macro_rules! v1 {
     };
 }
 
+/// Version 2: multi-factor authentication. The TOTP secret is stored only
+/// sealed (AEAD) by the caller; backup codes and challenges only as MACs
+/// or digests. `users.mfa_enabled` mirrors a confirmed TOTP so the
+/// per-request user lookup carries it.
+const V2: &[&str] = &[
+    "ALTER TABLE users ADD COLUMN mfa_enabled BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE sessions ADD COLUMN mfa_at BIGINT",
+    "CREATE TABLE mfa_totp (
+        user_id TEXT NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+        sealed_secret TEXT NOT NULL,
+        confirmed BIGINT NOT NULL DEFAULT 0,
+        last_step BIGINT,
+        created_at BIGINT NOT NULL,
+        confirmed_at BIGINT
+    )",
+    "CREATE TABLE mfa_backup_codes (
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        code_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        used_at BIGINT,
+        PRIMARY KEY (user_id, code_hash)
+    )",
+    "CREATE TABLE mfa_challenges (
+        hash TEXT NOT NULL PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        client_addr TEXT NOT NULL,
+        user_agent TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+    )",
+];
+
 /// All steps, in ascending version order.
-const STEPS: &[Step] = &[Step {
-    version: 1,
-    sqlite: v1!(sqlite),
-    postgres: v1!(postgres),
-}];
+const STEPS: &[Step] = &[
+    Step {
+        version: 1,
+        sqlite: v1!(sqlite),
+        postgres: v1!(postgres),
+    },
+    Step {
+        version: 2,
+        sqlite: V2,
+        postgres: V2,
+    },
+];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
 

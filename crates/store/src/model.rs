@@ -17,6 +17,8 @@ pub struct User {
     pub password_changed_at: i64,
     /// Whether the account is disabled.
     pub disabled: bool,
+    /// Whether a confirmed TOTP authenticator is enrolled.
+    pub mfa_enabled: bool,
     /// Failed logins in the current failure window.
     pub failed_logins: i64,
     /// Locked until this time (unix seconds), if a lock was ever set; the
@@ -37,6 +39,7 @@ impl std::fmt::Debug for User {
             .field("password_hash", &"<redacted>")
             .field("password_changed_at", &self.password_changed_at)
             .field("disabled", &self.disabled)
+            .field("mfa_enabled", &self.mfa_enabled)
             .field("failed_logins", &self.failed_logins)
             .field("locked_until", &self.locked_until)
             .field("created_at", &self.created_at)
@@ -103,6 +106,8 @@ pub struct Session {
     pub ended_at: Option<i64>,
     /// Why the session was ended (e.g. `"logout"`, `"session_limit"`).
     pub end_reason: Option<String>,
+    /// When a second factor was last completed in this session, if ever.
+    pub mfa_at: Option<i64>,
 }
 
 /// Input of [`Store::create_session`](crate::Store::create_session).
@@ -120,6 +125,8 @@ pub struct NewSession {
     pub now: i64,
     /// Expiry (unix seconds).
     pub expires_at: i64,
+    /// When a second factor was completed for this sign-in, if it was.
+    pub mfa_at: Option<i64>,
 }
 
 /// Result of [`Store::consume_refresh_token`](crate::Store::consume_refresh_token).

@@ -12,7 +12,7 @@ use crate::store::Store;
 macro_rules! session_cols {
     () => {
         "id, user_id, client_addr, user_agent, created_at, last_seen, expires_at, \
-         ended_at, end_reason"
+         ended_at, end_reason, mfa_at"
     };
 }
 
@@ -27,6 +27,7 @@ fn session_from_row(row: &AnyRow) -> Result<Session, StoreError> {
         expires_at: row.try_get("expires_at")?,
         ended_at: row.try_get("ended_at")?,
         end_reason: row.try_get("end_reason")?,
+        mfa_at: row.try_get("mfa_at")?,
     })
 }
 
@@ -55,7 +56,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO sessions (id, user_id, client_addr, user_agent, created_at, \
-             last_seen, expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6)",
+             last_seen, expires_at, mfa_at) VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
         )
         .bind(&new.id)
         .bind(&new.user_id)
@@ -63,6 +64,7 @@ impl Store {
         .bind(&new.user_agent)
         .bind(new.now)
         .bind(new.expires_at)
+        .bind(new.mfa_at)
         .execute(&mut *tx)
         .await
         .map_err(conflict_or("session id"))?;
@@ -104,6 +106,7 @@ impl Store {
             expires_at: new.expires_at,
             ended_at: None,
             end_reason: None,
+            mfa_at: new.mfa_at,
         };
         Ok((session, ended))
     }

@@ -12,7 +12,7 @@ use crate::{StoreError, util};
 macro_rules! user_cols {
     () => {
         "id, username, role, password_hash, password_changed_at, disabled, \
-         failed_logins, locked_until, created_at, last_login_at"
+         failed_logins, locked_until, created_at, last_login_at, mfa_enabled"
     };
 }
 
@@ -24,6 +24,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         password_hash: row.try_get("password_hash")?,
         password_changed_at: row.try_get("password_changed_at")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
+        mfa_enabled: row.try_get::<i64, _>("mfa_enabled")? != 0,
         failed_logins: row.try_get("failed_logins")?,
         locked_until: row.try_get("locked_until")?,
         created_at: row.try_get("created_at")?,
@@ -79,6 +80,7 @@ impl Store {
             password_hash: new.password_hash.clone(),
             password_changed_at: new.now,
             disabled: false,
+            mfa_enabled: false,
             failed_logins: 0,
             locked_until: None,
             created_at: new.now,

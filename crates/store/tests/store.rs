@@ -51,6 +51,7 @@ fn new_session(id: &str, user_id: &str, now: i64, expires_at: i64) -> NewSession
         user_agent: "test-agent/1.0".to_owned(),
         now,
         expires_at,
+        mfa_at: None,
     }
 }
 
@@ -723,6 +724,76 @@ async fn audit_log(store: &Store, _target: &Target) {
     assert_eq!(back, all[1]);
 }
 
+async fn mfa_state(store: &Store, _target: &Target) {
+    use cryptobot_store::Challenge;
+    let u = store.create_user(&new_user("mia", 100)).await.unwrap();
+    assert!(store.totp(&u.id).await.unwrap().is_none());
+    store.totp_begin(&u.id, "sealed-1", 100).await.unwrap();
+    store.totp_begin(&u.id, "sealed-2", 101).await.unwrap();
+    let rec = store.totp(&u.id).await.unwrap().unwrap();
+    assert_eq!(rec.sealed_secret, "sealed-2");
+    assert!(!rec.confirmed);
+    assert!(!format!("{rec:?}").contains("sealed-2"));
+    assert!(!store.totp_use_step(&u.id, 5).await.unwrap(), "unconfirmed");
+    let hashes: Vec<String> = (0..3).map(|i| format!("h{i}")).collect();
+    assert!(store.totp_confirm(&u.id, 10, &hashes, 102).await.unwrap());
+    assert!(!store.totp_confirm(&u.id, 11, &hashes, 103).await.unwrap());
+    assert!(store.user_by_id(&u.id).await.unwrap().unwrap().mfa_enabled);
+    assert!(matches!(
+        store.totp_begin(&u.id, "x", 104).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Replay guard: only steps after the last one used.
+    assert!(!store.totp_use_step(&u.id, 10).await.unwrap());
+    assert!(store.totp_use_step(&u.id, 11).await.unwrap());
+    assert!(!store.totp_use_step(&u.id, 11).await.unwrap());
+    // Backup codes: each once.
+    assert_eq!(store.backup_codes_left(&u.id).await.unwrap(), 3);
+    assert!(store.backup_code_use(&u.id, "h1", 105).await.unwrap());
+    assert!(!store.backup_code_use(&u.id, "h1", 106).await.unwrap());
+    assert!(!store.backup_code_use(&u.id, "nope", 106).await.unwrap());
+    assert_eq!(store.backup_codes_left(&u.id).await.unwrap(), 2);
+    store
+        .backup_codes_replace(&u.id, &["n1".to_string()], 107)
+        .await
+        .unwrap();
+    assert!(
+        !store.backup_code_use(&u.id, "h2", 108).await.unwrap(),
+        "old codes stop working"
+    );
+    assert_eq!(store.backup_codes_left(&u.id).await.unwrap(), 1);
+    // Challenges: single use, expiring.
+    let c = Challenge {
+        user_id: u.id.clone(),
+        client_addr: "192.0.2.1".into(),
+        user_agent: "ua".into(),
+    };
+    store.challenge_insert("c1", &c, 100, 400).await.unwrap();
+    assert_eq!(store.challenge("c1", 200).await.unwrap(), Some(c.clone()));
+    assert!(
+        store.challenge("c1", 400).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(store.challenge_consume("c1", 200).await.unwrap());
+    assert!(!store.challenge_consume("c1", 201).await.unwrap());
+    assert!(store.challenge("c1", 202).await.unwrap().is_none());
+    // Session flag and removal.
+    let (s, _) = store
+        .create_session(&new_session("s-mfa", &u.id, 100, 1000), 5)
+        .await
+        .unwrap();
+    assert_eq!(s.mfa_at, None);
+    store.session_mfa_done("s-mfa", 150).await.unwrap();
+    assert_eq!(
+        store.session("s-mfa").await.unwrap().unwrap().mfa_at,
+        Some(150)
+    );
+    assert!(store.mfa_remove(&u.id).await.unwrap());
+    assert!(!store.user_by_id(&u.id).await.unwrap().unwrap().mfa_enabled);
+    assert_eq!(store.backup_codes_left(&u.id).await.unwrap(), 0);
+    assert!(!store.mfa_remove(&u.id).await.unwrap());
+}
+
 // ---------------------------------------------------------------- runners
 
 /// Runs each case on a fresh database made by `$fresh(name).await`, which
@@ -753,6 +824,7 @@ macro_rules! all_cases {
             end_user_sessions,
             refresh_tokens,
             audit_log,
+            mfa_state,
         )
     };
 }

@@ -200,14 +200,15 @@ pub fn run(ctx: &Context, cmd: &UserCommand) -> Result<(), Failure> {
                 } else if users.is_empty() {
                     println!("no accounts yet: `cryptobot user add NAME --role admin` creates one");
                 } else {
-                    println!("{:<24} {:<8} STATE", "USER", "ROLE");
+                    println!("{:<24} {:<8} {:<4} STATE", "USER", "ROLE", "MFA");
                     for u in users {
                         let state = match (u.disabled, u.locked) {
                             (true, _) => "disabled",
                             (false, true) => "locked",
                             _ => "active",
                         };
-                        println!("{:<24} {:<8} {state}", u.username, u.role);
+                        let mfa = if u.mfa_enabled { "on" } else { "off" };
+                        println!("{:<24} {:<8} {mfa:<4} {state}", u.username, u.role);
                     }
                 }
                 Ok(())
@@ -225,6 +226,19 @@ pub fn run(ctx: &Context, cmd: &UserCommand) -> Result<(), Failure> {
             UserCommand::SetRole { name, role } => {
                 let u = accounts.set_role(&who, name, role).await?;
                 print_user(ctx, "role changed", &UserView::of(u, now()));
+                Ok(())
+            }
+            UserCommand::ResetMfa { name } => {
+                let had = accounts.reset_mfa(&who, name).await?;
+                if ctx.out.json() {
+                    println!("{}", json!({"result": "mfa_reset", "user": name, "was_enabled": had}));
+                } else if !ctx.out.quiet {
+                    if had {
+                        println!("removed the MFA of {name}; they sign in with the password and can enroll again");
+                    } else {
+                        println!("{name} had no MFA; nothing to remove");
+                    }
+                }
                 Ok(())
             }
             UserCommand::Unlock { name } => {

@@ -9,7 +9,7 @@ use cryptobot_auth::{
     Claims, MAX_PASSWORD_CHARS, PasswordCheck, Role, hash_opaque_token, new_opaque_token,
     random_id, scope_string, sign,
 };
-use cryptobot_store::{NewSession, RefreshUse, Session, User};
+use cryptobot_store::{Challenge, NewSession, RefreshUse, Session, User};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -118,6 +118,51 @@ pub struct TokenResponse {
     pub password_expired: bool,
 }
 
+/// Seconds a sign-in challenge stays valid.
+const MFA_CHALLENGE_SECONDS: i64 = 300;
+
+/// The password step passed; a second factor is needed.
+#[derive(Serialize, ToSchema)]
+pub struct MfaChallenge {
+    /// Always true.
+    pub mfa_required: bool,
+    /// Single-use token for `POST /api/v1/auth/mfa`.
+    pub mfa_token: String,
+    /// Seconds the challenge stays valid.
+    pub expires_in: i64,
+    /// `totp` and `backup_code`.
+    pub methods: Vec<&'static str>,
+}
+
+/// What a successful password step returns.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    /// Signed in.
+    Tokens(TokenResponse),
+    /// A second factor is needed.
+    Mfa(MfaChallenge),
+}
+
+/// The second step of an MFA sign-in.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaLoginRequest {
+    /// From the login response.
+    #[schema(value_type = String, min_length = 1, max_length = 128)]
+    pub mfa_token: SecretString,
+    /// 6 digits from the authenticator, or a backup code.
+    #[schema(value_type = String, min_length = 6, max_length = 16, example = "123456")]
+    pub code: SecretString,
+}
+
+impl Validate for MfaLoginRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_len("mfa_token", self.mfa_token.expose_secret(), 1, 128)?;
+        check_len("code", self.code.expose_secret(), 6, 16)
+    }
+}
+
 /// Result of a password change.
 #[derive(Serialize, ToSchema)]
 pub struct PasswordChanged {
@@ -177,7 +222,7 @@ async fn issue_tokens(
 
 /// Verifies a password on the blocking pool, within the hashing limit.
 /// `None` as `phc` checks against a dummy hash (same cost).
-async fn verify_bounded(
+pub(crate) async fn verify_bounded(
     state: &AppState,
     password: SecretString,
     phc: Option<String>,
@@ -212,7 +257,7 @@ async fn verify_bounded(
     post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 200, description = "Signed in, or (for accounts with MFA) a challenge for POST /api/v1/auth/mfa", body = LoginResponse),
         (status = 401, description = "Invalid credentials", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Malformed request", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
@@ -224,7 +269,7 @@ pub async fn login(
     ClientAddr(client): ClientAddr,
     UserAgent(agent): UserAgent,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Json<LoginResponse>, ApiError> {
     let now = now();
     if let Err(retry) = state.throttle.check(client, now) {
         tracing::debug!(%client, retry, "login throttled");
@@ -329,7 +374,6 @@ pub async fn login(
         return Err(ApiError::invalid_credentials());
     }
 
-    state.store.record_login_success(&user.id, now).await?;
     if needs_rehash {
         let hasher = state.hasher.clone();
         let password = req.password.clone();
@@ -341,6 +385,57 @@ pub async fn login(
                 .await?;
         }
     }
+    if user.mfa_enabled {
+        // The failure count is reset only when the second factor succeeds,
+        // so MFA guesses count towards the lockout.
+        let (token, hash) = new_opaque_token().map_err(|_| ApiError::internal())?;
+        state
+            .store
+            .challenge_insert(
+                &hash,
+                &Challenge {
+                    user_id: user.id.clone(),
+                    client_addr: client.to_string(),
+                    user_agent: agent,
+                },
+                now,
+                now + MFA_CHALLENGE_SECONDS,
+            )
+            .await?;
+        state
+            .audit(
+                "mfa_challenge_issued",
+                &who(&user),
+                Some(&user.username),
+                "ok",
+                json!({}),
+            )
+            .await;
+        return Ok(Json(LoginResponse::Mfa(MfaChallenge {
+            mfa_required: true,
+            mfa_token: token.expose_secret().to_string(),
+            expires_in: MFA_CHALLENGE_SECONDS,
+            methods: vec!["totp", "backup_code"],
+        })));
+    }
+    let tokens = start_session(&state, &user, client, agent, now, None).await?;
+    Ok(Json(LoginResponse::Tokens(tokens)))
+}
+
+/// Records the successful sign-in, opens a session and issues its tokens.
+async fn start_session(
+    state: &AppState,
+    user: &User,
+    client: std::net::IpAddr,
+    agent: String,
+    now: i64,
+    mfa_at: Option<i64>,
+) -> Result<TokenResponse, ApiError> {
+    let who = Who {
+        actor: Some(user.username.clone()),
+        client: Some(client),
+    };
+    state.store.record_login_success(&user.id, now).await?;
     let session_cfg = &state.settings.security.session;
     let (session, ended) = state
         .store
@@ -352,6 +447,7 @@ pub async fn login(
                 user_agent: agent,
                 now,
                 expires_at: now + i64::from(session_cfg.refresh_expiry_seconds),
+                mfa_at,
             },
             session_cfg.max_sessions_per_user as usize,
         )
@@ -360,24 +456,186 @@ pub async fn login(
         state
             .audit(
                 "session_ended",
-                &who(&user),
+                &who,
                 Some(&user.username),
                 "ok",
                 json!({"session": id, "reason": "session_limit"}),
             )
             .await;
     }
-    let tokens = issue_tokens(&state, &user, &session, now).await?;
+    let tokens = issue_tokens(state, user, &session, now).await?;
     state
         .audit(
             "login_succeeded",
-            &who(&user),
+            &who,
             Some(&user.username),
             "ok",
-            json!({"session": session.id, "password_expired": tokens.password_expired}),
+            json!({"session": session.id, "password_expired": tokens.password_expired, "mfa": mfa_at.is_some()}),
         )
         .await;
+    Ok(tokens)
+}
+
+/// Complete a sign-in that needs a second factor.
+#[utoipa::path(
+    post, path = "/api/v1/auth/mfa", tag = "auth", operation_id = "loginMfa",
+    request_body = MfaLoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Wrong, expired or used code or challenge", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn login_mfa(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(req): ApiJson<MfaLoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let now = now();
+    if let Err(retry) = state.throttle.check(client, now) {
+        return Err(ApiError::new(
+            Kind::TooManyRequests,
+            "too many failed sign-ins from this address; wait before trying again",
+        )
+        .retry_after(u64::try_from(retry).unwrap_or(1)));
+    }
+    let hash = hash_opaque_token(req.mfa_token.expose_secret());
+    let expired = || {
+        ApiError::new(
+            Kind::InvalidMfa,
+            "the sign-in challenge is unknown, used or expired; sign in with your password again",
+        )
+    };
+    let challenge = state
+        .store
+        .challenge(&hash, now)
+        .await?
+        .ok_or_else(expired)?;
+    let user = state
+        .store
+        .user_by_id(&challenge.user_id)
+        .await?
+        .filter(|u| !u.disabled && u.mfa_enabled)
+        .ok_or_else(expired)?;
+    let who = Who {
+        actor: Some(user.username.clone()),
+        client: Some(client),
+    };
+    if user.locked_until.is_some_and(|t| t > now) {
+        state
+            .audit(
+                "mfa_failed",
+                &who,
+                Some(&user.username),
+                "denied",
+                json!({"reason": "locked"}),
+            )
+            .await;
+        return Err(crate::mfa::invalid_code());
+    }
+    let method =
+        match crate::mfa::check_code(&state, &user, req.code.expose_secret(), &who, now).await {
+            Ok(m) => m,
+            Err(e) => {
+                state.throttle.record_failure(client, now);
+                let limits = &state.settings.security.rate_limiting;
+                let outcome = state
+                    .store
+                    .record_login_failure(
+                        &user.id,
+                        now,
+                        FAILURE_WINDOW,
+                        i64::from(limits.login_attempts_per_minute),
+                        i64::from(limits.lockout_seconds),
+                    )
+                    .await?;
+                if outcome.newly_locked {
+                    state
+                        .audit(
+                            "account_locked",
+                            &who,
+                            Some(&user.username),
+                            "locked",
+                            json!({"until": outcome.locked_until, "failures": outcome.failures}),
+                        )
+                        .await;
+                }
+                return Err(e);
+            }
+        };
+    if !state.store.challenge_consume(&hash, now).await? {
+        return Err(expired());
+    }
+    state
+        .audit(
+            "mfa_succeeded",
+            &who,
+            Some(&user.username),
+            "ok",
+            json!({"method": method.as_str()}),
+        )
+        .await;
+    let tokens = start_session(&state, &user, client, challenge.user_agent, now, Some(now)).await?;
     Ok(Json(tokens))
+}
+
+/// Confirm a second factor in the current session (step-up) before an
+/// action that needs a recent one.
+#[utoipa::path(
+    post, path = "/api/v1/auth/step-up", tag = "auth", operation_id = "stepUp",
+    security(("bearer" = [])),
+    request_body = crate::routes::mfa::CodeRequest,
+    responses(
+        (status = 204, description = "Confirmed for the next 5 minutes"),
+        (status = 401, description = "No valid access token, or a wrong code", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "MFA is not enabled", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn step_up(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<crate::routes::mfa::CodeRequest>,
+) -> Result<StatusCode, ApiError> {
+    if !caller.user.mfa_enabled {
+        return Err(ApiError::new(
+            Kind::Conflict,
+            "MFA is not enabled; enroll first",
+        ));
+    }
+    let now = now();
+    if let Err(retry) = state.throttle.check(caller.client, now) {
+        return Err(ApiError::new(
+            Kind::TooManyRequests,
+            "too many failed attempts from this address",
+        )
+        .retry_after(u64::try_from(retry).unwrap_or(1)));
+    }
+    if let Err(e) = crate::mfa::check_code(
+        &state,
+        &caller.user,
+        req.code.expose_secret(),
+        &caller.who(),
+        now,
+    )
+    .await
+    {
+        state.throttle.record_failure(caller.client, now);
+        return Err(e);
+    }
+    state
+        .store
+        .session_mfa_done(&caller.session.id, now)
+        .await?;
+    state
+        .audit(
+            "mfa_step_up",
+            &caller.who(),
+            Some(&caller.user.username),
+            "ok",
+            json!({}),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Exchange a refresh token for new tokens.

@@ -3,5 +3,6 @@
 pub mod audit;
 pub mod auth;
 pub mod meta;
+pub mod mfa;
 pub mod sessions;
 pub mod users;

@@ -31,6 +31,8 @@ pub struct UserView {
     pub last_login_at: Option<i64>,
     /// Last password change (unix seconds).
     pub password_changed_at: i64,
+    /// A confirmed authenticator is enrolled.
+    pub mfa_enabled: bool,
 }
 
 impl UserView {
@@ -43,6 +45,7 @@ impl UserView {
             username: u.username,
             role: u.role,
             disabled: u.disabled,
+            mfa_enabled: u.mfa_enabled,
             created_at: u.created_at,
             last_login_at: u.last_login_at,
             password_changed_at: u.password_changed_at,
@@ -216,6 +219,7 @@ pub async fn set_role(
 ) -> Result<Json<UserView>, ApiError> {
     caller.require(&state, Scope::UsersManage).await?;
     not_self(&caller, &username, "change the role of")?;
+    caller.require_step_up(&state).await?;
     let u = accounts(&state)
         .set_role(&caller.who(), &username, &req.role)
         .await

@@ -45,6 +45,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub cert_pem: String,
     pub store: Store,
+    /// The PostgreSQL database name, when on PostgreSQL.
+    pub pg_db: Option<String>,
 }
 
 static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -60,6 +62,9 @@ impl TestServer {
         }
         let (_, pem) = SigningKey::generate().unwrap();
         std::fs::write(layout.secret("jwt_signing.key"), pem.as_bytes()).unwrap();
+        let mut vault = [0u8; 32];
+        getrandom::fill(&mut vault).unwrap();
+        std::fs::write(layout.secret("vault_master.key"), vault).unwrap();
         let cert = tls::self_signed_localhost(cryptobot_server::state::now()).unwrap();
         std::fs::write(layout.tls_dir().join("server.crt"), &cert.cert_pem).unwrap();
         std::fs::write(layout.tls_dir().join("server.key"), cert.key_pem.as_bytes()).unwrap();
@@ -69,8 +74,12 @@ impl TestServer {
         // Most scenarios sign in repeatedly from 127.0.0.1; the delay
         // scenarios set this back down.
         settings.security.rate_limiting.login_free_failures = 20;
+        // The admin scenarios of the base service run without the MFA
+        // policy; the MFA scenarios switch it back on.
+        settings.security.mfa.required_for_admins = false;
         tweak(&mut settings);
 
+        let mut pg_db = None;
         let target = match db {
             Db::Sqlite => Target::Sqlite(layout.data_dir().join("cryptobot.db")),
             Db::Postgres => {
@@ -78,6 +87,7 @@ impl TestServer {
                 let name = format!("t{}_{n}", std::process::id());
                 pg().psql("postgres", &format!("CREATE DATABASE {name}"))
                     .unwrap();
+                pg_db = Some(name.clone());
                 Target::Postgres {
                     url: pg().socket_url("postgres", &name),
                     password: None,
@@ -101,6 +111,7 @@ impl TestServer {
             running: Some(running),
             cert_pem: cert.cert_pem,
             store,
+            pg_db,
         }
     }
 
@@ -152,6 +163,41 @@ impl TestServer {
             r.shutdown(Duration::from_secs(5)).await.unwrap();
         }
         self.store.close().await;
+    }
+
+    /// Everything the database holds, as bytes: the SQLite file and its
+    /// WAL, or every row of every PostgreSQL table as JSON.
+    pub fn dump(&self) -> Vec<u8> {
+        match &self.pg_db {
+            None => {
+                let mut out = Vec::new();
+                for suffix in ["", "-wal"] {
+                    let p = self.layout.data_dir().join(format!("cryptobot.db{suffix}"));
+                    if let Ok(b) = std::fs::read(p) {
+                        out.extend(b);
+                    }
+                }
+                out
+            }
+            Some(db) => {
+                let tables = pg()
+                    .psql(
+                        db,
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+                    )
+                    .unwrap();
+                let mut out = String::new();
+                for t in tables.lines().map(str::trim).filter(|t| !t.is_empty()) {
+                    out.push_str(
+                        &pg()
+                            .psql(db, &format!("SELECT row_to_json(x)::text FROM {t} x"))
+                            .unwrap(),
+                    );
+                }
+                assert!(out.contains("password_hash"), "the dump is empty");
+                out.into_bytes()
+            }
+        }
     }
 
     pub fn home_path(&self) -> PathBuf {

@@ -1,0 +1,371 @@
+//! `/api/v1/mfa/*`: TOTP enrollment, backup codes, disabling.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use cryptobot_auth::{
+    MAX_PASSWORD_CHARS, PasswordCheck, new_backup_codes, new_totp_secret, normalize_backup_code,
+    otpauth_uri, totp_match,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::extract::{ApiJson, Caller, Validate, check_len};
+use crate::mfa::{check_code, invalid_code};
+use crate::problem::{ApiError, Kind, ProblemBody};
+use crate::state::{AppState, now};
+
+/// Backup codes made at confirmation and on regeneration.
+pub const BACKUP_CODES: usize = 10;
+
+/// MFA state of the caller.
+#[derive(Serialize, ToSchema)]
+pub struct MfaStatus {
+    /// A confirmed authenticator is enrolled.
+    pub totp_enabled: bool,
+    /// An enrollment waits for its confirming code.
+    pub enrollment_pending: bool,
+    /// Unused backup codes.
+    pub backup_codes_left: i64,
+    /// The caller's role must use MFA.
+    pub required: bool,
+    /// When this session last completed a second factor (unix seconds).
+    pub session_mfa_at: Option<i64>,
+}
+
+/// A new enrollment, to show once.
+#[derive(Serialize, ToSchema)]
+pub struct Enrollment {
+    /// For authenticator apps (SHA1, 6 digits, 30 s).
+    pub otpauth_uri: String,
+    /// The secret in base32, for typing it in by hand.
+    pub secret: String,
+    /// QR code of the URI, an SVG document.
+    pub qr_svg: String,
+    /// QR code of the URI, a PNG image in base64.
+    pub qr_png: String,
+}
+
+/// A code from the authenticator (or, where allowed, a backup code).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// 6 digits from the authenticator, or a backup code like `k3f9-2mxa`.
+    #[schema(value_type = String, min_length = 6, max_length = 16, example = "123456")]
+    pub code: SecretString,
+}
+
+impl Validate for CodeRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_len("code", self.code.expose_secret(), 6, 16)
+    }
+}
+
+/// Disabling MFA: the password and a current code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableRequest {
+    /// The account password.
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+    /// A current authenticator code or a backup code.
+    #[schema(value_type = String, min_length = 6, max_length = 16)]
+    pub code: SecretString,
+}
+
+impl Validate for DisableRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_len(
+            "password",
+            self.password.expose_secret(),
+            1,
+            MAX_PASSWORD_CHARS,
+        )?;
+        check_len("code", self.code.expose_secret(), 6, 16)
+    }
+}
+
+/// Backup codes, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct BackupCodes {
+    /// Each works once; earlier codes no longer work.
+    pub backup_codes: Vec<String>,
+}
+
+/// Makes codes, stores their MACs, returns them for display.
+async fn fresh_codes(
+    state: &AppState,
+    user_id: &str,
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let codes = new_backup_codes(BACKUP_CODES).map_err(|_| ApiError::internal())?;
+    let mut shown = Vec::with_capacity(codes.len());
+    let mut hashes = Vec::with_capacity(codes.len());
+    for c in &codes {
+        let normalized = normalize_backup_code(c).ok_or_else(ApiError::internal)?;
+        hashes.push(state.mfa.backup_code_hash(&normalized, user_id));
+        shown.push(c.to_string());
+    }
+    Ok((shown, hashes))
+}
+
+/// Your MFA state.
+#[utoipa::path(
+    get, path = "/api/v1/mfa", tag = "mfa", operation_id = "mfaStatus",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "MFA state", body = MfaStatus),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<MfaStatus>, ApiError> {
+    let rec = state.store.totp(&caller.user.id).await?;
+    Ok(Json(MfaStatus {
+        totp_enabled: rec.as_ref().is_some_and(|r| r.confirmed),
+        enrollment_pending: rec.as_ref().is_some_and(|r| !r.confirmed),
+        backup_codes_left: state.store.backup_codes_left(&caller.user.id).await?,
+        required: caller.mfa_required(&state),
+        session_mfa_at: caller.session.mfa_at,
+    }))
+}
+
+/// Start enrolling an authenticator. It becomes active only after
+/// `POST /api/v1/mfa/totp/confirm` with a code from it.
+#[utoipa::path(
+    post, path = "/api/v1/mfa/totp/enroll", tag = "mfa", operation_id = "mfaEnroll",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Scan the QR code, then confirm", body = Enrollment),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "MFA is already enabled", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn enroll(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Enrollment>, ApiError> {
+    let secret = new_totp_secret().map_err(|_| ApiError::internal())?;
+    let sealed = state
+        .mfa
+        .seal_secret(&secret, &caller.user.id)
+        .map_err(|_| ApiError::internal())?;
+    match state
+        .store
+        .totp_begin(&caller.user.id, &sealed, now())
+        .await
+    {
+        Ok(()) => {}
+        Err(cryptobot_store::StoreError::Conflict(_)) => {
+            return Err(ApiError::new(
+                Kind::Conflict,
+                "MFA is already enabled; disable it first (POST /api/v1/mfa/totp/disable)",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let uri = otpauth_uri(
+        &state.settings.security.mfa.totp_issuer,
+        &caller.user.username,
+        &secret,
+    );
+    let qr_png = crate::qr::png(&uri).map_err(|_| ApiError::internal())?;
+    let qr_svg = crate::qr::svg(&uri).map_err(|_| ApiError::internal())?;
+    state
+        .audit(
+            "mfa_enrollment_started",
+            &caller.who(),
+            Some(&caller.user.username),
+            "ok",
+            json!({}),
+        )
+        .await;
+    Ok(Json(Enrollment {
+        secret: cryptobot_auth::base32(&secret),
+        otpauth_uri: uri,
+        qr_svg,
+        qr_png: base64::engine::general_purpose::STANDARD.encode(qr_png),
+    }))
+}
+
+/// Confirm the enrollment with a code from the authenticator; returns the
+/// backup codes (shown once).
+#[utoipa::path(
+    post, path = "/api/v1/mfa/totp/confirm", tag = "mfa", operation_id = "mfaConfirm",
+    security(("bearer" = [])),
+    request_body = CodeRequest,
+    responses(
+        (status = 200, description = "Enabled", body = BackupCodes),
+        (status = 401, description = "No valid access token, or a wrong code", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Nothing to confirm", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn confirm(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CodeRequest>,
+) -> Result<Json<BackupCodes>, ApiError> {
+    let now = now();
+    let rec = state
+        .store
+        .totp(&caller.user.id)
+        .await?
+        .filter(|r| !r.confirmed)
+        .ok_or_else(|| {
+            ApiError::new(
+                Kind::Conflict,
+                "no enrollment is pending; start one with POST /api/v1/mfa/totp/enroll",
+            )
+        })?;
+    let secret = state
+        .mfa
+        .open_secret(&rec.sealed_secret, &caller.user.id)
+        .map_err(|_| ApiError::internal())?;
+    let Some(step) = totp_match(&secret, req.code.expose_secret().trim(), now, None) else {
+        state
+            .audit(
+                "mfa_failed",
+                &caller.who(),
+                Some(&caller.user.username),
+                "denied",
+                json!({"reason": "wrong_confirmation_code"}),
+            )
+            .await;
+        return Err(invalid_code());
+    };
+    let (shown, hashes) = fresh_codes(&state, &caller.user.id).await?;
+    if !state
+        .store
+        .totp_confirm(&caller.user.id, step, &hashes, now)
+        .await?
+    {
+        return Err(ApiError::new(
+            Kind::Conflict,
+            "the enrollment was already confirmed",
+        ));
+    }
+    state
+        .store
+        .session_mfa_done(&caller.session.id, now)
+        .await?;
+    state
+        .audit(
+            "mfa_enabled",
+            &caller.who(),
+            Some(&caller.user.username),
+            "ok",
+            json!({"backup_codes": shown.len()}),
+        )
+        .await;
+    Ok(Json(BackupCodes {
+        backup_codes: shown,
+    }))
+}
+
+/// Replace your backup codes (the old ones stop working). Needs a second
+/// factor within the last 5 minutes.
+#[utoipa::path(
+    post, path = "/api/v1/mfa/backup-codes", tag = "mfa", operation_id = "mfaBackupCodes",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "New codes", body = BackupCodes),
+        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Step-up needed", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "MFA is not enabled", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn regenerate(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<BackupCodes>, ApiError> {
+    if !caller.user.mfa_enabled {
+        return Err(ApiError::new(Kind::Conflict, "MFA is not enabled"));
+    }
+    caller.require_step_up(&state).await?;
+    let (shown, hashes) = fresh_codes(&state, &caller.user.id).await?;
+    state
+        .store
+        .backup_codes_replace(&caller.user.id, &hashes, now())
+        .await?;
+    state
+        .audit(
+            "mfa_backup_codes_regenerated",
+            &caller.who(),
+            Some(&caller.user.username),
+            "ok",
+            json!({"count": shown.len()}),
+        )
+        .await;
+    Ok(Json(BackupCodes {
+        backup_codes: shown,
+    }))
+}
+
+/// Turn MFA off: needs the password and a current code.
+#[utoipa::path(
+    post, path = "/api/v1/mfa/totp/disable", tag = "mfa", operation_id = "mfaDisable",
+    security(("bearer" = [])),
+    request_body = DisableRequest,
+    responses(
+        (status = 204, description = "Disabled"),
+        (status = 401, description = "No valid access token, or a wrong code", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "MFA is not enabled", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong password", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<DisableRequest>,
+) -> Result<StatusCode, ApiError> {
+    if !caller.user.mfa_enabled {
+        return Err(ApiError::new(Kind::Conflict, "MFA is not enabled"));
+    }
+    let now = now();
+    let check = crate::routes::auth::verify_bounded(
+        &state,
+        req.password.clone(),
+        Some(caller.user.password_hash.clone()),
+    )
+    .await?;
+    if matches!(check, PasswordCheck::Mismatch) {
+        state.throttle.record_failure(caller.client, now);
+        state
+            .audit(
+                "mfa_disable_failed",
+                &caller.who(),
+                Some(&caller.user.username),
+                "denied",
+                json!({"reason": "wrong_password"}),
+            )
+            .await;
+        return Err(ApiError::invalid_field("password", "the password is wrong"));
+    }
+    if let Err(e) = check_code(
+        &state,
+        &caller.user,
+        req.code.expose_secret(),
+        &caller.who(),
+        now,
+    )
+    .await
+    {
+        state.throttle.record_failure(caller.client, now);
+        return Err(e);
+    }
+    state.store.mfa_remove(&caller.user.id).await?;
+    state
+        .audit(
+            "mfa_disabled",
+            &caller.who(),
+            Some(&caller.user.username),
+            "ok",
+            json!({}),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
