@@ -284,3 +284,57 @@ fn wait_timeout(child: &mut std::process::Child, limit: Duration) -> Option<i32>
     let _ = child.kill();
     None
 }
+
+/// `user add` without `--password-stdin` asks twice on the terminal with
+/// echo off (driven through a pseudo-terminal by util-linux `script`).
+#[test]
+fn password_prompt_does_not_echo() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("H");
+    let command = format!(
+        "{} user add tess --role viewer --home {}",
+        env!("CARGO_BIN_EXE_cryptobot"),
+        home.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("CRYPTOBOT_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is installed");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut wait_for = |needle: &str, seen: &mut Vec<u8>| {
+        let start = std::time::Instant::now();
+        while !String::from_utf8_lossy(seen).contains(needle) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no prompt {needle:?}: {}",
+                String::from_utf8_lossy(seen)
+            );
+            let mut buf = [0u8; 256];
+            let n = stdout.read(&mut buf).unwrap();
+            assert!(n > 0, "ended early: {}", String::from_utf8_lossy(seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+    };
+    wait_for("New password: ", &mut seen);
+    stdin.write_all(format!("{PW}\n").as_bytes()).unwrap();
+    wait_for("Repeat it: ", &mut seen);
+    stdin.write_all(format!("{PW}\n").as_bytes()).unwrap();
+    wait_for("created: tess", &mut seen);
+    drop(stdin);
+    let mut rest = Vec::new();
+    let _ = stdout.read_to_end(&mut rest);
+    seen.extend(rest);
+    assert_eq!(wait_timeout(&mut child, Duration::from_secs(20)), Some(0));
+    assert!(
+        !String::from_utf8_lossy(&seen).contains(PW),
+        "the password was echoed: {}",
+        String::from_utf8_lossy(&seen)
+    );
+}

@@ -88,14 +88,16 @@ fn prompt_hidden(prompt: &str) -> Result<SecretString, Failure> {
     let mut quiet = saved.clone();
     quiet.local_modes.remove(LocalModes::ECHO);
     quiet.local_modes.insert(LocalModes::ECHONL);
+    // Echo goes off before the prompt shows, so nothing typed after the
+    // prompt can be echoed.
+    tcsetattr(&tty, OptionalActions::Now, &quiet)
+        .map_err(|e| Failure::runtime(format!("cannot turn off echo: {e}"), None))?;
     let mut out = &tty;
     let _ = write!(out, "{prompt}");
     let _ = out.flush();
-    tcsetattr(&tty, OptionalActions::Flush, &quiet)
-        .map_err(|e| Failure::runtime(format!("cannot turn off echo: {e}"), None))?;
     let mut line = Zeroizing::new(String::new());
     let read = std::io::BufReader::new(&tty).read_line(&mut line);
-    let _ = tcsetattr(&tty, OptionalActions::Flush, &saved);
+    let _ = tcsetattr(&tty, OptionalActions::Now, &saved);
     read.map_err(|e| Failure::input(format!("cannot read the password: {e}"), None))?;
     Ok(SecretString::from(
         line.trim_end_matches(['\n', '\r']).to_string(),
