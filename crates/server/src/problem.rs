@@ -286,3 +286,18 @@ pub enum ScopeErrors {
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(#[to_schema] ProblemBody),
 }
+
+/// The answers every endpoint with a JSON body can give before it runs.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyErrors {
+    /// The body is larger than `server.max_body_bytes`
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(#[to_schema] ProblemBody),
+    /// The body is not `application/json`
+    #[response(status = 415, content_type = "application/problem+json")]
+    MediaType(#[to_schema] ProblemBody),
+    /// The body is not valid JSON, has unknown fields, or a field breaks its rules (`field` names it)
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(#[to_schema] ProblemBody),
+}

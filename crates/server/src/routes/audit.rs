@@ -22,14 +22,16 @@ pub struct AuditParams {
     /// Only events before this time (unix milliseconds).
     pub until: Option<i64>,
     /// Only events by this actor (username).
+    #[param(max_length = 64)]
     pub actor: Option<String>,
     /// Only events of this type, e.g. `login_failed`.
-    #[param(rename = "type")]
+    #[param(rename = "type", max_length = 64)]
     #[serde(rename = "type")]
     pub event: Option<String>,
     /// Paging: only events with an id below this.
     pub before_id: Option<i64>,
     /// At most this many events (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -21,7 +21,7 @@ use crate::extract::{
     password_expired, session_end_reason,
 };
 use crate::keys::{AUDIENCE, ISSUER};
-use crate::problem::{ApiError, Kind, ProblemBody, ProblemItem};
+use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ProblemItem};
 use crate::state::{AppState, Who, now};
 
 /// Longest wait for a hashing slot before answering 503.
@@ -257,9 +257,9 @@ pub(crate) async fn verify_bounded(
     post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
     request_body = LoginRequest,
     responses(
+        BodyErrors,
         (status = 200, description = "Signed in, or (for accounts with MFA) a challenge for POST /api/v1/auth/mfa", body = LoginResponse),
         (status = 401, description = "Invalid credentials", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "Malformed request", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
         (status = 503, description = "Too many sign-ins at once", body = ProblemBody, content_type = "application/problem+json"),
     )
@@ -481,6 +481,7 @@ async fn start_session(
     post, path = "/api/v1/auth/mfa", tag = "auth", operation_id = "loginMfa",
     request_body = MfaLoginRequest,
     responses(
+        BodyErrors,
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Wrong, expired or used code or challenge", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
@@ -586,6 +587,7 @@ pub async fn login_mfa(
     security(("bearer" = [])),
     request_body = crate::routes::mfa::CodeRequest,
     responses(
+        BodyErrors,
         (status = 204, description = "Confirmed for the next 5 minutes"),
         (status = 401, description = "No valid access token, or a wrong code", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "MFA is not enabled", body = ProblemBody, content_type = "application/problem+json"),
@@ -646,9 +648,9 @@ pub async fn step_up(
     post, path = "/api/v1/auth/refresh", operation_id = "refresh", tag = "auth",
     request_body = RefreshRequest,
     responses(
+        BodyErrors,
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "Unknown, expired or reused refresh token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "Malformed request", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn refresh(
@@ -761,9 +763,9 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Sta
     security(("bearer" = [])),
     request_body = PasswordChangeRequest,
     responses(
+        BodyErrors,
         (status = 200, description = "Changed", body = PasswordChanged),
         (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "Wrong current password, or the new one breaks the policy", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, Caller, Validate, check_len};
 use crate::mfa::{check_code, invalid_code};
-use crate::problem::{ApiError, Kind, ProblemBody};
+use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody};
 use crate::state::{AppState, now};
 
 /// Backup codes made at confirmation and on regeneration.
@@ -69,7 +69,7 @@ impl Validate for CodeRequest {
 #[serde(deny_unknown_fields)]
 pub struct DisableRequest {
     /// The account password.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 1, max_length = 128)]
     pub password: SecretString,
     /// A current authenticator code or a backup code.
     #[schema(value_type = String, min_length = 6, max_length = 16)]
@@ -199,6 +199,7 @@ pub async fn enroll(
     security(("bearer" = [])),
     request_body = CodeRequest,
     responses(
+        BodyErrors,
         (status = 200, description = "Enabled", body = BackupCodes),
         (status = 401, description = "No valid access token, or a wrong code", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Nothing to confirm", body = ProblemBody, content_type = "application/problem+json"),
@@ -311,10 +312,10 @@ pub async fn regenerate(
     security(("bearer" = [])),
     request_body = DisableRequest,
     responses(
+        BodyErrors,
         (status = 204, description = "Disabled"),
         (status = 401, description = "No valid access token, or a wrong code", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "MFA is not enabled", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "Wrong password", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn disable(

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::{AccountError, Accounts};
 use crate::extract::{ApiJson, Caller, Validate, check_len};
-use crate::problem::{ApiError, Kind, ProblemBody, ScopeErrors};
+use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
 use crate::state::{AppState, now};
 
 /// An account as administrators see it (never the password hash).
@@ -58,7 +58,7 @@ impl UserView {
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
     /// The new role.
-    #[schema(example = "viewer")]
+    #[schema(example = "viewer", pattern = "^(admin|trader|viewer|auditor)$")]
     pub role: String,
 }
 
@@ -204,11 +204,11 @@ pub async fn unlock(
     params(("username" = String, Path, description = "Account name")),
     request_body = RoleRequest,
     responses(
+        BodyErrors,
         (status = 200, description = "Changed", body = UserView),
         ScopeErrors,
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Your own account", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown role", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn set_role(
