@@ -34,6 +34,14 @@ pub enum KeyError {
         /// The file.
         path: String,
     },
+    /// The vault master key cannot be read.
+    #[error("cannot read the vault master key {path}: {source}")]
+    ReadVaultKey {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The vault master key is too short.
     #[error("{path} is not a 32-byte key")]
     BadVaultKey {
@@ -56,6 +64,9 @@ impl KeyError {
         match self {
             KeyError::Read { .. } | KeyError::BadSigningKey { .. } => {
                 "run `cryptobot secure-config` to create the missing keys"
+            }
+            KeyError::ReadVaultKey { .. } => {
+                "restore vault_master.key from your backup (a new key cannot open secrets sealed with the old one); only for a fresh installation run `cryptobot secure-config`, then `cryptobot user reset-mfa` for every user with MFA"
             }
             KeyError::BadVaultKey { .. } => {
                 "restore vault_master.key from a backup; a new one cannot decrypt existing data"
@@ -148,7 +159,13 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
 /// Derives the MFA keys from `config/secrets/vault_master.key`.
 pub fn load_mfa_keys(layout: &Layout) -> Result<cryptobot_auth::MfaKeys, KeyError> {
     let path = layout.secret("vault_master.key");
-    let master = zeroize::Zeroizing::new(read(&path)?);
+    let master =
+        zeroize::Zeroizing::new(
+            std::fs::read(&path).map_err(|source| KeyError::ReadVaultKey {
+                path: path.display().to_string(),
+                source,
+            })?,
+        );
     cryptobot_auth::MfaKeys::derive(&master).map_err(|_| KeyError::BadVaultKey {
         path: path.display().to_string(),
     })
