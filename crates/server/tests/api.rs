@@ -45,6 +45,7 @@ on_both!(
     rehash_on_login,
     every_scope_is_enforced,
     admin_user_management,
+    slow_request_times_out,
 );
 
 const SECURITY_HEADERS: &[&str] = &[
@@ -971,6 +972,38 @@ async fn admin_user_management(db: Db) {
     assert!(
         !b2["scope"].as_str().unwrap().contains("trade:execute"),
         "role change applies"
+    );
+    s.stop().await;
+}
+
+async fn slow_request_times_out(db: Db) {
+    let s = TestServer::start(db, |st| st.server.request_timeout_seconds = 1).await;
+    let ca = s.home.path().join("ca.pem");
+    std::fs::write(&ca, &s.cert_pem).unwrap();
+    // The body trickles in slower than the timeout allows.
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 4; echo '{{}}') | curl -sS --max-time 20 --cacert {} --resolve localhost:{}:127.0.0.1 \
+             -H 'content-type: application/json' -X POST -T - \
+             -D - {}",
+            ca.display(),
+            s.addr.port(),
+            s.url("/api/v1/auth/login")
+        ))
+        .output()
+        .await
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    // (curl first shows the `100 Continue` interim response.)
+    assert!(
+        head.contains("http/1.1 408"),
+        "{head}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
     );
     s.stop().await;
 }
