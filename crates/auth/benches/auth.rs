@@ -37,7 +37,7 @@ fn setup() -> (Verifier, String) {
 
 /// A token seen for the first time: Ed25519 verification and claim checks.
 #[divan::bench]
-fn verify_access_token_first_use(b: divan::Bencher) {
+fn verify_access_token(b: divan::Bencher) {
     let (v, token) = setup();
     b.bench(|| {
         v.verify_uncached(divan::black_box(&token), 1_800_000_100)

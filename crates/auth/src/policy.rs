@@ -201,6 +201,23 @@ mod tests {
     fn length_counts_characters() {
         // 12 characters, more bytes.
         assert!(!codes("Ünïcödé-Pä5s", "x").contains(&"too_short"));
+        // 11 characters, 15 bytes.
+        assert!(codes("Ünïcödé-Pä5", "x").contains(&"too_short"));
+    }
+
+    #[test]
+    fn short_usernames_and_common_bases() {
+        assert!(!codes("Correct-Horse-al-Battery-42", "al").contains(&"contains_username"));
+        assert!(codes("Correct-ALICE-Battery-42", "alice").contains(&"contains_username"));
+        for p in [
+            "letmein",
+            "LetMeIn2024!",
+            "Monkey99",
+            "trustno1",
+            "Crypto123?",
+        ] {
+            assert!(codes(p, "x").contains(&"common_password"), "{p}");
+        }
     }
 
     #[test]

@@ -185,8 +185,9 @@ pub struct Claims {
 
 /// Signs `claims` as a compact JWS.
 pub fn sign(key: &SigningKey, claims: &Claims) -> Result<String, AuthError> {
-    let header = json!({"alg": "EdDSA", "typ": "JWT", "kid": key.kid});
-    let h = b64(&serde_json::to_vec(&header).map_err(|_| AuthError::Sign)?);
+    // Written by hand so the member order is exactly alg, typ, kid (`json!`
+    // sorts keys); the kid is base64url, so it needs no escaping.
+    let h = b64(format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{}"}}"#, key.kid).as_bytes());
     let p = b64(&serde_json::to_vec(claims).map_err(|_| AuthError::Sign)?);
     let input = format!("{h}.{p}");
     let sig = b64(&key.sign_bytes(input.as_bytes()));
@@ -501,6 +502,17 @@ mod tests {
         let (h, p, s) = split3(RFC_JWS).unwrap();
         let sig = key.sign_bytes(format!("{h}.{p}").as_bytes());
         assert_eq!(b64(&sig), s);
+    }
+
+    #[test]
+    fn header_is_exact() {
+        let (k, _) = SigningKey::generate().unwrap();
+        let t = sign(&k, &claims(1)).unwrap();
+        let (h, _, _) = split3(&t).unwrap();
+        assert_eq!(
+            String::from_utf8(decode(h).unwrap()).unwrap(),
+            format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{}"}}"#, k.kid())
+        );
     }
 
     fn claims(now: i64) -> Claims {
