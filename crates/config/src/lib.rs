@@ -5,11 +5,13 @@
 //!
 //! Pure logic apart from reading the one file in [`Config::load`].
 
+mod ipnet;
 mod layout;
 mod load;
 mod model;
 mod validate;
 
+pub use ipnet::IpNet;
 pub use layout::{CONFIG_FILE_MODE, Layout, LayoutDir, PUBLIC_FILE_MODE, SECRET_FILE_MODE};
 pub use load::{Config, ConfigError, ENV_PREFIX, Problem, Source, env_overrides};
 pub use model::*;

@@ -166,6 +166,10 @@ pub struct Server {
     pub max_body_bytes: u32,
     /// A request not answered within this time gets 408/503 and is dropped.
     pub request_timeout_seconds: u32,
+    /// Reverse proxies (addresses or blocks) whose `X-Forwarded-For` /
+    /// `Forwarded` headers name the real client. Empty: the TCP peer is the
+    /// client and those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Server {
@@ -177,6 +181,7 @@ impl Default for Server {
             cors_origins: vec!["https://localhost:3000".into()],
             max_body_bytes: 64 * 1024,
             request_timeout_seconds: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }

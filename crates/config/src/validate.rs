@@ -218,6 +218,15 @@ fn server(s: &Settings, out: &mut Vec<Found>) {
             out.push(problem(format!("server.cors_origins[{i}]"), message, fix));
         }
     }
+    for (i, proxy) in s.server.trusted_proxies.iter().enumerate() {
+        if let Err(why) = proxy.parse::<crate::IpNet>() {
+            out.push(problem(
+                format!("server.trusted_proxies[{i}]"),
+                why,
+                "list proxy addresses or blocks, e.g. trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]",
+            ));
+        }
+    }
     range(
         out,
         "server.max_body_bytes",

@@ -19,21 +19,92 @@ use crate::state::{AppState, Who, now};
 /// grants nothing but the change-password call.
 pub const PASSWORD_CHANGE_ONLY: &str = "password:change";
 
-/// The TCP peer address (this service is meant to face clients directly or
-/// through a TCP proxy; forwarded headers are not trusted).
+/// The client address: the TCP peer, unless the peer is one of
+/// `server.trusted_proxies`; then the nearest address in `Forwarded` (or
+/// else `X-Forwarded-For`) that is not itself a trusted proxy. Headers
+/// from anyone else are ignored, so they cannot dodge per-address limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientAddr(ip))
+        Ok(ClientAddr(client_ip(
+            peer,
+            &parts.headers,
+            &state.trusted_proxies,
+        )))
     }
+}
+
+/// Parses one `for=` value or `X-Forwarded-For` entry: an address,
+/// optionally quoted, bracketed and with a port.
+fn parse_hop(raw: &str) -> Option<IpAddr> {
+    let v = raw.trim().trim_matches('"');
+    if let Ok(ip) = v.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sa) = v.parse::<SocketAddr>() {
+        return Some(sa.ip());
+    }
+    v.strip_prefix('[')
+        .and_then(|r| r.split(']').next())
+        .and_then(|ip| ip.parse().ok())
+}
+
+/// The forwarding chain, client first; `None` if a hop is malformed.
+fn forwarded_chain(headers: &axum::http::HeaderMap) -> Option<Vec<IpAddr>> {
+    let forwarded: Vec<&str> = headers
+        .get_all(header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if !forwarded.is_empty() {
+        let mut chain = Vec::new();
+        for element in forwarded.iter().flat_map(|v| v.split(',')) {
+            let for_value = element
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                .map(|(_, v)| v)?;
+            chain.push(parse_hop(for_value)?);
+        }
+        return Some(chain);
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(parse_hop)
+        .collect()
+}
+
+/// See [`ClientAddr`].
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[cryptobot_config::IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let Some(chain) = forwarded_chain(headers) else {
+        return peer;
+    };
+    chain
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(**ip))
+        .or(chain.first())
+        .copied()
+        .unwrap_or(peer)
 }
 
 /// The `User-Agent` header, cut to 256 characters.

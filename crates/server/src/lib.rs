@@ -227,6 +227,12 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         hash_slots: Semaphore::new(cores),
         hash_micros: AtomicU64::new(0),
         mfa,
+        trusted_proxies: settings
+            .server
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
         keys: RwLock::new(Arc::new(ring)),
         store,
         settings,

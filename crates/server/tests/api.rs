@@ -46,6 +46,7 @@ on_both!(
     every_scope_is_enforced,
     admin_user_management,
     slow_request_times_out,
+    forwarded_headers_only_from_trusted_proxies,
 );
 
 const SECURITY_HEADERS: &[&str] = &[
@@ -1005,5 +1006,83 @@ async fn slow_request_times_out(db: Db) {
         head.contains("content-type: application/problem+json"),
         "{head}"
     );
+    s.stop().await;
+}
+
+async fn forwarded_headers_only_from_trusted_proxies(db: Db) {
+    let s = TestServer::start(db, |st| {
+        st.server.trusted_proxies = vec!["127.0.0.1".into()];
+        st.security.rate_limiting.login_free_failures = 1;
+    })
+    .await;
+    s.add_user("alice", "admin").await;
+    let login_from = |from: [u8; 4], header: (&'static str, &'static str)| {
+        let c = s.client_from(IpAddr::from(from));
+        let url = s.url("/api/v1/auth/login");
+        async move {
+            let resp = c
+                .post(url)
+                .header(header.0, header.1)
+                .json(&json!({"username": "alice", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let t: Value = resp.json().await.unwrap();
+            access(&t)
+        }
+    };
+    let addr_of = |token: String| {
+        let c = s.client();
+        let url = s.url("/api/v1/sessions");
+        async move {
+            let (_, _, body) = get(&c, &url, Some(&token)).await;
+            let v = json(&body);
+            v.as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["current"] == true)
+                .unwrap()["client_addr"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    // Through the trusted proxy: the forwarded client counts.
+    let t = login_from([127, 0, 0, 1], ("x-forwarded-for", "198.51.100.7")).await;
+    assert_eq!(addr_of(t).await, "198.51.100.7");
+    let t = login_from(
+        [127, 0, 0, 1],
+        ("x-forwarded-for", "203.0.113.9, 127.0.0.1"),
+    )
+    .await;
+    assert_eq!(addr_of(t).await, "203.0.113.9", "the nearest untrusted hop");
+    let t = login_from(
+        [127, 0, 0, 1],
+        ("forwarded", "for=\"[2001:db8::5]:4711\";proto=https"),
+    )
+    .await;
+    assert_eq!(addr_of(t).await, "2001:db8::5");
+    // From anyone else the header is ignored.
+    let t = login_from([127, 0, 0, 2], ("x-forwarded-for", "198.51.100.8")).await;
+    assert_eq!(addr_of(t).await, "127.0.0.2");
+    // A spoofed header does not reset the per-address delay.
+    let c = s.client_from(IpAddr::from([127, 0, 0, 3]));
+    let url = s.url("/api/v1/auth/login");
+    for (i, fake) in ["192.0.2.1", "192.0.2.2", "192.0.2.3"].iter().enumerate() {
+        let resp = c
+            .post(&url)
+            .header("x-forwarded-for", *fake)
+            .json(&json!({"username": "alice", "password": "Wrong-password-9"}))
+            .send()
+            .await
+            .unwrap();
+        let want = if i < 2 { 401 } else { 429 };
+        assert_eq!(
+            resp.status(),
+            want,
+            "attempt {i} with X-Forwarded-For {fake}"
+        );
+    }
     s.stop().await;
 }
