@@ -220,6 +220,53 @@ async fn issue_tokens(
     })
 }
 
+/// 429 with `Retry-After` while `client` is serving a progressive delay.
+fn throttle_gate(state: &AppState, client: std::net::IpAddr, now: i64) -> Result<(), ApiError> {
+    state.throttle.check(client, now).map_err(|retry| {
+        tracing::debug!(%client, retry, "throttled");
+        ApiError::new(
+            Kind::TooManyRequests,
+            "too many failed attempts from this address; wait before trying again",
+        )
+        .retry_after(u64::try_from(retry).unwrap_or(1))
+    })
+}
+
+/// Counts a failed sign-in step (password or second factor) towards the
+/// account lockout and the address delay; audits a new lock.
+async fn count_failure(
+    state: &AppState,
+    user: &User,
+    who: &Who,
+    client: std::net::IpAddr,
+    now: i64,
+) -> Result<i64, ApiError> {
+    state.throttle.record_failure(client, now);
+    let limits = &state.settings.security.rate_limiting;
+    let outcome = state
+        .store
+        .record_login_failure(
+            &user.id,
+            now,
+            FAILURE_WINDOW,
+            i64::from(limits.login_attempts_per_minute),
+            i64::from(limits.lockout_seconds),
+        )
+        .await?;
+    if outcome.newly_locked {
+        state
+            .audit(
+                "account_locked",
+                who,
+                Some(&user.username),
+                "locked",
+                json!({"until": outcome.locked_until, "failures": outcome.failures}),
+            )
+            .await;
+    }
+    Ok(outcome.failures)
+}
+
 /// Verifies a password on the blocking pool, within the hashing limit.
 /// `None` as `phc` checks against a dummy hash (same cost).
 pub(crate) async fn verify_bounded(
@@ -271,14 +318,7 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let now = now();
-    if let Err(retry) = state.throttle.check(client, now) {
-        tracing::debug!(%client, retry, "login throttled");
-        return Err(ApiError::new(
-            Kind::TooManyRequests,
-            "too many failed sign-ins from this address; wait before trying again",
-        )
-        .retry_after(u64::try_from(retry).unwrap_or(1)));
-    }
+    throttle_gate(&state, client, now)?;
     let user = state.store.user_by_name(&req.username).await?;
     let anonymous = Who {
         actor: None,
@@ -325,38 +365,16 @@ pub async fn login(
     };
     let needs_rehash = match check {
         PasswordCheck::Mismatch => {
-            state.throttle.record_failure(client, now);
-            let limits = &state.settings.security.rate_limiting;
-            let outcome = state
-                .store
-                .record_login_failure(
-                    &user.id,
-                    now,
-                    FAILURE_WINDOW,
-                    i64::from(limits.login_attempts_per_minute),
-                    i64::from(limits.lockout_seconds),
-                )
-                .await?;
+            let failures = count_failure(&state, &user, &who(&user), client, now).await?;
             state
                 .audit(
                     "login_failed",
                     &who(&user),
                     Some(&user.username),
                     "denied",
-                    json!({"reason": "wrong_password", "failures": outcome.failures}),
+                    json!({"reason": "wrong_password", "failures": failures}),
                 )
                 .await;
-            if outcome.newly_locked {
-                state
-                    .audit(
-                        "account_locked",
-                        &who(&user),
-                        Some(&user.username),
-                        "locked",
-                        json!({"until": outcome.locked_until, "failures": outcome.failures}),
-                    )
-                    .await;
-            }
             return Err(ApiError::invalid_credentials());
         }
         PasswordCheck::Match { needs_rehash } => needs_rehash,
@@ -493,13 +511,7 @@ pub async fn login_mfa(
     ApiJson(req): ApiJson<MfaLoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let now = now();
-    if let Err(retry) = state.throttle.check(client, now) {
-        return Err(ApiError::new(
-            Kind::TooManyRequests,
-            "too many failed sign-ins from this address; wait before trying again",
-        )
-        .retry_after(u64::try_from(retry).unwrap_or(1)));
-    }
+    throttle_gate(&state, client, now)?;
     let hash = hash_opaque_token(req.mfa_token.expose_secret());
     let expired = || {
         ApiError::new(
@@ -538,29 +550,7 @@ pub async fn login_mfa(
         match crate::mfa::check_code(&state, &user, req.code.expose_secret(), &who, now).await {
             Ok(m) => m,
             Err(e) => {
-                state.throttle.record_failure(client, now);
-                let limits = &state.settings.security.rate_limiting;
-                let outcome = state
-                    .store
-                    .record_login_failure(
-                        &user.id,
-                        now,
-                        FAILURE_WINDOW,
-                        i64::from(limits.login_attempts_per_minute),
-                        i64::from(limits.lockout_seconds),
-                    )
-                    .await?;
-                if outcome.newly_locked {
-                    state
-                        .audit(
-                            "account_locked",
-                            &who,
-                            Some(&user.username),
-                            "locked",
-                            json!({"until": outcome.locked_until, "failures": outcome.failures}),
-                        )
-                        .await;
-                }
+                count_failure(&state, &user, &who, client, now).await?;
                 return Err(e);
             }
         };
@@ -605,13 +595,7 @@ pub async fn step_up(
         ));
     }
     let now = now();
-    if let Err(retry) = state.throttle.check(caller.client, now) {
-        return Err(ApiError::new(
-            Kind::TooManyRequests,
-            "too many failed attempts from this address",
-        )
-        .retry_after(u64::try_from(retry).unwrap_or(1)));
-    }
+    throttle_gate(&state, caller.client, now)?;
     if let Err(e) = crate::mfa::check_code(
         &state,
         &caller.user,
@@ -775,13 +759,7 @@ pub async fn change_password(
     ApiJson(req): ApiJson<PasswordChangeRequest>,
 ) -> Result<Json<PasswordChanged>, ApiError> {
     let now = now();
-    if let Err(retry) = state.throttle.check(caller.client, now) {
-        return Err(ApiError::new(
-            Kind::TooManyRequests,
-            "too many failed attempts from this address; wait before trying again",
-        )
-        .retry_after(u64::try_from(retry).unwrap_or(1)));
-    }
+    throttle_gate(&state, caller.client, now)?;
     let check = verify_bounded(
         &state,
         req.current_password.clone(),
