@@ -74,3 +74,15 @@ fn argon2_verify_owasp(b: divan::Bencher) {
     let phc = h.hash(&pw).unwrap();
     b.bench(|| h.verify(&pw, &phc));
 }
+
+/// One in-process rate-limit decision (GCRA, 10,000 distinct keys).
+#[divan::bench]
+fn rate_limit_decision(b: divan::Bencher) {
+    let l: cryptobot_auth::RateLimiter<u64> =
+        cryptobot_auth::RateLimiter::new(1_000_000, 60, 1000, 100_000);
+    let mut i: u64 = 0;
+    b.bench_local(|| {
+        i = i.wrapping_add(1);
+        l.check(divan::black_box(&(i % 10_000)), (i as i64) * 1000)
+    });
+}
