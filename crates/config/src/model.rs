@@ -260,10 +260,16 @@ pub struct RateLimiting {
     pub lockout_seconds: u32,
     /// Failed logins from one client address before delays start.
     pub login_free_failures: u32,
+    /// First delay imposed on a client address; it doubles per failure.
+    pub login_delay_base_seconds: u32,
     /// Ceiling of the doubling delay imposed on a client address.
     pub login_delay_max_seconds: u32,
+    /// API calls per minute per session (authenticated) or per client
+    /// address (unauthenticated).
     pub api_requests_per_minute: u32,
     pub api_key_requests_per_minute: u32,
+    /// Calls allowed at once above the steady rate (GCRA burst).
+    pub burst: u32,
 }
 
 impl Default for RateLimiting {
@@ -272,9 +278,11 @@ impl Default for RateLimiting {
             login_attempts_per_minute: 5,
             lockout_seconds: 900,
             login_free_failures: 3,
+            login_delay_base_seconds: 1,
             login_delay_max_seconds: 60,
             api_requests_per_minute: 60,
             api_key_requests_per_minute: 120,
+            burst: 20,
         }
     }
 }

@@ -370,6 +370,21 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
     );
     range(
         out,
+        "security.rate_limiting.login_delay_base_seconds",
+        r.login_delay_base_seconds,
+        1,
+        60,
+        "the first delay",
+    );
+    if r.login_delay_base_seconds > r.login_delay_max_seconds {
+        out.push(problem(
+            "security.rate_limiting.login_delay_base_seconds",
+            "the first delay is longer than the ceiling",
+            "make login_delay_base_seconds at most login_delay_max_seconds",
+        ));
+    }
+    range(
+        out,
         "security.rate_limiting.login_delay_max_seconds",
         r.login_delay_max_seconds,
         1,
@@ -383,6 +398,14 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
         1,
         1_000_000,
         "requests per minute",
+    );
+    range(
+        out,
+        "security.rate_limiting.burst",
+        r.burst,
+        1,
+        10_000,
+        "calls allowed at once",
     );
     range(
         out,

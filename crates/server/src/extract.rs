@@ -413,6 +413,17 @@ impl FromRequestParts<AppState> for Caller {
             tracing::debug!(reason = e.code(), "access token refused");
             ApiError::unauthorized()
         })?;
+        // The call limit of the session, before any database work.
+        let decision = state.api_limiter.check(
+            &crate::limits::LimitKey::Session(claims.sid.clone()),
+            crate::limits::mono_ns(),
+        );
+        if let Some(slot) = parts.extensions.get::<crate::limits::LimitSlot>() {
+            slot.set(decision);
+        }
+        if !decision.allowed {
+            return Err(crate::limits::refused(&decision));
+        }
         let session = state
             .store
             .session(&claims.sid)

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod app;
 pub mod extract;
 pub mod keys;
+pub mod limits;
 pub mod mfa;
 pub mod problem;
 pub mod qr;
@@ -218,7 +219,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
     let state = AppState(Arc::new(Inner {
         throttle: AddressThrottle::new(
             limits.login_free_failures,
-            1,
+            i64::from(limits.login_delay_base_seconds),
             i64::from(limits.login_delay_max_seconds),
             100_000,
         ),
@@ -227,6 +228,12 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         hash_slots: Semaphore::new(cores),
         hash_micros: AtomicU64::new(0),
         mfa,
+        api_limiter: cryptobot_auth::RateLimiter::new(
+            limits.api_requests_per_minute,
+            60,
+            limits.burst,
+            1_000_000,
+        ),
         trusted_proxies: settings
             .server
             .trusted_proxies

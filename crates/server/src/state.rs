@@ -59,6 +59,8 @@ pub struct Inner {
     /// Bounds concurrent password hashing so a login flood cannot starve
     /// the rest of the service.
     pub hash_slots: Semaphore,
+    /// API call limits per session or address.
+    pub api_limiter: cryptobot_auth::RateLimiter<crate::limits::LimitKey>,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<cryptobot_config::IpNet>,
     /// Keys (from `vault_master.key`) sealing TOTP secrets and hashing

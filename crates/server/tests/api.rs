@@ -47,6 +47,7 @@ on_both!(
     admin_user_management,
     slow_request_times_out,
     forwarded_headers_only_from_trusted_proxies,
+    api_calls_are_limited,
 );
 
 const SECURITY_HEADERS: &[&str] = &[
@@ -349,6 +350,8 @@ async fn progressive_delay_per_address(db: Db) {
     let s = TestServer::start(db, |st| {
         st.security.rate_limiting.login_free_failures = 2;
         st.security.rate_limiting.login_attempts_per_minute = 60;
+        // Long enough that a slow machine cannot outwait it mid-test.
+        st.security.rate_limiting.login_delay_base_seconds = 30;
     })
     .await;
     s.add_user("carol", "viewer").await;
@@ -1013,6 +1016,7 @@ async fn forwarded_headers_only_from_trusted_proxies(db: Db) {
     let s = TestServer::start(db, |st| {
         st.server.trusted_proxies = vec!["127.0.0.1".into()];
         st.security.rate_limiting.login_free_failures = 1;
+        st.security.rate_limiting.login_delay_base_seconds = 30;
     })
     .await;
     s.add_user("alice", "admin").await;
@@ -1084,5 +1088,51 @@ async fn forwarded_headers_only_from_trusted_proxies(db: Db) {
             "attempt {i} with X-Forwarded-For {fake}"
         );
     }
+    s.stop().await;
+}
+
+async fn api_calls_are_limited(db: Db) {
+    let s = TestServer::start(db, |st| {
+        st.security.rate_limiting.api_requests_per_minute = 60;
+        st.security.rate_limiting.burst = 5;
+    })
+    .await;
+    s.add_user("alice", "admin").await;
+    // Unauthenticated: per address. The login itself is one call.
+    let c = s.client_from(IpAddr::from([127, 0, 0, 20]));
+    let t = access(&login(&s, &c, "alice").await);
+    let url = s.url("/api/v1/sessions");
+    let mut last = None;
+    for i in 0..5 {
+        let (st, h, _) = get(&c, &url, Some(&t)).await;
+        assert_eq!(st, 200, "call {i} within the burst");
+        assert_eq!(h["ratelimit-limit"], "60");
+        last = Some(
+            h["ratelimit-remaining"]
+                .to_str()
+                .unwrap()
+                .parse::<u32>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(last, Some(0));
+    let (st, h, body) = get(&c, &url, Some(&t)).await;
+    assert_problem(st, &h, &body, 429, "too-many-requests");
+    assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(h.contains_key("ratelimit-reset"));
+    // Another session of the same user from elsewhere has its own budget.
+    let c2 = s.client_from(IpAddr::from([127, 0, 0, 21]));
+    let t2 = access(&login(&s, &c2, "alice").await);
+    let (st, _, _) = get(&c2, &url, Some(&t2)).await;
+    assert_eq!(st, 200);
+    // Unauthenticated calls from one address share a budget.
+    let c3 = s.client_from(IpAddr::from([127, 0, 0, 22]));
+    let mut codes = Vec::new();
+    for _ in 0..7 {
+        let (st, _, _) = get(&c3, &s.url("/healthz"), None).await;
+        codes.push(st);
+    }
+    assert_eq!(codes[..5], [200; 5]);
+    assert!(codes[5..].iter().all(|c| *c == 429), "{codes:?}");
     s.stop().await;
 }

@@ -77,6 +77,9 @@ impl TestServer {
         // The admin scenarios of the base service run without the MFA
         // policy; the MFA scenarios switch it back on.
         settings.security.mfa.required_for_admins = false;
+        // Scenarios make many calls quickly; the limit scenario sets its own.
+        settings.security.rate_limiting.api_requests_per_minute = 1_000_000;
+        settings.security.rate_limiting.burst = 10_000;
         tweak(&mut settings);
 
         let mut pg_db = None;

@@ -1,0 +1,105 @@
+//! API request limits (`security.rate_limiting.api_requests_per_minute`
+//! with `burst`): per session for authenticated calls, per client address
+//! otherwise. In-process GCRA; a shared backend for several instances is
+//! separate work. Every limited response carries `RateLimit-Limit`,
+//! `RateLimit-Remaining` and `RateLimit-Reset`; a refusal is 429 with
+//! `Retry-After`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cryptobot_auth::Decision;
+
+use crate::extract::client_ip;
+use crate::problem::{ApiError, Kind};
+use crate::state::AppState;
+
+/// Who a limit applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LimitKey {
+    /// An authenticated session.
+    Session(String),
+    /// An unauthenticated client address.
+    Addr(IpAddr),
+}
+
+/// Nanoseconds on a monotonic clock (for the limiter).
+pub fn mono_ns() -> i64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    i64::try_from(start.elapsed().as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Where the decision of a request is left for the response headers.
+#[derive(Debug, Clone, Default)]
+pub struct LimitSlot(Arc<Mutex<Option<Decision>>>);
+
+impl LimitSlot {
+    /// Records the decision.
+    pub fn set(&self, d: Decision) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(d);
+        }
+    }
+    fn get(&self) -> Option<Decision> {
+        self.0.lock().ok().and_then(|g| *g)
+    }
+}
+
+/// The 429 answer for a refused decision.
+pub fn refused(d: &Decision) -> ApiError {
+    ApiError::new(
+        Kind::TooManyRequests,
+        format!(
+            "more than {} API calls per minute; slow down (see the RateLimit headers)",
+            d.limit
+        ),
+    )
+    .retry_after(d.retry_after_secs)
+}
+
+fn set_headers(resp: &mut Response, d: &Decision) {
+    let h = resp.headers_mut();
+    for (name, value) in [
+        ("ratelimit-limit", u64::from(d.limit)),
+        ("ratelimit-remaining", u64::from(d.remaining)),
+        ("ratelimit-reset", d.reset_secs),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+            h.insert(name, v);
+        }
+    }
+}
+
+/// Middleware: limits unauthenticated calls per address here, leaves a
+/// slot for the authenticated check in [`crate::extract::Caller`], and
+/// writes the headers.
+pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let slot = LimitSlot::default();
+    if !req.headers().contains_key(header::AUTHORIZATION) {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let ip = client_ip(peer, req.headers(), &state.trusted_proxies);
+        let d = state.api_limiter.check(&LimitKey::Addr(ip), mono_ns());
+        if !d.allowed {
+            let mut resp = refused(&d).into_response();
+            set_headers(&mut resp, &d);
+            return resp;
+        }
+        slot.set(d);
+    }
+    req.extensions_mut().insert(slot.clone());
+    let mut resp = next.run(req).await;
+    if let Some(d) = slot.get() {
+        set_headers(&mut resp, &d);
+    }
+    resp
+}
