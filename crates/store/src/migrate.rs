@@ -150,10 +150,20 @@ const STEPS: &[Step] = &[
         sqlite: V2,
         postgres: V2,
     },
+    Step {
+        version: 3,
+        sqlite: V3,
+        postgres: V3,
+    },
 ];
 
+/// Version 3: listing a user's open sessions reads only open ones (ended
+/// sessions accumulate with every sign-in).
+const V3: &[&str] =
+    &["CREATE INDEX sessions_user_open ON sessions (user_id, seq) WHERE ended_at IS NULL"];
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
 
