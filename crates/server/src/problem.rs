@@ -301,3 +301,12 @@ pub enum BodyErrors {
     #[response(status = 422, content_type = "application/problem+json")]
     Invalid(#[to_schema] ProblemBody),
 }
+
+/// The 401 of every endpoint that needs a token but no particular scope.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum AuthErrors {
+    /// No valid access token, or its session has ended
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(#[to_schema] ProblemBody),
+}

@@ -21,7 +21,7 @@ use crate::extract::{
     password_expired, session_end_reason,
 };
 use crate::keys::{AUDIENCE, ISSUER};
-use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ProblemItem};
+use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody, ProblemItem};
 use crate::state::{AppState, Who, now};
 
 /// Longest wait for a hashing slot before answering 503.
@@ -719,7 +719,7 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Signed out"),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        AuthErrors,
     )
 )]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
@@ -749,7 +749,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Sta
     responses(
         BodyErrors,
         (status = 200, description = "Changed", body = PasswordChanged),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        AuthErrors,
         (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, Caller, Validate, check_len};
 use crate::mfa::{check_code, invalid_code};
-use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody};
+use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody};
 use crate::state::{AppState, now};
 
 /// Backup codes made at confirmation and on regeneration.
@@ -117,7 +117,7 @@ async fn fresh_codes(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "MFA state", body = MfaStatus),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        AuthErrors,
     )
 )]
 pub async fn status(
@@ -141,7 +141,7 @@ pub async fn status(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Scan the QR code, then confirm", body = Enrollment),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        AuthErrors,
         (status = 409, description = "MFA is already enabled", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
@@ -274,7 +274,7 @@ pub async fn confirm(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "New codes", body = BackupCodes),
-        (status = 401, description = "No valid access token", body = ProblemBody, content_type = "application/problem+json"),
+        AuthErrors,
         (status = 403, description = "Step-up needed", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "MFA is not enabled", body = ProblemBody, content_type = "application/problem+json"),
     )
