@@ -70,6 +70,8 @@ pub enum Command {
     Openapi,
     /// Undo the most recent hardening run
     Rollback(RollbackArgs),
+    /// Create the service account, fix owners and modes of the installation, and install the hardened systemd unit
+    Permissions(PermissionsArgs),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -107,6 +109,25 @@ pub enum ConfigCommand {
     Check,
     /// Print every effective setting with where it came from (secrets are never shown)
     Show,
+}
+
+#[derive(Debug, Args)]
+pub struct PermissionsArgs {
+    /// Show what would change, as a diff, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// List every deviation and change nothing; exit status 3 when there is one
+    #[arg(long, conflicts_with = "dry_run")]
+    pub check: bool,
+
+    /// The cryptobot binary the unit runs (host path; skipped with a note when absent)
+    #[arg(long, value_name = "PATH", default_value = "/usr/local/bin/cryptobot")]
+    pub binary: std::path::PathBuf,
+
+    /// Service account (user and group) that runs `cryptobot serve`
+    #[arg(long, value_name = "NAME", default_value = "cryptobot")]
+    pub user: String,
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Config(ConfigCommand::Check) => commands::config::check(&Context::new(cli)?),
         Command::Config(ConfigCommand::Show) => commands::config::show(&Context::new(cli)?),
         Command::Rollback(args) => commands::rollback::run(&Context::new(cli)?, args),
+        Command::Permissions(args) => commands::permissions::run(&Context::new(cli)?, args),
         Command::Openapi => {
             println!("{:#}", cryptobot_server::app::openapi_value());
             Ok(())

@@ -5,11 +5,15 @@
 //!
 //! - [`secure_config`]: the guide's `secure_config.sh`: layout, secrets,
 //!   default configuration, hardened Redis and PostgreSQL configuration.
+//! - [`permissions`]: the service account, owners and modes of the
+//!   installation, and the hardened systemd unit ([`systemd`]).
 
 pub mod apply_db;
+pub mod permissions;
 pub mod render;
 pub mod scram;
 pub mod secrets;
 pub mod secure_config;
+pub mod systemd;
 
 pub use secrets::{SecretBytes, SecretName, Weakness};

@@ -1,4 +1,5 @@
 pub mod config;
+pub mod permissions;
 pub mod rollback;
 pub mod secure_config;
 pub mod serve;

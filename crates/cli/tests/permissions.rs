@@ -1,0 +1,381 @@
+//! `cryptobot permissions` on a temporary --root holding a real
+//! installation with planted problems.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+const HOME: &str = "/opt/cryptobot";
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        == 0
+}
+
+/// A root with a minimal account database and an installation made by
+/// `secure-config`.
+fn system() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().join("root");
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    std::fs::write(r.join("etc/group"), "root:x:0:\nshadow:x:42:\n").unwrap();
+    std::fs::write(r.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
+    std::fs::set_permissions(r.join("etc/shadow"), PermissionsExt::from_mode(0o640)).unwrap();
+    let rs = r.to_str().unwrap();
+    cryptobot(&["secure-config", "--root", rs, "--home", HOME, "-q"]).ok();
+    (dir, r)
+}
+
+fn perms(r: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["permissions", "--root", r.to_str().unwrap(), "--home", HOME];
+    args.extend(extra);
+    cryptobot(&args)
+}
+
+fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, PermissionsExt::from_mode(mode)).unwrap();
+}
+
+fn account_ids(r: &Path) -> (u32, u32) {
+    let passwd = std::fs::read_to_string(r.join("etc/passwd")).unwrap();
+    let line = passwd
+        .lines()
+        .find(|l| l.starts_with("cryptobot:"))
+        .expect("user cryptobot in passwd");
+    let f: Vec<&str> = line.split(':').collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
+}
+
+#[test]
+fn fixes_planted_problems_and_reports_each() {
+    let (dir, r) = system();
+    let home = r.join("opt/cryptobot");
+
+    // The problems.
+    let toml = home.join("config/cryptobot.toml");
+    chmod(&toml, 0o666); // world-writable
+    let secret = home.join("config/secrets/jwt_signing.key");
+    chmod(&secret, 0o644); // wrong mode
+    let setuid = home.join("data/helper");
+    std::fs::write(&setuid, "#!/bin/sh\n").unwrap();
+    chmod(&setuid, 0o4755); // setuid
+    let log = home.join("logs/service.log");
+    std::fs::write(&log, "x\n").unwrap();
+    chmod(&log, 0o664); // group-writable
+    let pg = home.join("config/postgresql/pg_hba.conf");
+    if is_root() {
+        std::os::unix::fs::lchown(&pg, Some(1234), Some(1234)).unwrap(); // wrong owner
+    }
+    let outside = dir.path().join("outside.txt");
+    std::fs::write(&outside, "not part of the installation\n").unwrap();
+    chmod(&outside, 0o666);
+    let link = home.join("data/escape");
+    symlink(&outside, &link).unwrap();
+    let inside_link = home.join("data/inside");
+    symlink("../config/cryptobot.toml", &inside_link).unwrap();
+
+    // --check lists each problem and changes nothing.
+    let before = snapshot(&r);
+    let check = perms(&r, &["--check"]);
+    assert_eq!(check.status, 3, "{}", check.both());
+    let out = &check.stdout;
+    for (id, path) in [
+        ("PERM-001", &toml),
+        ("PERM-004", &secret),
+        ("PERM-002", &setuid),
+        ("PERM-008", &log),
+        ("PERM-005", &link),
+    ] {
+        let host = Path::new("/").join(path.strip_prefix(&r).unwrap());
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(id) && l.contains(host.to_str().unwrap())),
+            "{id} {} missing from:\n{out}",
+            host.display()
+        );
+    }
+    if is_root() {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("PERM-003") && l.contains("pg_hba.conf")),
+            "{out}"
+        );
+    }
+    assert!(out.contains("PERM-006"), "{out}");
+    assert!(out.contains("PERM-007"), "{out}");
+    assert!(
+        !out.contains("data/inside"),
+        "a link inside was reported:\n{out}"
+    );
+    assert!(check.stderr.contains("fix:"), "{}", check.stderr);
+    assert_eq!(snapshot(&r), before, "--check changed something");
+
+    // JSON check: the same findings as data.
+    let json = perms(&r, &["--check", "--format", "json"]);
+    assert_eq!(json.status, 3);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["clean"], false);
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "PERM-001", "PERM-002", "PERM-004", "PERM-005", "PERM-006", "PERM-007",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+
+    // --dry-run changes nothing either.
+    perms(&r, &["--dry-run"]).ok();
+    assert_eq!(snapshot(&r), before, "--dry-run changed something");
+
+    // The fix.
+    let run = perms(&r, &[]).ok();
+    for needle in [
+        "PERM-001", "PERM-002", "PERM-004", "PERM-007", "PERM-008", "applied",
+    ] {
+        assert!(
+            run.stdout.contains(needle),
+            "{needle} not reported:\n{}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains("left alone: PERM-005"),
+        "{}",
+        run.stdout
+    );
+
+    // The account.
+    let (uid, gid) = account_ids(&r);
+    assert!((100..1000).contains(&uid), "uid {uid}");
+    let passwd = std::fs::read_to_string(r.join("etc/passwd")).unwrap();
+    assert!(
+        passwd.contains(&format!(
+            "cryptobot:x:{uid}:{gid}::{HOME}/data:/usr/sbin/nologin\n"
+        )),
+        "{passwd}"
+    );
+    let group = std::fs::read_to_string(r.join("etc/group")).unwrap();
+    assert!(group.contains(&format!("cryptobot:x:{gid}:")), "{group}");
+    let shadow = std::fs::read_to_string(r.join("etc/shadow")).unwrap();
+    assert!(
+        shadow.contains("cryptobot:!:"),
+        "password not locked: {shadow}"
+    );
+    assert!(shadow.starts_with("root:*:"), "{shadow}");
+
+    // Every path matches the table.
+    let expect: &[(&str, u32, (u32, u32))] = &[
+        ("", 0o755, (0, 0)),
+        ("config", 0o755, (0, gid)),
+        ("config/cryptobot.toml", 0o640, (0, gid)),
+        ("config/secrets", 0o700, (uid, gid)),
+        ("config/secrets/jwt_signing.key", 0o600, (uid, gid)),
+        ("config/secrets/vault_master.key", 0o600, (uid, gid)),
+        ("config/tls", 0o700, (uid, gid)),
+        ("config/redis", 0o755, (0, gid)),
+        ("config/redis/redis.conf", 0o644, (0, gid)),
+        ("config/postgresql", 0o755, (0, gid)),
+        ("config/postgresql/pg_hba.conf", 0o644, (0, gid)),
+        ("data", 0o700, (uid, gid)),
+        ("data/helper", 0o700, (uid, gid)),
+        ("data/changes", 0o700, (0, 0)),
+        ("logs", 0o750, (uid, gid)),
+        ("logs/service.log", 0o640, (uid, gid)),
+        ("backups", 0o700, (uid, gid)),
+    ];
+    let root = is_root();
+    if !root {
+        eprintln!("not running as root: owner assertions skipped");
+    }
+    for (rel, m, owner) in expect {
+        let p = if rel.is_empty() {
+            home.clone()
+        } else {
+            home.join(rel)
+        };
+        assert_eq!(mode(&p), *m, "mode of {rel}");
+        if root {
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            assert_eq!((md.uid(), md.gid()), *owner, "owner of {rel}");
+        }
+    }
+    // The link and the file outside are untouched.
+    assert_eq!(std::fs::read_link(&link).unwrap(), outside);
+    assert_eq!(mode(&outside), 0o666);
+    assert_eq!(
+        std::fs::read_to_string(&outside).unwrap(),
+        "not part of the installation\n"
+    );
+    if root {
+        assert_eq!(std::fs::metadata(&outside).unwrap().uid(), 0);
+    }
+
+    // The unit.
+    let unit = r.join("etc/systemd/system/cryptobot.service");
+    assert_eq!(mode(&unit), 0o644);
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains(&format!(
+        "\nExecStart=/usr/local/bin/cryptobot serve --home {HOME}\n"
+    )));
+    assert!(text.contains("\nUser=cryptobot\n"));
+
+    // A second run changes nothing; the check is clean but for the link.
+    let before = snapshot(&r);
+    let again = perms(&r, &[]).ok();
+    assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
+    assert_eq!(snapshot(&r), before, "a second run changed something");
+    let check = perms(&r, &["--check"]);
+    assert_eq!(check.status, 3, "{}", check.both());
+    let left: Vec<&str> = check
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("PERM-"))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with("PERM-005"), "{left:?}");
+
+    // Without the link, the check is clean: exit 0.
+    std::fs::remove_file(&link).unwrap();
+    let clean = perms(&r, &["--check"]);
+    assert_eq!(clean.status, 0, "{}", clean.both());
+    assert!(clean.stdout.contains("no deviations"), "{}", clean.stdout);
+}
+
+#[test]
+fn rollback_undoes_a_run() {
+    let (_d, r) = system();
+    let home = r.join("opt/cryptobot");
+    let toml = home.join("config/cryptobot.toml");
+    chmod(&toml, 0o666);
+    let passwd_before = std::fs::read_to_string(r.join("etc/passwd")).unwrap();
+    perms(&r, &["-q"]).ok();
+    assert_eq!(mode(&toml), 0o640);
+    cryptobot(&["rollback", "--root", r.to_str().unwrap(), "--home", HOME]).ok();
+    assert_eq!(mode(&toml), 0o666);
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/passwd")).unwrap(),
+        passwd_before
+    );
+    assert!(!r.join("etc/systemd/system/cryptobot.service").exists());
+}
+
+#[test]
+fn binary_is_made_root_owned_0755() {
+    let (_d, r) = system();
+    let bin = r.join("usr/local/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let exe = bin.join("cryptobot");
+    std::fs::write(&exe, "binary").unwrap();
+    chmod(&exe, 0o777);
+    let run = perms(&r, &[]).ok();
+    assert!(
+        run.stdout.contains("/usr/local/bin/cryptobot"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(mode(&exe), 0o755);
+    // A missing --binary is skipped with a note.
+    let run = perms(&r, &["--binary", "/usr/bin/nothing-here", "--check"]);
+    assert!(
+        run.stdout.contains("/usr/bin/nothing-here does not exist"),
+        "{}",
+        run.both()
+    );
+}
+
+#[test]
+fn bad_input_is_refused_with_a_fix_and_changes_nothing() {
+    let (_d, r) = system();
+    let before = snapshot(&r);
+    for (args, needle) in [
+        (vec!["--user", "Bad:Name"], "--user"),
+        (vec!["--user", "9lives"], "--user"),
+        (vec!["--binary", "relative/cryptobot"], "--binary"),
+    ] {
+        let run = perms(&r, &args);
+        assert_eq!(run.status, 2, "{args:?}: {}", run.both());
+        assert!(run.stderr.contains(needle), "{}", run.stderr);
+        assert!(run.stderr.contains("fix:"), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 2, "{}", run.stderr);
+    }
+    let missing = r.join("does-not-exist");
+    let run = cryptobot(&[
+        "permissions",
+        "--root",
+        missing.to_str().unwrap(),
+        "--home",
+        HOME,
+    ]);
+    assert_eq!(run.status, 2, "{}", run.both());
+    assert!(run.stderr.contains("fix:"), "{}", run.stderr);
+    // An installation that does not exist yet.
+    let run = cryptobot(&[
+        "permissions",
+        "--root",
+        r.to_str().unwrap(),
+        "--home",
+        "/opt/other",
+    ]);
+    assert_eq!(run.status, 2, "{}", run.both());
+    assert!(run.stderr.contains("secure-config"), "{}", run.stderr);
+    assert_eq!(snapshot(&r), before, "bad input changed something");
+}
+
+#[test]
+fn rendered_unit_passes_systemd_analyze() {
+    let Some(analyze) = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+    else {
+        eprintln!("systemd-analyze is not installed: unit checks skipped");
+        return;
+    };
+    let (_d, r) = system();
+    // Name the real test binary so `verify` finds an executable.
+    let exe = env!("CARGO_BIN_EXE_cryptobot");
+    perms(&r, &["--binary", exe, "-q"]).ok();
+    let unit = r.join("etc/systemd/system/cryptobot.service");
+    let out = std::process::Command::new(analyze)
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&unit)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
+    eprintln!("{line}");
+    let figure: f64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("cannot parse {line}"));
+    assert!(figure <= 2.0, "exposure {figure} > 2.0:\n{text}");
+    let out = std::process::Command::new(analyze)
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
