@@ -112,7 +112,11 @@ pub enum ConfigCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct PermissionsArgs {
+    #[command(subcommand)]
+    pub action: Option<PermissionsCommand>,
+
     /// Show what would change, as a diff, and change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -126,6 +130,41 @@ pub struct PermissionsArgs {
     pub binary: std::path::PathBuf,
 
     /// Service account (user and group) that runs `cryptobot serve`
+    #[arg(long, value_name = "NAME", default_value = "cryptobot")]
+    pub user: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PermissionsCommand {
+    /// Print (or write to --out) the account, permissions and service files for a platform
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlatformArg {
+    /// The systemd unit (what `cryptobot permissions` installs)
+    Linux,
+    /// A dscl + chown/chmod + launchctl script and the launchd plist
+    Macos,
+    /// A PowerShell script: service under a virtual account, ACLs
+    Windows,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Target platform
+    #[arg(long, value_enum, default_value = "linux")]
+    pub platform: PlatformArg,
+
+    /// Write the files into this existing directory instead of printing them
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+
+    /// The cryptobot binary the service runs (macOS and Linux)
+    #[arg(long, value_name = "PATH", default_value = "/usr/local/bin/cryptobot")]
+    pub binary: std::path::PathBuf,
+
+    /// Service account (macOS and Linux; Windows uses NT SERVICE\cryptobot)
     #[arg(long, value_name = "NAME", default_value = "cryptobot")]
     pub user: String,
 }

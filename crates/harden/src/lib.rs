@@ -10,6 +10,7 @@
 
 pub mod apply_db;
 pub mod permissions;
+pub mod platforms;
 pub mod render;
 pub mod scram;
 pub mod secrets;

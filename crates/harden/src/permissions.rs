@@ -31,21 +31,36 @@ const UNIT_MODE: u32 = 0o644;
 const SETID: u32 = 0o6000;
 
 /// What the operator asked for.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Options {
     /// Service account (user and group of the same name).
     pub user: String,
     /// Host path of the `cryptobot` binary the unit runs.
     pub binary: PathBuf,
+    /// Installed, owned by the service account, when the configured
+    /// certificate and key both are missing and live inside the
+    /// installation: under the unit the configuration is read-only, so
+    /// `serve` could not make its first self-signed certificate itself.
+    pub certificate: Option<InitialCertificate>,
 }
 
 impl Default for Options {
+    /// The default account and binary, no certificate.
     fn default() -> Self {
         Options {
             user: DEFAULT_USER.to_owned(),
             binary: PathBuf::from(DEFAULT_BINARY),
+            certificate: None,
         }
     }
+}
+
+/// A certificate and its key (PEM) to install if none exists.
+#[derive(Debug)]
+pub struct InitialCertificate {
+    pub cert_pem: String,
+    /// Zeroized on drop; `Debug` is redacted.
+    pub key_pem: zeroize::Zeroizing<String>,
 }
 
 /// The checks, each with a stable identifier.
@@ -540,7 +555,7 @@ fn check_home(root: &Root, home: &Path) -> Result<(), PermissionsError> {
     Ok(())
 }
 
-fn check_binary(binary: &Path) -> Result<(), PermissionsError> {
+pub fn check_binary(binary: &Path) -> Result<(), PermissionsError> {
     let bad = |reason| PermissionsError::InvalidBinary {
         path: binary.to_path_buf(),
         reason,
@@ -632,6 +647,41 @@ pub fn plan(
             Some(owners.root.clone()),
             Want::Exact(BINARY_MODE),
         )?,
+    }
+
+    // A first certificate, when the configured one is missing.
+    if let Some(initial) = &opts.certificate {
+        let server = &config.settings().server;
+        let cert = layout.resolve(&server.tls_cert);
+        let key = layout.resolve(&server.tls_key);
+        if cert.starts_with(home)
+            && key.starts_with(home)
+            && b.lstat(&cert)?.is_none()
+            && b.lstat(&key)?.is_none()
+        {
+            for dir in [cert.parent(), key.parent()].into_iter().flatten() {
+                if b.lstat(dir)?.is_none() {
+                    b.planner
+                        .ensure_dir(dir, 0o700, Some(owners.service.clone()))?;
+                }
+            }
+            b.planner.ensure_file(
+                &cert,
+                Content::Text(initial.cert_pem.clone()),
+                PUBLIC_FILE_MODE,
+                Some(owners.service.clone()),
+            )?;
+            b.planner.ensure_file(
+                &key,
+                Content::secret(initial.key_pem.as_bytes().to_vec()),
+                SECRET_FILE_MODE,
+                Some(owners.service.clone()),
+            )?;
+            b.planner.note(format!(
+                "{} did not exist: a self-signed certificate for localhost was added (the service cannot write its configuration under the unit); replace it with `cryptobot ssl` or your own",
+                cert.display()
+            ));
+        }
     }
 
     // The unit.

@@ -20,6 +20,13 @@ pub fn unit_path() -> PathBuf {
 /// quoting or escaping in a unit file (no spaces, quotes, backslashes or
 /// `%` specifiers).
 fn plain(path: &Path) -> Result<String, UnquotablePath> {
+    plain_in(path, "cryptobot.service")
+}
+
+/// A path written unquoted into `file` (a unit, a shell script, a plist):
+/// absolute, and only letters, digits and `/ . _ - + @`, which need no
+/// quoting or escaping in any of them.
+pub(crate) fn plain_in(path: &Path, file: &'static str) -> Result<String, UnquotablePath> {
     let s = path.to_string_lossy();
     let ok = path.is_absolute()
         && s.chars()
@@ -27,7 +34,7 @@ fn plain(path: &Path) -> Result<String, UnquotablePath> {
     if !ok {
         return Err(UnquotablePath {
             path: s.into_owned(),
-            file: "cryptobot.service",
+            file,
         });
     }
     Ok(s.into_owned())

@@ -73,3 +73,32 @@ fn paths_that_need_quoting_are_refused() {
         systemd::systemd_unit(&config(""), &layout, Path::new("cryptobot"), "cryptobot").is_err()
     );
 }
+
+#[test]
+fn macos_files() {
+    use cryptobot_harden::platforms::{Platform, render};
+    let layout = Layout::new("/opt/cryptobot");
+    let files = render(
+        Platform::Macos,
+        &config(""),
+        &layout,
+        Path::new(BINARY),
+        "_cryptobot",
+    )
+    .unwrap();
+    let names: Vec<_> = files.iter().map(|f| f.name).collect();
+    assert_eq!(names, ["cryptobot-macos.sh", "org.cryptobot.serve.plist"]);
+    insta::assert_snapshot!("macos_script", files[0].content);
+    insta::assert_snapshot!("launchd_plist", files[1].content);
+}
+
+#[test]
+fn windows_script() {
+    let layout = Layout::new("/opt/cryptobot");
+    let text = cryptobot_harden::platforms::windows_script(&layout);
+    // No broad principal is ever granted anything.
+    for broad in ["Everyone", "*S-1-1-0:", "*S-1-5-11:"] {
+        assert!(!text.contains(&format!("/grant:r '{broad}")), "{broad}");
+    }
+    insta::assert_snapshot!("windows_script", text);
+}

@@ -64,6 +64,20 @@ pub enum PlanError {
     #[error("refusing to {op} {}: it is a symbolic link", path.display())]
     SymlinkRefused { path: PathBuf, op: &'static str },
 
+    /// A symlink on the way to a path sits in a directory another user can write.
+    #[error(
+        "refusing to follow the symbolic link {link:?} on the way to {}: it is in a directory another user can write, so that user could point it anywhere",
+        path.display()
+    )]
+    UntrustedSymlink { path: PathBuf, link: String },
+
+    /// The change journal belongs to another user.
+    #[error(
+        "refusing to use the change journal {}: it is owned by uid {uid}, not by root or the running user, so it may have been planted",
+        path.display()
+    )]
+    ForeignJournal { path: PathBuf, uid: u32 },
+
     /// A secret's directory is a symlink.
     #[error("refusing to write secret {}: its directory {} is a symbolic link", path.display(), parent.display())]
     SymlinkParent { path: PathBuf, parent: PathBuf },
@@ -154,6 +168,13 @@ impl PlanError {
             PlanError::NotFound { .. } => return None,
             PlanError::SymlinkRefused { path, .. } => format!(
                 "replace the symlink {} with a real file or directory owned by root; cryptobot never writes through symlinks",
+                path.display()
+            ),
+            PlanError::UntrustedSymlink { link, .. } => format!(
+                "replace the link {link:?} with the real directory, or make the directory holding it owned by root and not group- or world-writable"
+            ),
+            PlanError::ForeignJournal { path, .. } => format!(
+                "inspect {} and move it aside: a journal root did not write must never drive a rollback",
                 path.display()
             ),
             PlanError::SymlinkParent { parent, .. } => format!(

@@ -94,13 +94,56 @@ pub(crate) fn open_root(root: &Root) -> Result<OwnedFd, PlanError> {
         .map_err(|e| io_err(root.path(), "open the root directory", e))
 }
 
+/// Why [`walk_dir`] could not resolve a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WalkError {
+    Os(Errno),
+    /// A symbolic link sits in a directory that a user other than root and
+    /// the running user can write: that user could point it anywhere, so it
+    /// is not followed.
+    UntrustedLink {
+        name: String,
+    },
+}
+
+impl From<Errno> for WalkError {
+    fn from(e: Errno) -> Self {
+        WalkError::Os(e)
+    }
+}
+
+/// The error for a failed walk towards `host`.
+pub(crate) fn walk_err(host: &Path, op: &'static str, e: WalkError) -> PlanError {
+    match e {
+        WalkError::Os(e) => io_err(host, op, e),
+        WalkError::UntrustedLink { name } => PlanError::UntrustedSymlink {
+            path: host.to_path_buf(),
+            link: name,
+        },
+    }
+}
+
+/// Whether a symlink found in the directory `dir` may be followed: the
+/// directory is writable only by root or the running user, or it is sticky
+/// (like `/tmp`) and the link belongs to root or the running user (the
+/// kernel's `protected_symlinks` rule). Anything else could have been
+/// planted by another account, e.g. the service account in its own data
+/// directory while root runs `permissions` or `rollback`.
+fn link_trusted(dir: &rfs::Stat, link: &rfs::Stat) -> bool {
+    let me = rustix::process::geteuid().as_raw();
+    let trusted = |uid: u32| uid == 0 || uid == me;
+    let mode = dir.st_mode;
+    (trusted(dir.st_uid) && mode & 0o022 == 0) || (mode & 0o1000 != 0 && trusted(link.st_uid))
+}
+
 /// Resolves a directory inside the root. With `follow_last == false` a
-/// symlink as the last component fails with `ELOOP`.
+/// symlink as the last component fails with `ELOOP`. Links are followed
+/// only when [`link_trusted`] allows it.
 pub(crate) fn walk_dir(
     root_fd: BorrowedFd<'_>,
     parts: &[&str],
     follow_last: bool,
-) -> Result<OwnedFd, Errno> {
+) -> Result<OwnedFd, WalkError> {
     let mut stack: Vec<OwnedFd> = vec![rfs::openat(root_fd, ".", dir_flags(), Mode::empty())?];
     let mut queue: VecDeque<Vec<u8>> = parts.iter().map(|p| p.as_bytes().to_vec()).collect();
     let mut links = 0usize;
@@ -124,14 +167,19 @@ pub(crate) fn walk_dir(
             Err(e) if e == Errno::LOOP || e == Errno::NOTDIR => {
                 let st = rfs::statat(cur, name, AtFlags::SYMLINK_NOFOLLOW)?;
                 if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
-                    return Err(Errno::NOTDIR);
+                    return Err(Errno::NOTDIR.into());
                 }
                 if is_last && !follow_last {
-                    return Err(Errno::LOOP);
+                    return Err(Errno::LOOP.into());
+                }
+                if !link_trusted(&rfs::fstat(cur)?, &st) {
+                    return Err(WalkError::UntrustedLink {
+                        name: name.to_string_lossy().into_owned(),
+                    });
                 }
                 links += 1;
                 if links > MAX_LINKS {
-                    return Err(Errno::LOOP);
+                    return Err(Errno::LOOP.into());
                 }
                 let target = rfs::readlinkat(cur, name, Vec::new())?;
                 let target = target.as_bytes();
@@ -147,10 +195,10 @@ pub(crate) fn walk_dir(
                     queue.push_front(c);
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
-    stack.pop().ok_or(Errno::INVAL)
+    Ok(stack.pop().ok_or(Errno::INVAL)?)
 }
 
 /// A directory descriptor plus the final name of a host path.
@@ -198,18 +246,18 @@ pub(crate) fn locate(
             name: (*name).to_owned(),
             host: host.to_path_buf(),
         })),
-        Err(Errno::NOENT) => Ok(Located::ParentMissing),
-        Err(Errno::LOOP) if parent == Parent::NoFollow && !dirs.is_empty() => {
+        Err(WalkError::Os(Errno::NOENT)) => Ok(Located::ParentMissing),
+        Err(WalkError::Os(Errno::LOOP)) if parent == Parent::NoFollow && !dirs.is_empty() => {
             // Distinguish "the parent is a link" from a link loop further up.
             match walk_dir(root_fd, dirs, true) {
                 Ok(_) => Ok(Located::ParentSymlink),
-                Err(e) => Err(io_err(host, "resolve the directory of", e)),
+                Err(e) => Err(walk_err(host, "resolve the directory of", e)),
             }
         }
-        Err(Errno::NOTDIR) => Err(PlanError::NotADirectory {
+        Err(WalkError::Os(Errno::NOTDIR)) => Err(PlanError::NotADirectory {
             path: host.parent().map(Path::to_path_buf).unwrap_or_default(),
         }),
-        Err(e) => Err(io_err(host, "resolve the directory of", e)),
+        Err(e) => Err(walk_err(host, "resolve the directory of", e)),
     }
 }
 
@@ -558,13 +606,13 @@ pub(crate) fn ensure_private_dir(
         let sub = &parts[..i];
         match walk_dir(root_fd, sub, i < parts.len()) {
             Ok(_) => {}
-            Err(Errno::NOENT) => {
+            Err(WalkError::Os(Errno::NOENT)) => {
                 let (name, dirs) = sub.split_last().ok_or(PlanError::InvalidPath {
                     path: host.to_path_buf(),
                     reason: "is empty",
                 })?;
                 let parent =
-                    walk_dir(root_fd, dirs, true).map_err(|e| io_err(host, "create", e))?;
+                    walk_dir(root_fd, dirs, true).map_err(|e| walk_err(host, "create", e))?;
                 match rfs::mkdirat(&parent, *name, Mode::from_raw_mode(0o700)) {
                     Ok(()) => {
                         let mut p = PathBuf::from("/");
@@ -585,24 +633,17 @@ pub(crate) fn ensure_private_dir(
                     .map_err(|e| io_err(host, "chmod", e))?;
                 rfs::fsync(&parent).map_err(|e| io_err(host, "fsync", e))?;
             }
-            Err(Errno::LOOP) if i == parts.len() => {
+            Err(WalkError::Os(Errno::LOOP)) if i == parts.len() => {
                 return Err(PlanError::SymlinkRefused {
                     path: host.to_path_buf(),
                     op: "keep the journal in",
                 });
             }
-            Err(e) => return Err(io_err(host, "open", e)),
+            Err(e) => return Err(walk_err(host, "open", e)),
         }
     }
-    let fd = walk_dir(root_fd, &parts, false).map_err(|e| io_err(host, "open", e))?;
-    let meta = fstat_dir(fd.as_fd(), host)?;
-    if meta.mode & 0o022 != 0 {
-        return Err(PlanError::UnsafeParent {
-            path: host.join("journal.jsonl"),
-            parent: host.to_path_buf(),
-            mode: meta.mode,
-        });
-    }
+    let fd = walk_dir(root_fd, &parts, false).map_err(|e| walk_err(host, "open", e))?;
+    check_journal_dir(fd.as_fd(), host)?;
     Ok((fd, created))
 }
 
@@ -611,9 +652,32 @@ pub(crate) fn open_dir(root_fd: BorrowedFd<'_>, host: &Path) -> Result<Option<Ow
     let parts = host_components(host)?;
     match walk_dir(root_fd, &parts, true) {
         Ok(fd) => Ok(Some(fd)),
-        Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(io_err(host, "open", e)),
+        Err(WalkError::Os(Errno::NOENT)) => Ok(None),
+        Err(e) => Err(walk_err(host, "open", e)),
     }
+}
+
+/// The journal decides what `rollback` writes, so it must be the running
+/// user's own (or root's) and not writable by anyone else: a journal
+/// planted by the service account, which owns the data directory, is never
+/// trusted by root.
+pub(crate) fn check_journal_dir(fd: BorrowedFd<'_>, host: &Path) -> Result<(), PlanError> {
+    let meta = fstat_dir(fd, host)?;
+    if meta.mode & 0o022 != 0 {
+        return Err(PlanError::UnsafeParent {
+            path: host.join("journal.jsonl"),
+            parent: host.to_path_buf(),
+            mode: meta.mode,
+        });
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid != me && meta.uid != 0 {
+        return Err(PlanError::ForeignJournal {
+            path: host.to_path_buf(),
+            uid: meta.uid,
+        });
+    }
+    Ok(())
 }
 
 /// Names in a directory (without `.` and `..`), with their kind.

@@ -48,7 +48,12 @@
 //! builds. The engine resolves paths component by component from a
 //! descriptor of the root; a symlink met on the way is resolved *inside* the
 //! root (an absolute target starts again at the root, `..` stops at it), so a
-//! link in an image tree can never redirect a write to the build host. The
+//! link in an image tree can never redirect a write to the build host. A link
+//! is followed only when the directory holding it is writable by nobody but
+//! root and the running user (or is sticky and the link is theirs):
+//! otherwise another account, such as the service account in its own data
+//! directory, could point root's change anywhere
+//! ([`PlanError::UntrustedSymlink`]). The
 //! final component is always handled with `*at(2)` calls and
 //! `O_NOFOLLOW`/`AT_SYMLINK_NOFOLLOW`. Comparisons use `lstat`.
 //!

@@ -99,6 +99,7 @@ pub fn rollback_plan(root: &Root, journal_dir: &Path) -> Result<(Plan, RollbackT
     let Some(jdir) = fsx::open_dir(root_fd.as_fd(), &jhost)? else {
         return Err(nothing());
     };
+    fsx::check_journal_dir(jdir.as_fd(), &jhost)?;
     let runs = journal::list_runs(jdir.as_fd(), &jhost)?;
     let Some(run) = runs.iter().rev().find(|r| !r.rolled_back) else {
         return Err(nothing());
@@ -436,6 +437,7 @@ pub fn rollback(root: &Root, journal_dir: &Path) -> Result<RollbackReport, Apply
     let Some(jdir) = fsx::open_dir(root_fd.as_fd(), &jhost)? else {
         return Err(PlanError::NothingToRollBack { journal_dir: jhost }.into());
     };
+    fsx::check_journal_dir(jdir.as_fd(), &jhost)?;
     let _lock = journal::lock(jdir.as_fd(), &jhost)?;
     let (plan, target) = rollback_plan(root, &jhost)?;
     let mut notes = Vec::new();

@@ -669,3 +669,41 @@ fn journal_inside_a_directory_the_plan_creates() {
         report.notes
     );
 }
+
+/// A chmod planned below a directory another account owns: if that account
+/// swaps a directory for a link to /etc between plan and apply, the change
+/// must not land on /etc.
+#[test]
+fn links_planted_by_another_user_are_not_followed() {
+    let (_tmp, root) = new_root();
+    mkdir(&root, "/etc", 0o755);
+    write(&root, "/etc/shadow", "secret\n", 0o640);
+    mkdir(&root, "/opt/cb/data/sub", 0o700);
+    write(&root, "/opt/cb/data/sub/shadow", "x\n", 0o644);
+    std::os::unix::fs::chown(at(&root, "/opt/cb/data"), Some(4242), Some(4242)).unwrap();
+    let mut p = Planner::new(&root);
+    p.ensure_mode(Path::new("/opt/cb/data/sub/shadow"), 0o666)
+        .unwrap();
+    p.ensure_owner(
+        Path::new("/opt/cb/data/sub/shadow"),
+        Owner::new(4242, 4242, "cb", "cb"),
+    )
+    .unwrap();
+    let plan = p.finish();
+    assert_eq!(plan.len(), 2, "{}", plan.render_text());
+    fs::remove_dir_all(at(&root, "/opt/cb/data/sub")).unwrap();
+    symlink("/etc", at(&root, "/opt/cb/data/sub")).unwrap();
+    std::os::unix::fs::lchown(at(&root, "/opt/cb/data/sub"), Some(4242), Some(4242)).unwrap();
+    let err = apply(&plan, &root, &opts("test")).unwrap_err();
+    assert!(err.to_string().contains("symbolic link \"sub\""), "{err}");
+    assert_eq!(mode_of(&root, "/etc/shadow"), 0o640);
+    let m = fs::metadata(at(&root, "/etc/shadow")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+    // The same link in a directory only root can write is followed.
+    std::os::unix::fs::chown(at(&root, "/opt/cb/data"), Some(0), Some(0)).unwrap();
+    let mut p = Planner::new(&root);
+    p.ensure_mode(Path::new("/opt/cb/data/sub/shadow"), 0o600)
+        .unwrap();
+    apply(&p.finish(), &root, &opts("test")).unwrap();
+    assert_eq!(mode_of(&root, "/etc/shadow"), 0o600);
+}

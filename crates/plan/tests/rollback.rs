@@ -570,3 +570,32 @@ fn interrupted_journal_is_rolled_back_too() {
     rollback(&root, Path::new(JOURNAL)).unwrap();
     assert_eq!(tree(&root), before);
 }
+
+/// The service account owns its data directory; if it swaps the journal
+/// directory for one it wrote, root's rollback must refuse to act on it.
+#[test]
+fn a_journal_owned_by_another_user_is_refused() {
+    let (_tmp, root) = new_root();
+    base_tree(&root);
+    apply(&change_plan(&root), &root, &opts("test")).unwrap();
+    let before = snapshot(&root);
+    std::os::unix::fs::chown(at(&root, JOURNAL), Some(4242), Some(4242)).unwrap();
+    let err = rollback_plan(&root, Path::new(JOURNAL)).unwrap_err();
+    assert!(
+        matches!(err, PlanError::ForeignJournal { uid: 4242, .. }),
+        "{err}"
+    );
+    assert!(err.hint().is_some());
+    let err = rollback(&root, Path::new(JOURNAL)).unwrap_err();
+    assert!(err.to_string().contains("owned by uid 4242"), "{err}");
+    assert_eq!(snapshot(&root), before);
+    // A journal another user could write is refused as well.
+    std::os::unix::fs::chown(at(&root, JOURNAL), Some(0), Some(0)).unwrap();
+    fs::set_permissions(at(&root, JOURNAL), fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(matches!(
+        rollback_plan(&root, Path::new(JOURNAL)).unwrap_err(),
+        PlanError::UnsafeParent { .. }
+    ));
+}
+
+use std::os::unix::fs::PermissionsExt;

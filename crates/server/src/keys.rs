@@ -156,9 +156,39 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
     })
 }
 
-/// Derives the MFA keys from `config/secrets/vault_master.key`.
+/// Where the vault master key is read from, first match wins:
+/// `CRYPTOBOT_VAULT_KEY_FILE`, the systemd credential
+/// `$CREDENTIALS_DIRECTORY/vault_master.key` (the unit from `cryptobot
+/// permissions` passes it with `LoadCredential=`), then
+/// `<home>/config/secrets/vault_master.key`.
+pub fn vault_key_path(layout: &Layout) -> std::path::PathBuf {
+    vault_key_path_from(
+        layout,
+        std::env::var_os("CRYPTOBOT_VAULT_KEY_FILE"),
+        std::env::var_os("CREDENTIALS_DIRECTORY"),
+    )
+}
+
+fn vault_key_path_from(
+    layout: &Layout,
+    file: Option<std::ffi::OsString>,
+    credentials: Option<std::ffi::OsString>,
+) -> std::path::PathBuf {
+    if let Some(f) = file.filter(|f| !f.is_empty()) {
+        return f.into();
+    }
+    if let Some(dir) = credentials.filter(|d| !d.is_empty()) {
+        let p = std::path::Path::new(&dir).join("vault_master.key");
+        if p.exists() {
+            return p;
+        }
+    }
+    layout.secret("vault_master.key")
+}
+
+/// Derives the MFA keys from the vault master key ([`vault_key_path`]).
 pub fn load_mfa_keys(layout: &Layout) -> Result<cryptobot_auth::MfaKeys, KeyError> {
-    let path = layout.secret("vault_master.key");
+    let path = vault_key_path(layout);
     let master =
         zeroize::Zeroizing::new(
             std::fs::read(&path).map_err(|source| KeyError::ReadVaultKey {
@@ -217,4 +247,32 @@ pub fn files_stamp(layout: &Layout) -> Vec<Option<(u64, i64, i64)>> {
                 .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_key_location_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(dir.path().join("home"));
+        let home_key = layout.secret("vault_master.key");
+        assert_eq!(vault_key_path_from(&layout, None, None), home_key);
+        // A credentials directory without the file falls back to the home.
+        let creds = dir.path().to_path_buf();
+        assert_eq!(
+            vault_key_path_from(&layout, None, Some(creds.clone().into())),
+            home_key
+        );
+        std::fs::write(creds.join("vault_master.key"), [7u8; 32]).expect("write");
+        assert_eq!(
+            vault_key_path_from(&layout, None, Some(creds.clone().into())),
+            creds.join("vault_master.key")
+        );
+        assert_eq!(
+            vault_key_path_from(&layout, Some("/k".into()), Some(creds.into())),
+            std::path::PathBuf::from("/k")
+        );
+    }
 }

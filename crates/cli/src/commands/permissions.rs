@@ -1,9 +1,15 @@
 //! `cryptobot permissions`: service account, owners and modes, systemd unit.
 
-use cryptobot_harden::permissions::{self, Finding, Options, PermissionsError};
+use cryptobot_harden::permissions::{self, Finding, InitialCertificate, Options, PermissionsError};
 use serde_json::json;
 
-use crate::cli::PermissionsArgs;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use cryptobot_harden::platforms::{self, Platform, Rendered};
+
+use crate::cli::{PermissionsArgs, PermissionsCommand, PlatformArg, RenderArgs};
 use crate::context::{Context, Failure};
 
 /// Exit status of `--check` when it found a deviation.
@@ -36,15 +42,29 @@ fn print_findings(findings: &[Finding], prefix_fixed: &str) {
 }
 
 pub fn run(ctx: &Context, args: &PermissionsArgs) -> Result<(), Failure> {
+    if let Some(PermissionsCommand::Render(r)) = &args.action {
+        return render(ctx, r);
+    }
     if !permissions::valid_user_name(&args.user) {
         return Err(failure(PermissionsError::InvalidUser {
             name: args.user.clone(),
         }));
     }
     let (config, _) = ctx.load_config()?;
+    let certificate = if args.check {
+        None
+    } else {
+        let made = cryptobot_server::tls::self_signed_localhost(cryptobot_server::state::now())
+            .map_err(|e| Failure::runtime(e.to_string(), None))?;
+        Some(InitialCertificate {
+            cert_pem: made.cert_pem,
+            key_pem: made.key_pem,
+        })
+    };
     let opts = Options {
         user: args.user.clone(),
         binary: args.binary.clone(),
+        certificate,
     };
     let planned = permissions::plan(&ctx.root, &ctx.layout, &config, &opts).map_err(failure)?;
     let out = ctx.out;
@@ -110,6 +130,9 @@ pub fn run(ctx: &Context, args: &PermissionsArgs) -> Result<(), Failure> {
                 println!("would fix:");
                 print_findings(&planned.findings, "");
             }
+            for note in notes {
+                println!("note: {note}");
+            }
         }
         return Ok(());
     }
@@ -146,5 +169,88 @@ pub fn run(ctx: &Context, args: &PermissionsArgs) -> Result<(), Failure> {
     for note in notes {
         println!("note: {note}");
     }
+    Ok(())
+}
+
+fn render(ctx: &Context, args: &RenderArgs) -> Result<(), Failure> {
+    if !permissions::valid_user_name(&args.user) {
+        return Err(failure(PermissionsError::InvalidUser {
+            name: args.user.clone(),
+        }));
+    }
+    let platform = match args.platform {
+        PlatformArg::Linux => Platform::Linux,
+        PlatformArg::Macos => Platform::Macos,
+        PlatformArg::Windows => Platform::Windows,
+    };
+    if platform != Platform::Windows {
+        permissions::check_binary(&args.binary).map_err(failure)?;
+    }
+    let (config, _) = ctx.load_config()?;
+    let files = platforms::render(platform, &config, &ctx.layout, &args.binary, &args.user)
+        .map_err(|e| failure(e.into()))?;
+    let Some(out) = &args.out else {
+        for (i, f) in files.iter().enumerate() {
+            if files.len() > 1 {
+                if i > 0 {
+                    println!();
+                }
+                println!("==> {} ({}) <==", f.name, f.purpose);
+            }
+            print!("{}", f.content);
+        }
+        return Ok(());
+    };
+    match std::fs::symlink_metadata(out) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Failure::input(
+                format!("--out {} is not a directory", out.display()),
+                Some("give an existing directory (a symbolic link is not followed)".into()),
+            ));
+        }
+        Err(e) => {
+            return Err(Failure::input(
+                format!("--out {}: {e}", out.display()),
+                Some(format!("create it first: mkdir -p {}", out.display())),
+            ));
+        }
+    }
+    for f in &files {
+        write_new(out, f)?;
+    }
+    if !ctx.out.quiet {
+        for f in &files {
+            println!("wrote {}: {}", out.join(f.name).display(), f.purpose);
+        }
+    }
+    Ok(())
+}
+
+/// Writes one rendered file atomically (temporary file, then rename), so a
+/// failure never leaves half a script behind.
+fn write_new(dir: &Path, f: &Rendered) -> Result<(), Failure> {
+    let target = dir.join(f.name);
+    let tmp = dir.join(format!(".{}.tmp-{}", f.name, std::process::id()));
+    let mode = if f.executable { 0o755 } else { 0o644 };
+    let io = |e: std::io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        Failure::runtime(
+            format!("cannot write {}: {e}", target.display()),
+            Some("check that the directory is writable".to_string()),
+        )
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io)?;
+    file.write_all(f.content.as_bytes()).map_err(io)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&tmp, &target).map_err(io)?;
     Ok(())
 }
