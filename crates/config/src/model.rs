@@ -22,6 +22,7 @@ pub struct Settings {
     pub redis: Redis,
     pub server: Server,
     pub security: Security,
+    pub tls: Tls,
 }
 
 /// Whether a service may be reached from other machines.
@@ -317,6 +318,32 @@ impl Default for ApiKeys {
         ApiKeys {
             rotation_days: 90,
             max_keys_per_user: 5,
+        }
+    }
+}
+
+/// `[tls]`: what `cryptobot ssl` issues and how `cryptobot serve` speaks TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Names the server certificate covers: host names become DNS SANs,
+    /// addresses IP SANs.
+    pub san: Vec<String>,
+    /// `intermediate` (TLS 1.2 and 1.3) or `modern` (TLS 1.3 only).
+    pub policy: String,
+    /// Key of new certificates: `ecdsa-p256` or `rsa-3072`.
+    pub key_type: String,
+    /// Lifetime of issued server and client certificates.
+    pub validity_days: u32,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            san: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            policy: "intermediate".into(),
+            key_type: "ecdsa-p256".into(),
+            validity_days: 90,
         }
     }
 }

@@ -28,7 +28,65 @@ pub(crate) fn validate(s: &Settings) -> Vec<Found> {
     redis(s, &mut out);
     server(s, &mut out);
     security(s, &mut out);
+    tls(s, &mut out);
     out
+}
+
+/// A DNS name as a certificate can carry it: labels of letters, digits and
+/// `-`, an optional leading `*.` wildcard.
+fn valid_dns_name(name: &str) -> bool {
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+fn tls(s: &Settings, out: &mut Vec<Found>) {
+    let t = &s.tls;
+    if t.san.is_empty() {
+        out.push(problem(
+            "tls.san",
+            "the server certificate needs at least one name",
+            "list the host names and addresses clients use, e.g. [\"localhost\", \"127.0.0.1\", \"::1\"]",
+        ));
+    }
+    for name in &t.san {
+        if name.parse::<std::net::IpAddr>().is_err() && !valid_dns_name(name) {
+            out.push(problem(
+                "tls.san",
+                format!("{name:?} is neither an IP address nor a valid DNS name"),
+                "use names like \"api.example.com\" or addresses like \"192.0.2.10\"",
+            ));
+        }
+    }
+    if !matches!(t.policy.as_str(), "intermediate" | "modern") {
+        out.push(problem(
+            "tls.policy",
+            format!("{:?} is not a TLS policy", t.policy),
+            "use \"intermediate\" (TLS 1.2 and 1.3) or \"modern\" (TLS 1.3 only)",
+        ));
+    }
+    if !matches!(t.key_type.as_str(), "ecdsa-p256" | "rsa-3072") {
+        out.push(problem(
+            "tls.key_type",
+            format!("{:?} is not a supported key type", t.key_type),
+            "use \"ecdsa-p256\" (default) or \"rsa-3072\"",
+        ));
+    }
+    range(
+        out,
+        "tls.validity_days",
+        t.validity_days,
+        31,
+        397,
+        "certificates renew 30 days before expiry; browsers accept at most 397 days",
+    );
 }
 
 fn services(s: &Settings, out: &mut Vec<Found>) {

@@ -269,6 +269,15 @@ fn rule(layout: &Layout, rel: &Path, is_dir: bool) -> (Who, Want) {
             Who::Service,
             Want::Exact(if is_dir { 0o700 } else { SECRET_FILE_MODE }),
         ),
+        // The local CA: root's alone; the service never holds the CA key.
+        ["config", "tls", "ca", ..] => (
+            Who::Root,
+            Want::Exact(match (is_dir, parts.last()) {
+                (true, _) => 0o700,
+                (false, Some(n)) if n.ends_with(".crt") => PUBLIC_FILE_MODE,
+                _ => SECRET_FILE_MODE,
+            }),
+        ),
         ["config", "tls", .., name] => {
             let public = [".crt", ".pem", ".cert"]
                 .iter()
@@ -279,6 +288,10 @@ fn rule(layout: &Layout, rel: &Path, is_dir: bool) -> (Who, Want) {
                 (false, false) => SECRET_FILE_MODE,
             };
             (Who::Service, Want::Exact(mode))
+        }
+        // PostgreSQL's TLS key: its owner (postgres) stays, nobody else reads it.
+        ["config", "postgresql", name] if !is_dir && name.ends_with(".key") => {
+            (Who::Keep, Want::Exact(SECRET_FILE_MODE))
         }
         ["config", "redis" | "postgresql", ..] => (
             Who::RootService,
@@ -791,6 +804,19 @@ mod tests {
         assert_eq!(
             r("config/postgresql/pg_hba.conf", false),
             (Who::RootService, Want::Exact(0o644))
+        );
+        assert_eq!(
+            r("config/postgresql/server.key", false),
+            (Who::Keep, Want::Exact(0o600))
+        );
+        assert_eq!(r("config/tls/ca", true), (Who::Root, Want::Exact(0o700)));
+        assert_eq!(
+            r("config/tls/ca/ca.key", false),
+            (Who::Root, Want::Exact(0o600))
+        );
+        assert_eq!(
+            r("config/tls/ca/ca.crt", false),
+            (Who::Root, Want::Exact(0o644))
         );
         assert_eq!(r("data", true), (Who::Service, Want::Exact(0o700)));
         assert_eq!(r("data/changes", true), (Who::Root, Want::Exact(0o700)));

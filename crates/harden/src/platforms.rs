@@ -242,10 +242,18 @@ set_files() {{
 # Files.
 set_path {root_svc} {CONFIG_FILE_MODE:04o} "$HOME_DIR/config/cryptobot.toml"
 set_files {svc} {SECRET_FILE_MODE:04o} "$HOME_DIR/config/secrets"
-set_files {svc} {SECRET_FILE_MODE:04o} "$HOME_DIR/config/tls" ! -name '*.crt' ! -name '*.pem' ! -name '*.cert'
-set_files {svc} {PUBLIC_FILE_MODE:04o} "$HOME_DIR/config/tls" \( -name '*.crt' -o -name '*.pem' -o -name '*.cert' \)
+set_files {svc} {SECRET_FILE_MODE:04o} "$HOME_DIR/config/tls" ! -path "$HOME_DIR/config/tls/ca/*" ! -name '*.crt' ! -name '*.pem' ! -name '*.cert'
+set_files {svc} {PUBLIC_FILE_MODE:04o} "$HOME_DIR/config/tls" ! -path "$HOME_DIR/config/tls/ca/*" \( -name '*.crt' -o -name '*.pem' -o -name '*.cert' \)
+# The local CA stays root's: the service never holds the CA key.
+set_path root:wheel 0700 "$HOME_DIR/config/tls/ca"
+set_files root:wheel {SECRET_FILE_MODE:04o} "$HOME_DIR/config/tls/ca" ! -name '*.crt'
+set_files root:wheel {PUBLIC_FILE_MODE:04o} "$HOME_DIR/config/tls/ca" -name '*.crt'
 set_files {root_svc} {PUBLIC_FILE_MODE:04o} "$HOME_DIR/config/redis"
-set_files {root_svc} {PUBLIC_FILE_MODE:04o} "$HOME_DIR/config/postgresql"
+set_files {root_svc} {PUBLIC_FILE_MODE:04o} "$HOME_DIR/config/postgresql" ! -name '*.key'
+# PostgreSQL's TLS key keeps its owner (_postgres) and is read by nobody else.
+if [ -d "$HOME_DIR/config/postgresql" ]; then
+    find "$HOME_DIR/config/postgresql" -type f -name '*.key' -exec chmod -h {SECRET_FILE_MODE:04o} {{}} +
+fi
 set_files {svc} 0640 "$HOME_DIR/logs"
 set_files {svc} go-rwx "$HOME_DIR/data" ! -path "$HOME_DIR/data/changes/*"
 set_files {svc} go-rwx "$HOME_DIR/backups"

@@ -101,11 +101,13 @@ pub fn pg_ident() -> String {
 }
 
 /// Certificate and key PostgreSQL serves when they exist (created by
-/// `cryptobot ssl`).
+/// `cryptobot ssl`). They sit in `config/postgresql/`, which PostgreSQL
+/// can traverse (`config/tls/` is the service's alone); the key is owned by
+/// the `postgres` account, mode 0600, as PostgreSQL requires.
 pub fn pg_tls_files(layout: &Layout) -> (std::path::PathBuf, std::path::PathBuf) {
     (
-        layout.tls_dir().join("postgresql.crt"),
-        layout.tls_dir().join("postgresql.key"),
+        layout.postgres_dir().join("server.crt"),
+        layout.postgres_dir().join("server.key"),
     )
 }
 

@@ -47,7 +47,7 @@ fn pg_include_without_and_with_tls() {
         render::pg_include(&layout, false).unwrap()
     );
     let with = render::pg_include(&layout, true).unwrap();
-    assert!(with.contains("\nssl = on\nssl_cert_file = '/opt/cryptobot/config/tls/postgresql.crt'\nssl_key_file = '/opt/cryptobot/config/tls/postgresql.key'\n"), "{with}");
+    assert!(with.contains("\nssl = on\nssl_cert_file = '/opt/cryptobot/config/postgresql/server.crt'\nssl_key_file = '/opt/cryptobot/config/postgresql/server.key'\n"), "{with}");
 }
 
 #[test]

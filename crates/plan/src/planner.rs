@@ -593,6 +593,29 @@ impl<'r> Planner<'r> {
         Ok(gid)
     }
 
+    /// The owner (user and primary group) of an existing account under the
+    /// root, read from its `etc/passwd` and `etc/group`; `None` when the
+    /// account does not exist.
+    pub fn existing_user(&mut self, name: &str) -> Result<Option<Owner>, PlanError> {
+        let db = self.db()?;
+        Ok(db.user(name).map(|u| {
+            let (user, group) = accounts::owner_names(db, u.uid, u.gid);
+            Owner::new(u.uid, u.gid, user, group)
+        }))
+    }
+
+    /// The owner of an existing path under the root (`lstat`), with names
+    /// from the root's account database; `None` when it does not exist.
+    pub fn owner_of(&mut self, path: &Path) -> Result<Option<Owner>, PlanError> {
+        let fd = self.fd()?;
+        let Some(meta) = fsx::lstat(fd.as_fd(), path)? else {
+            return Ok(None);
+        };
+        let db = self.db()?;
+        let (user, group) = accounts::owner_names(db, meta.uid, meta.gid);
+        Ok(Some(Owner::new(meta.uid, meta.gid, user, group)))
+    }
+
     /// Ensures a user exists (locked password, home not created) and returns
     /// it as an [`Owner`]. An existing user is never modified; differences
     /// in home, shell or group become notes.

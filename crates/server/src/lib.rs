@@ -195,12 +195,23 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
     let mfa = keys::load_mfa_keys(&layout)?;
     let cert_path = layout.resolve(&settings.server.tls_cert);
     let key_path = layout.resolve(&settings.server.tls_key);
+    let policy = cryptobot_tls::Policy::parse(&settings.tls.policy).unwrap_or_default();
+    let cert_pem = read_file(&cert_path)?;
     let tls_config = tls::server_config(
-        &read_file(&cert_path)?,
+        &cert_pem,
         &read_file(&key_path)?,
         &cert_path.display().to_string(),
         &key_path.display().to_string(),
+        policy,
     )?;
+    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(tls_config);
+    let certificate = CertWatch {
+        cert: cert_path,
+        key: key_path,
+        policy,
+        config: rustls_config.clone(),
+        first_pem: cert_pem.to_vec(),
+    };
 
     let addr = settings.server.bind;
     let listener = std::net::TcpListener::bind(addr)
@@ -248,18 +259,16 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
 
     let app = app::router(state.clone());
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(
-        listener,
-        axum_server::tls_rustls::RustlsConfig::from_config(tls_config),
-    )
-    .map_err(|source| ServeError::Bind { addr, source })?
-    .handle(handle.clone());
+    let server = axum_server::from_tcp_rustls(listener, rustls_config)
+        .map_err(|source| ServeError::Bind { addr, source })?
+        .handle(handle.clone());
     let task = tokio::spawn(async move {
         server
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await
     });
     tokio::spawn(watch_keys(state.clone()));
+    tokio::spawn(watch_certificate(state.clone(), certificate));
     tracing::info!(addr = %local, "listening");
     Ok(Running {
         addr: local,
@@ -267,6 +276,139 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         task,
         state,
     })
+}
+
+/// What the certificate watcher needs.
+struct CertWatch {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    policy: cryptobot_tls::Policy,
+    config: axum_server::tls_rustls::RustlsConfig,
+    first_pem: Vec<u8>,
+}
+
+/// Serves new certificate files without a restart: checked every second
+/// and on SIGHUP. New connections get the new certificate; open ones keep
+/// theirs. A pair that cannot be loaded (e.g. the key written after the
+/// certificate) is logged and retried; the old one stays in service. Also
+/// raises the expiry alert, at most once a day.
+async fn watch_certificate(state: AppState, w: CertWatch) {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut stamp = tls::files_stamp(&w.cert, &w.key);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_alert: Option<i64> = None;
+    let mut pending_error: Option<String> = None;
+    expiry_alert(&state, &w.cert, &w.first_pem, &mut last_alert).await;
+    let mut ticks: u64 = 0;
+    loop {
+        let forced = tokio::select! {
+            _ = tick.tick() => false,
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => true,
+        };
+        ticks = ticks.wrapping_add(1);
+        let now_stamp = tls::files_stamp(&w.cert, &w.key);
+        if !forced && now_stamp == stamp {
+            if ticks.is_multiple_of(3600) {
+                if let Ok(pem) = std::fs::read(&w.cert) {
+                    expiry_alert(&state, &w.cert, &pem, &mut last_alert).await;
+                }
+            }
+            continue;
+        }
+        let loaded = std::fs::read(&w.cert)
+            .and_then(|c| std::fs::read(&w.key).map(|k| (c, zeroize::Zeroizing::new(k))))
+            .map_err(|e| e.to_string())
+            .and_then(|(c, k)| {
+                tls::server_config(
+                    &c,
+                    &k,
+                    &w.cert.display().to_string(),
+                    &w.key.display().to_string(),
+                    w.policy,
+                )
+                .map(|cfg| (c, cfg))
+                .map_err(|e| e.to_string())
+            });
+        match loaded {
+            Ok((pem, cfg)) => {
+                w.config.reload_from_config(cfg);
+                stamp = now_stamp;
+                pending_error = None;
+                let info = cryptobot_tls::inspect_pem(&pem).ok();
+                tracing::info!(
+                    cert = %w.cert.display(),
+                    fingerprint = info.as_ref().map(|i| i.fingerprint.as_str()).unwrap_or(""),
+                    "certificate reloaded"
+                );
+                state
+                    .audit(
+                        "certificate_reloaded",
+                        &state::Who {
+                            actor: Some("system".into()),
+                            client: None,
+                        },
+                        Some(&w.cert.display().to_string()),
+                        "success",
+                        serde_json::json!({
+                            "fingerprint": info.as_ref().map(|i| i.fingerprint.clone()),
+                            "not_after": info.as_ref().map(|i| i.not_after),
+                        }),
+                    )
+                    .await;
+                last_alert = None;
+                expiry_alert(&state, &w.cert, &pem, &mut last_alert).await;
+            }
+            Err(e) => {
+                // Logged once per distinct error, retried every second.
+                if pending_error.as_deref() != Some(e.as_str()) {
+                    tracing::error!(error = %e, "certificate files changed but cannot be loaded; still serving the previous certificate");
+                    pending_error = Some(e);
+                }
+                if forced {
+                    stamp = now_stamp;
+                }
+            }
+        }
+    }
+}
+
+/// An audit event and an alert when the served certificate has fewer than
+/// [`tls::ALERT_DAYS`] days left (once a day at most).
+async fn expiry_alert(
+    state: &AppState,
+    path: &std::path::Path,
+    pem: &[u8],
+    last: &mut Option<i64>,
+) {
+    let Ok(info) = cryptobot_tls::inspect_pem(pem) else {
+        return;
+    };
+    let now = now();
+    let left = cryptobot_tls::days_left(info.not_after, now);
+    if left >= tls::ALERT_DAYS || last.is_some_and(|t| now - t < 86_400) {
+        return;
+    }
+    *last = Some(now);
+    tracing::warn!(
+        alert = true,
+        cert = %path.display(),
+        days_left = left,
+        "the served certificate expires soon: run `cryptobot ssl renew` or import a new one"
+    );
+    state
+        .audit(
+            "certificate_expiring",
+            &state::Who { actor: Some("system".into()), client: None },
+            Some(&path.display().to_string()),
+            "warning",
+            serde_json::json!({ "days_left": left, "not_after": info.not_after, "subject": info.subject }),
+        )
+        .await;
 }
 
 /// Reloads the key ring when `cryptobot token rotate-signing-key` changed

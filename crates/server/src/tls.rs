@@ -5,8 +5,6 @@
 use std::sync::Arc;
 
 use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use zeroize::Zeroizing;
 
 /// Why TLS could not be set up.
@@ -38,37 +36,24 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// Builds the server configuration from PEM text. Only TLS 1.3 and 1.2
-/// (with the provider's forward-secret AEAD suites) are offered; HTTP/1.1
-/// is announced by ALPN.
+/// Builds the server configuration from PEM text under `policy` (see
+/// [`cryptobot_tls::policy`]): Mozilla intermediate (TLS 1.2 and 1.3) or
+/// modern (TLS 1.3 only), ECDHE with AEAD suites, HTTP/1.1 by ALPN.
 pub fn server_config(
     cert_pem: &[u8],
     key_pem: &[u8],
     cert_path: &str,
     key_path: &str,
+    policy: cryptobot_tls::Policy,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|_| TlsError::BadCertificate {
-            path: cert_path.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::BadCertificate {
-            path: cert_path.to_string(),
-        });
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| TlsError::BadKey {
-        path: key_path.to_string(),
-    })?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| TlsError::Rejected(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Rejected(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    use cryptobot_tls::PolicyError;
+    cryptobot_tls::server_config(cert_pem, key_pem, cert_path, key_path, policy).map_err(
+        |e| match e {
+            PolicyError::BadCertificate { path } => TlsError::BadCertificate { path },
+            PolicyError::BadKey { path } => TlsError::BadKey { path },
+            PolicyError::Rejected(m) => TlsError::Rejected(m),
+        },
+    )
 }
 
 /// A freshly made self-signed certificate and its key, both PEM.
@@ -128,14 +113,42 @@ mod tests {
         install_crypto_provider();
         let s = self_signed_localhost(1_800_000_000).unwrap();
         assert!(s.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
-        server_config(s.cert_pem.as_bytes(), s.key_pem.as_bytes(), "c", "k").unwrap();
+        server_config(
+            s.cert_pem.as_bytes(),
+            s.key_pem.as_bytes(),
+            "c",
+            "k",
+            Default::default(),
+        )
+        .unwrap();
         assert!(!format!("{s:?}").contains("PRIVATE"));
     }
 
     #[test]
     fn garbage_is_named() {
         install_crypto_provider();
-        let e = server_config(b"nope", b"nope", "cert.pem", "key.pem").unwrap_err();
+        let e =
+            server_config(b"nope", b"nope", "cert.pem", "key.pem", Default::default()).unwrap_err();
         assert!(e.to_string().contains("cert.pem"));
     }
+}
+
+/// Days before expiry from which a served certificate raises an alert.
+pub const ALERT_DAYS: i64 = 14;
+
+/// Identity of the certificate and key files: a change of either (inode,
+/// size, modification time) means new files were put in place.
+pub fn files_stamp(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Vec<Option<(u64, u64, i64, i64)>> {
+    use std::os::unix::fs::MetadataExt;
+    [cert, key]
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+        })
+        .collect()
 }
