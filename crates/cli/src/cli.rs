@@ -72,6 +72,11 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Create the service account, fix owners and modes of the installation, and install the hardened systemd unit
     Permissions(PermissionsArgs),
+    /// Local CA and certificates: issue, renew, import, show
+    Ssl(SslArgs),
+    /// Firewall rules for nftables, iptables, ufw, firewalld, pf or Windows, and fail2ban jails
+    #[command(subcommand)]
+    Firewall(FirewallCommand),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -132,6 +137,73 @@ pub struct PermissionsArgs {
     /// Service account (user and group) that runs `cryptobot serve`
     #[arg(long, value_name = "NAME", default_value = "cryptobot")]
     pub user: String,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SslArgs {
+    #[command(subcommand)]
+    pub action: Option<SslCommand>,
+
+    /// Show what would change and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Keep a new CA's private key in this existing directory instead of the server
+    #[arg(long, value_name = "DIR")]
+    pub ca_out: Option<PathBuf>,
+
+    /// The CA key when it is not on the server (made with --ca-out)
+    #[arg(long, value_name = "FILE")]
+    pub ca_key: Option<PathBuf>,
+
+    /// Re-issue the server certificate even when the current one is fine (replaces an imported one)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SslCommand {
+    /// Subject, names, key, issuer and days left of every certificate
+    Status,
+    /// Re-issue the server certificates from the local CA when fewer than 30 days are left
+    Renew {
+        /// Re-issue now, whatever the days left
+        #[arg(long)]
+        force: bool,
+        /// Show what would change and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// The CA key when it is not on the server (made with --ca-out)
+        #[arg(long, value_name = "FILE")]
+        ca_key: Option<PathBuf>,
+    },
+    /// Issue a client certificate for mutual TLS between services
+    Client {
+        /// Name of the client (its certificate's common name)
+        name: String,
+        /// Show what would change and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// The CA key when it is not on the server (made with --ca-out)
+        #[arg(long, value_name = "FILE")]
+        ca_key: Option<PathBuf>,
+    },
+    /// Check and install your own certificate (e.g. from a public CA)
+    Import {
+        /// The certificate, PEM (may be followed by its intermediates)
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// Its private key, PEM
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Intermediate (and root) certificates, PEM
+        #[arg(long, value_name = "FILE")]
+        chain: Option<PathBuf>,
+        /// Show what would change and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,4 +283,46 @@ pub enum UserCommand {
 pub enum TokenCommand {
     /// Start signing with a new key; the old one keeps verifying until its tokens expire
     RotateSigningKey,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirewallCommand {
+    /// Print (or write to --out) the rules for a firewall backend, or the fail2ban jails
+    Render(FirewallRenderArgs),
+    /// Check that the configuration gives rules that keep SSH reachable; exit status 2 when not
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FirewallBackendArg {
+    /// nftables: one `table inet cryptobot`, replaced atomically by `nft -f`
+    Nftables,
+    /// iptables-restore files for IPv4 and IPv6 (own CRYPTOBOT-* chains)
+    Iptables,
+    /// A shell script of ufw commands
+    Ufw,
+    /// A firewalld zone and outbound policy (XML)
+    Firewalld,
+    /// A macOS pf anchor
+    Pf,
+    /// A PowerShell script for Windows Defender Firewall
+    Windows,
+    /// fail2ban jails and filters: failed sign-ins and port scans
+    Fail2ban,
+}
+
+#[derive(Debug, Args)]
+pub struct FirewallRenderArgs {
+    /// Backend [default: firewall.backend; auto is nftables on Linux]
+    #[arg(long, value_enum)]
+    pub backend: Option<FirewallBackendArg>,
+
+    /// Write the files into this existing directory instead of printing them
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// With egress = "allowlist": allow HTTPS to this address instead of resolving
+    /// firewall.egress_hosts now (repeatable)
+    #[arg(long = "egress-address", value_name = "IP")]
+    pub egress_addresses: Vec<std::net::IpAddr>,
 }

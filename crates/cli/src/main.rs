@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod context;
+mod outfile;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
     // Files this process creates outside the plan executor (which sets exact
     // modes) are never group-writable or world-readable.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o027));
+    quiet_broken_pipe();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -30,6 +32,25 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `cryptobot ssl status | head` closes our stdout early; `println!` then
+/// panics. That is not a failure of ours: exit quietly with the status a
+/// shell reports for SIGPIPE (128 + 13) instead of printing a panic.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
@@ -49,6 +70,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Config(ConfigCommand::Show) => commands::config::show(&Context::new(cli)?),
         Command::Rollback(args) => commands::rollback::run(&Context::new(cli)?, args),
         Command::Permissions(args) => commands::permissions::run(&Context::new(cli)?, args),
+        Command::Ssl(args) => commands::ssl::run(&Context::new(cli)?, args),
+        Command::Firewall(cmd) => commands::firewall::run(&Context::new(cli)?, cmd),
         Command::Openapi => {
             println!("{:#}", cryptobot_server::app::openapi_value());
             Ok(())

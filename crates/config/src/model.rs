@@ -22,6 +22,8 @@ pub struct Settings {
     pub redis: Redis,
     pub server: Server,
     pub security: Security,
+    #[serde(default)]
+    pub firewall: crate::Firewall,
     pub tls: Tls,
 }
 

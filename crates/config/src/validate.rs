@@ -28,6 +28,7 @@ pub(crate) fn validate(s: &Settings) -> Vec<Found> {
     redis(s, &mut out);
     server(s, &mut out);
     security(s, &mut out);
+    out.extend(crate::firewall::problems(s));
     tls(s, &mut out);
     out
 }

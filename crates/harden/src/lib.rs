@@ -7,8 +7,12 @@
 //!   default configuration, hardened Redis and PostgreSQL configuration.
 //! - [`permissions`]: the service account, owners and modes of the
 //!   installation, and the hardened systemd unit ([`systemd`]).
+//! - [`firewall`]: one rule model (default deny, SSH rate-limited, public
+//!   services only) rendered for nftables, iptables, ufw, firewalld, pf and
+//!   Windows, plus fail2ban jails.
 
 pub mod apply_db;
+pub mod firewall;
 pub mod permissions;
 pub mod platforms;
 pub mod render;

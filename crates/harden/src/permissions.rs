@@ -279,7 +279,7 @@ fn rule(layout: &Layout, rel: &Path, is_dir: bool) -> (Who, Want) {
             }),
         ),
         ["config", "tls", .., name] => {
-            let public = [".crt", ".pem", ".cert"]
+            let public = [".crt", ".pem", ".cert", ".crl"]
                 .iter()
                 .any(|ext| name.ends_with(ext));
             let mode = match (is_dir, public) {

@@ -242,8 +242,8 @@ set_files() {{
 # Files.
 set_path {root_svc} {CONFIG_FILE_MODE:04o} "$HOME_DIR/config/cryptobot.toml"
 set_files {svc} {SECRET_FILE_MODE:04o} "$HOME_DIR/config/secrets"
-set_files {svc} {SECRET_FILE_MODE:04o} "$HOME_DIR/config/tls" ! -path "$HOME_DIR/config/tls/ca/*" ! -name '*.crt' ! -name '*.pem' ! -name '*.cert'
-set_files {svc} {PUBLIC_FILE_MODE:04o} "$HOME_DIR/config/tls" ! -path "$HOME_DIR/config/tls/ca/*" \( -name '*.crt' -o -name '*.pem' -o -name '*.cert' \)
+set_files {svc} {SECRET_FILE_MODE:04o} "$HOME_DIR/config/tls" ! -path "$HOME_DIR/config/tls/ca/*" ! -name '*.crt' ! -name '*.pem' ! -name '*.cert' ! -name '*.crl'
+set_files {svc} {PUBLIC_FILE_MODE:04o} "$HOME_DIR/config/tls" ! -path "$HOME_DIR/config/tls/ca/*" \( -name '*.crt' -o -name '*.pem' -o -name '*.cert' -o -name '*.crl' \)
 # The local CA stays root's: the service never holds the CA key.
 set_path root:wheel 0700 "$HOME_DIR/config/tls/ca"
 set_files root:wheel {SECRET_FILE_MODE:04o} "$HOME_DIR/config/tls/ca" ! -name '*.crt'

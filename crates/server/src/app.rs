@@ -64,6 +64,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(meta::healthz))
         .routes(routes!(meta::jwks))
         .routes(routes!(meta::openapi_json))
+        .routes(routes!(meta::ca_crl))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))

@@ -313,10 +313,10 @@ async fn watch_certificate(state: AppState, w: CertWatch) {
         ticks = ticks.wrapping_add(1);
         let now_stamp = tls::files_stamp(&w.cert, &w.key);
         if !forced && now_stamp == stamp {
-            if ticks.is_multiple_of(3600) {
-                if let Ok(pem) = std::fs::read(&w.cert) {
-                    expiry_alert(&state, &w.cert, &pem, &mut last_alert).await;
-                }
+            if ticks.is_multiple_of(3600)
+                && let Ok(pem) = std::fs::read(&w.cert)
+            {
+                expiry_alert(&state, &w.cert, &pem, &mut last_alert).await;
             }
             continue;
         }

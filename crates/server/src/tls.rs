@@ -104,6 +104,26 @@ pub fn self_signed_localhost(now_unix: i64) -> Result<SelfSigned, TlsError> {
     })
 }
 
+/// Days before expiry from which a served certificate raises an alert.
+pub const ALERT_DAYS: i64 = 14;
+
+/// Identity of the certificate and key files: a change of either (inode,
+/// size, modification time) means new files were put in place.
+pub fn files_stamp(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Vec<Option<(u64, u64, i64, i64)>> {
+    use std::os::unix::fs::MetadataExt;
+    [cert, key]
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,24 +151,4 @@ mod tests {
             server_config(b"nope", b"nope", "cert.pem", "key.pem", Default::default()).unwrap_err();
         assert!(e.to_string().contains("cert.pem"));
     }
-}
-
-/// Days before expiry from which a served certificate raises an alert.
-pub const ALERT_DAYS: i64 = 14;
-
-/// Identity of the certificate and key files: a change of either (inode,
-/// size, modification time) means new files were put in place.
-pub fn files_stamp(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> Vec<Option<(u64, u64, i64, i64)>> {
-    use std::os::unix::fs::MetadataExt;
-    [cert, key]
-        .iter()
-        .map(|p| {
-            std::fs::metadata(p)
-                .ok()
-                .map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
-        })
-        .collect()
 }

@@ -171,6 +171,7 @@ const ALL_ROUTES: &[(&str, &str)] = &[
     ("/healthz", "get"),
     ("/.well-known/jwks.json", "get"),
     ("/openapi.json", "get"),
+    ("/pki/ca.crl", "get"),
     ("/api/v1/auth/login", "post"),
     ("/api/v1/auth/refresh", "post"),
     ("/api/v1/auth/logout", "post"),

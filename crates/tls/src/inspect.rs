@@ -134,6 +134,26 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, ParseError> {
     Ok(out)
 }
 
+/// One DER certificate as a PEM block.
+pub fn certificate_pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// When a DER certificate revocation list says its successor is due
+/// (`nextUpdate`), or `None` when it cannot be read.
+pub fn crl_next_update(der: &[u8]) -> Option<UnixTime> {
+    let (_, crl) = x509_parser::parse_x509_crl(der).ok()?;
+    crl.next_update().map(|t| t.timestamp())
+}
+
 /// The first certificate in PEM text.
 pub fn inspect_pem(pem: &[u8]) -> Result<CertInfo, ParseError> {
     let ders = pem_certificates(pem)?;

@@ -145,7 +145,8 @@ fn signed(
 }
 
 /// A server certificate for `names` (the first is the common name):
-/// `serverAuth`, `digitalSignature`, not a CA.
+/// `serverAuth`, `digitalSignature`, not a CA; `crl_url` is where the CA's
+/// revocation list is published.
 pub fn issue_server(
     ca_cert_pem: &str,
     ca_key_pem: &str,
@@ -153,6 +154,7 @@ pub fn issue_server(
     key_type: KeyType,
     now: UnixTime,
     days: u32,
+    crl_url: Option<&str>,
 ) -> Result<Issued, IssueError> {
     let first = names.first().map_or("localhost", String::as_str);
     let mut params = base_params(first, now, days)?;
@@ -161,6 +163,7 @@ pub fn issue_server(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
+    params.crl_distribution_points = crl_points(crl_url);
     signed(params, key_type.generate()?, ca_cert_pem, ca_key_pem)
 }
 
@@ -172,11 +175,48 @@ pub fn issue_client(
     key_type: KeyType,
     now: UnixTime,
     days: u32,
+    crl_url: Option<&str>,
 ) -> Result<Issued, IssueError> {
     let mut params = base_params(name, now, days)?;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.use_authority_key_identifier_extension = true;
+    params.crl_distribution_points = crl_points(crl_url);
     signed(params, key_type.generate()?, ca_cert_pem, ca_key_pem)
+}
+
+fn crl_points(url: Option<&str>) -> Vec<rcgen::CrlDistributionPoint> {
+    url.map(|u| rcgen::CrlDistributionPoint {
+        uris: vec![u.to_owned()],
+    })
+    .into_iter()
+    .collect()
+}
+
+/// The CA's certificate revocation list (DER), number `number`, valid for
+/// `days`. Nothing is revoked yet: the list exists so that relying parties
+/// (and scanners) can check, and so that revoking needs no new certificates.
+pub fn crl(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    number: u64,
+    now: UnixTime,
+    days: u32,
+) -> Result<Vec<u8>, IssueError> {
+    let ca_key = KeyPair::from_pem(ca_key_pem).map_err(|e| IssueError::BadCa(e.to_string()))?;
+    let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key)
+        .map_err(|e| IssueError::BadCa(e.to_string()))?;
+    let params = rcgen::CertificateRevocationListParams {
+        this_update: at(now - BACKDATE)?,
+        next_update: at(now + i64::from(days) * 86_400)?,
+        crl_number: rcgen::SerialNumber::from(number),
+        issuing_distribution_point: None,
+        revoked_certs: Vec::new(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    let list = params
+        .signed_by(&issuer)
+        .map_err(|e| IssueError::Sign(e.to_string()))?;
+    Ok(list.der().to_vec())
 }

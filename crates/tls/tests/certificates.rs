@@ -45,8 +45,16 @@ fn openssl_accepts_the_chain_and_sees_names_and_usages() {
     for key_type in [KeyType::EcdsaP256, KeyType::Rsa3072] {
         let dir = tempfile::tempdir().unwrap();
         let ca = new_ca(key_type, now(), 3650).unwrap();
-        let server =
-            issue_server(&ca.cert_pem, &ca.key_pem, &names(), key_type, now(), 90).unwrap();
+        let server = issue_server(
+            &ca.cert_pem,
+            &ca.key_pem,
+            &names(),
+            key_type,
+            now(),
+            90,
+            None,
+        )
+        .unwrap();
         let ca_file = write(dir.path(), "ca.crt", &ca.cert_pem);
         let crt = write(dir.path(), "server.crt", &server.cert_pem);
         let out = openssl(&["verify", "-CAfile", &ca_file, &crt]);
@@ -83,8 +91,16 @@ fn openssl_accepts_the_chain_and_sees_names_and_usages() {
         let left = cryptobot_tls::days_left(info.not_after, now());
         assert!((89..=90).contains(&left), "{left}");
         // A client certificate for mutual TLS.
-        let client =
-            issue_client(&ca.cert_pem, &ca.key_pem, "strategy-1", key_type, now(), 90).unwrap();
+        let client = issue_client(
+            &ca.cert_pem,
+            &ca.key_pem,
+            "strategy-1",
+            key_type,
+            now(),
+            90,
+            None,
+        )
+        .unwrap();
         let c = write(dir.path(), "client.crt", &client.cert_pem);
         openssl(&["verify", "-CAfile", &ca_file, "-purpose", "sslclient", &c]);
     }
@@ -112,6 +128,7 @@ fn import_rules_refuse_each_bad_certificate() {
         KeyType::EcdsaP256,
         now(),
         90,
+        None,
     )
     .unwrap();
     let other = issue_server(
@@ -121,6 +138,7 @@ fn import_rules_refuse_each_bad_certificate() {
         KeyType::EcdsaP256,
         now(),
         90,
+        None,
     )
     .unwrap();
 
@@ -142,6 +160,7 @@ fn import_rules_refuse_each_bad_certificate() {
         KeyType::EcdsaP256,
         now() - 100 * DAY,
         10,
+        None,
     )
     .unwrap();
     let e = refused(
@@ -162,6 +181,7 @@ fn import_rules_refuse_each_bad_certificate() {
         KeyType::EcdsaP256,
         now(),
         20,
+        None,
     )
     .unwrap();
     let e = refused(

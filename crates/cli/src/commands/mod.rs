@@ -1,7 +1,9 @@
 pub mod config;
+pub mod firewall;
 pub mod permissions;
 pub mod rollback;
 pub mod secure_config;
 pub mod serve;
+pub mod ssl;
 pub mod token;
 pub mod user;

@@ -3,11 +3,7 @@
 use cryptobot_harden::permissions::{self, Finding, InitialCertificate, Options, PermissionsError};
 use serde_json::json;
 
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
-
-use cryptobot_harden::platforms::{self, Platform, Rendered};
+use cryptobot_harden::platforms::{self, Platform};
 
 use crate::cli::{PermissionsArgs, PermissionsCommand, PlatformArg, RenderArgs};
 use crate::context::{Context, Failure};
@@ -201,56 +197,15 @@ fn render(ctx: &Context, args: &RenderArgs) -> Result<(), Failure> {
         }
         return Ok(());
     };
-    match std::fs::symlink_metadata(out) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Failure::input(
-                format!("--out {} is not a directory", out.display()),
-                Some("give an existing directory (a symbolic link is not followed)".into()),
-            ));
-        }
-        Err(e) => {
-            return Err(Failure::input(
-                format!("--out {}: {e}", out.display()),
-                Some(format!("create it first: mkdir -p {}", out.display())),
-            ));
-        }
-    }
+    crate::outfile::existing_dir(out, "--out")?;
     for f in &files {
-        write_new(out, f)?;
+        let mode = if f.executable { 0o755 } else { 0o644 };
+        crate::outfile::write_atomic(out, f.name, f.content.as_bytes(), mode)?;
     }
     if !ctx.out.quiet {
         for f in &files {
             println!("wrote {}: {}", out.join(f.name).display(), f.purpose);
         }
     }
-    Ok(())
-}
-
-/// Writes one rendered file atomically (temporary file, then rename), so a
-/// failure never leaves half a script behind.
-fn write_new(dir: &Path, f: &Rendered) -> Result<(), Failure> {
-    let target = dir.join(f.name);
-    let tmp = dir.join(format!(".{}.tmp-{}", f.name, std::process::id()));
-    let mode = if f.executable { 0o755 } else { 0o644 };
-    let io = |e: std::io::Error| {
-        let _ = std::fs::remove_file(&tmp);
-        Failure::runtime(
-            format!("cannot write {}: {e}", target.display()),
-            Some("check that the directory is writable".to_string()),
-        )
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io)?;
-    file.write_all(f.content.as_bytes()).map_err(io)?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    std::fs::rename(&tmp, &target).map_err(io)?;
     Ok(())
 }

@@ -64,3 +64,30 @@ pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
 pub async fn openapi_json() -> Json<serde_json::Value> {
     Json(crate::app::openapi_value().clone())
 }
+
+/// The local CA's certificate revocation list (DER), as published by
+/// `cryptobot ssl` in `config/tls/ca.crl`. Certificates the local CA issues
+/// name this URL as their CRL distribution point. Public, like the CA
+/// certificate itself.
+#[utoipa::path(
+    get, path = "/pki/ca.crl", operation_id = "ca_crl", tag = "meta",
+    responses(
+        (status = 200, description = "CRL, DER", content_type = "application/pkix-crl", body = Vec<u8>),
+        (status = 404, description = "No local CA on this server", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn ca_crl(
+    State(state): State<AppState>,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], Vec<u8>), crate::problem::ApiError> {
+    let path = state.layout.tls_dir().join("ca.crl");
+    match tokio::fs::read(&path).await {
+        Ok(der) => Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/pkix-crl")],
+            der,
+        )),
+        Err(_) => Err(crate::problem::ApiError::new(
+            crate::problem::Kind::NotFound,
+            "this server publishes no revocation list: its certificate does not come from a local CA",
+        )),
+    }
+}

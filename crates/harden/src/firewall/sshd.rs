@@ -1,0 +1,274 @@
+//! The ports sshd listens on, read from `sshd_config` under a root.
+//!
+//! Only what decides the listening ports is understood: `Port`,
+//! `ListenAddress` (with an optional port), `Include` (with `*` and `?` in
+//! the last path component) and `Match`, after which no `Port` may appear.
+//! Keywords are case-insensitive and may be separated from their value by
+//! whitespace or one `=`, as sshd accepts them.
+
+use std::path::{Path, PathBuf};
+
+use cryptobot_config::{Config, DEFAULT_SSH_PORT};
+use cryptobot_plan::Root;
+
+use super::{FirewallError, SshPorts, SshSource};
+
+/// Host path of the OpenSSH server configuration.
+pub const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
+
+const MAX_DEPTH: usize = 16;
+
+#[derive(Default)]
+struct Found {
+    /// `Port` values, in order.
+    ports: Vec<u16>,
+    /// Whether a `ListenAddress` without a port exists (it uses `Port`).
+    listen_without_port: bool,
+    /// Whether any `ListenAddress` exists.
+    listen_any: bool,
+    /// Ports given in `ListenAddress host:port`.
+    listen_ports: Vec<u16>,
+}
+
+/// The SSH ports to keep open: `firewall.ssh_port` when set, otherwise the
+/// ports `<root>/etc/ssh/sshd_config` makes sshd listen on, otherwise 22.
+pub fn ssh_ports(config: &Config, root: &Root) -> Result<SshPorts, FirewallError> {
+    if let Some(port) = config.firewall.ssh_port {
+        return Ok(SshPorts::configured(port));
+    }
+    let host = PathBuf::from(SSHD_CONFIG);
+    let real = root.host(&host).map_err(|e| FirewallError::ReadSshd {
+        path: host.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let text = match std::fs::read_to_string(&real) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(SshPorts {
+                ports: vec![DEFAULT_SSH_PORT],
+                source: SshSource::Default,
+            });
+        }
+        Err(source) => return Err(FirewallError::ReadSshd { path: host, source }),
+    };
+    let mut found = Found::default();
+    parse(root, &host, &text, 0, &mut found)?;
+    let mut ports = Vec::new();
+    if !found.listen_any || found.listen_without_port {
+        if found.ports.is_empty() {
+            ports.push(DEFAULT_SSH_PORT);
+        } else {
+            ports.extend(&found.ports);
+        }
+    }
+    ports.extend(&found.listen_ports);
+    ports.sort_unstable();
+    ports.dedup();
+    Ok(SshPorts {
+        ports,
+        source: SshSource::SshdConfig(host),
+    })
+}
+
+/// `(keyword in lower case, value)` of one line, or `None` for a blank line
+/// or a comment.
+fn split(line: &str) -> Option<(String, &str)> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let end = line
+        .find(|c: char| c.is_whitespace() || c == '=')
+        .unwrap_or(line.len());
+    let (keyword, rest) = line.split_at(end);
+    let rest = rest.trim_start();
+    let rest = rest.strip_prefix('=').unwrap_or(rest).trim();
+    Some((keyword.to_ascii_lowercase(), rest))
+}
+
+fn unquote(v: &str) -> &str {
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
+}
+
+fn parse(
+    root: &Root,
+    path: &Path,
+    text: &str,
+    depth: usize,
+    found: &mut Found,
+) -> Result<(), FirewallError> {
+    if depth > MAX_DEPTH {
+        return Err(FirewallError::SshdIncludeDepth {
+            path: path.to_path_buf(),
+        });
+    }
+    for (i, raw) in text.lines().enumerate() {
+        let Some((keyword, value)) = split(raw) else {
+            continue;
+        };
+        let bad = || FirewallError::BadSshdPort {
+            path: path.to_path_buf(),
+            line: i + 1,
+            keyword: raw.trim().chars().take(80).collect(),
+        };
+        match keyword.as_str() {
+            // `Port` is not allowed in a Match block; nothing after it
+            // changes the listening ports.
+            "match" => return Ok(()),
+            "port" => {
+                let port: u16 = unquote(value).parse().map_err(|_| bad())?;
+                if port == 0 {
+                    return Err(bad());
+                }
+                found.ports.push(port);
+            }
+            "listenaddress" => {
+                found.listen_any = true;
+                // `host`, `host:port`, `[v6]:port`, `v6`, optionally
+                // followed by `rdomain NAME`.
+                let addr = unquote(value.split_whitespace().next().unwrap_or(""));
+                match listen_port(addr) {
+                    Some(Ok(port)) => found.listen_ports.push(port),
+                    Some(Err(())) => return Err(bad()),
+                    None => found.listen_without_port = true,
+                }
+            }
+            "include" => {
+                for pattern in value.split_whitespace().map(unquote) {
+                    // A port missed in an unread file could lock SSH out:
+                    // refuse what cannot be followed instead of guessing.
+                    let dir = pattern.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                    if dir.contains(['*', '?']) || pattern.contains(['[', '~']) {
+                        return Err(FirewallError::SshdInclude {
+                            path: path.to_path_buf(),
+                            line: i + 1,
+                            pattern: pattern.chars().take(200).collect(),
+                        });
+                    }
+                    include(root, pattern, depth, found)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The port of a `ListenAddress` value: `None` when it has none,
+/// `Some(Err)` when it is not a valid port.
+fn listen_port(addr: &str) -> Option<Result<u16, ()>> {
+    let port = if let Some(rest) = addr.strip_prefix('[') {
+        rest.split_once("]:")?.1
+    } else if addr.matches(':').count() == 1 {
+        addr.split_once(':')?.1
+    } else {
+        return None;
+    };
+    Some(port.parse::<u16>().ok().filter(|p| *p != 0).ok_or(()))
+}
+
+/// Reads the files an `Include` pattern names (relative to `/etc/ssh`),
+/// in sorted order, as sshd's glob(3) does.
+fn include(
+    root: &Root,
+    pattern: &str,
+    depth: usize,
+    found: &mut Found,
+) -> Result<(), FirewallError> {
+    let pattern = if pattern.starts_with('/') {
+        PathBuf::from(pattern)
+    } else {
+        Path::new("/etc/ssh").join(pattern)
+    };
+    let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name()) else {
+        return Ok(());
+    };
+    let name = name.to_string_lossy();
+    let read_err = |path: &Path, source: std::io::Error| FirewallError::ReadSshd {
+        path: path.to_path_buf(),
+        source,
+    };
+    let real_dir = root
+        .host(dir)
+        .map_err(|e| read_err(dir, std::io::Error::other(e.to_string())))?;
+    let mut files = Vec::new();
+    if name.contains(['*', '?']) {
+        let entries = match std::fs::read_dir(&real_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(read_err(dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| read_err(dir, e))?;
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if glob_match(&name, &file) && !file.starts_with('.') {
+                files.push(file);
+            }
+        }
+        files.sort();
+    } else {
+        files.push(name.into_owned());
+    }
+    for file in files {
+        let host = dir.join(&file);
+        let real = real_dir.join(&file);
+        match std::fs::read_to_string(&real) {
+            Ok(text) => parse(root, &host, &text, depth + 1, found)?,
+            // sshd ignores an Include that matches nothing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // A directory matched by `*` is skipped as well.
+            Err(_) if real.is_dir() => {}
+            Err(e) => return Err(read_err(&host, e)),
+        }
+    }
+    Ok(())
+}
+
+/// `*` and `?` wildcards over bytes.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some((b'?', rest)) => !n.is_empty() && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.conf", "a.conf"));
+        assert!(glob_match("*.conf", ".conf"));
+        assert!(!glob_match("*.conf", "a.conf.bak"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "ac"));
+    }
+
+    #[test]
+    fn lines() {
+        assert_eq!(split("  Port 2222"), Some(("port".into(), "2222")));
+        assert_eq!(split("port=2222"), Some(("port".into(), "2222")));
+        assert_eq!(split("Port = 2222"), Some(("port".into(), "2222")));
+        assert_eq!(split("# Port 1"), None);
+        assert_eq!(split(""), None);
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(listen_port("0.0.0.0"), None);
+        assert_eq!(listen_port("::"), None);
+        assert_eq!(listen_port("0.0.0.0:2200"), Some(Ok(2200)));
+        assert_eq!(listen_port("[::]:2201"), Some(Ok(2201)));
+        assert_eq!(listen_port("[::1]"), None);
+        assert_eq!(listen_port("host:0"), Some(Err(())));
+        assert_eq!(listen_port("host:x"), Some(Err(())));
+    }
+}
