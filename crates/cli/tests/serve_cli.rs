@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -149,18 +149,7 @@ fn user_commands_then_serve_over_https() {
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "serve exited early: {printed}"
-        );
-        printed.push_str(&line);
-        if line.starts_with("listening on https://") {
-            break;
-        }
-    }
+    let printed = wait_listening(&mut out);
     assert!(printed.contains("self-signed certificate"), "{printed}");
     let ca = home.join("config/tls/server.crt");
     let ca = ca.to_str().unwrap();

@@ -61,18 +61,7 @@ fn serve(home: &Path) -> Serve {
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "serve exited early: {printed}"
-        );
-        printed.push_str(&line);
-        if line.starts_with("listening on https://") {
-            break;
-        }
-    }
+    wait_listening(&mut out);
     // Keep reading stdout so the service never blocks on a full pipe.
     std::thread::spawn(move || {
         let mut sink = Vec::new();

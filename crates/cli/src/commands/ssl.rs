@@ -215,16 +215,10 @@ fn plan_crl(planner: &mut Planner<'_>, ctx: &Context, ca: &Ca, force: bool) -> R
     Ok(())
 }
 
-/// Plans the server certificate and PostgreSQL's pair, issued by `ca`.
-fn plan_server(
-    planner: &mut Planner<'_>,
-    ctx: &Context,
-    config: &Config,
-    p: &Paths,
-    ca: &Ca,
-) -> Result<(), Failure> {
+/// A server certificate for `[tls].san` from the local CA.
+fn issue(config: &Config, ca: &Ca) -> Result<cryptobot_tls::Issued, Failure> {
     let tls = &config.settings().tls;
-    let issued = cryptobot_tls::issue_server(
+    cryptobot_tls::issue_server(
         &ca.cert,
         &ca.key,
         &tls.san,
@@ -233,40 +227,57 @@ fn plan_server(
         tls.validity_days,
         Some(&crl_url(config)),
     )
-    .map_err(tls_failure)?;
+    .map_err(tls_failure)
+}
+
+/// Makes sure the server certificate's directories exist; returns the
+/// owner its files get (that of the certificate's directory).
+fn server_pair_owner(planner: &mut Planner<'_>, p: &Paths) -> Result<Option<Owner>, Failure> {
     for dir in [p.cert.parent(), p.key.parent()].into_iter().flatten() {
         ensure_dir(planner, dir, 0o700)?;
     }
-    let owner = match p.cert.parent() {
-        Some(d) => owner_in(planner, d)?,
-        None => None,
-    };
+    match p.cert.parent() {
+        Some(d) => owner_in(planner, d),
+        None => Ok(None),
+    }
+}
+
+/// Plans a certificate (0644) and its key (0600, a secret).
+fn plan_pair(
+    planner: &mut Planner<'_>,
+    (cert, cert_pem, cert_owner): (&Path, String, Option<Owner>),
+    (key, key_pem, key_owner): (&Path, &[u8], Option<Owner>),
+) -> Result<(), Failure> {
+    planner.ensure_file(cert, Content::Text(cert_pem), PUBLIC_FILE_MODE, cert_owner)?;
     planner.ensure_file(
-        &p.cert,
-        Content::Text(issued.cert_pem.clone()),
-        PUBLIC_FILE_MODE,
-        owner.clone(),
-    )?;
-    planner.ensure_file(
-        &p.key,
-        Content::secret(issued.key_pem.as_bytes().to_vec()),
+        key,
+        Content::secret(key_pem.to_vec()),
         SECRET_FILE_MODE,
-        owner,
+        key_owner,
+    )?;
+    Ok(())
+}
+
+/// Plans the server certificate and PostgreSQL's pair, issued by `ca`.
+fn plan_server(
+    planner: &mut Planner<'_>,
+    ctx: &Context,
+    config: &Config,
+    p: &Paths,
+    ca: &Ca,
+) -> Result<(), Failure> {
+    let issued = issue(config, ca)?;
+    let owner = server_pair_owner(planner, p)?;
+    plan_pair(
+        planner,
+        (&p.cert, issued.cert_pem.clone(), owner.clone()),
+        (&p.key, issued.key_pem.as_bytes(), owner),
     )?;
 
     // PostgreSQL's pair and its include, when secure-config laid them out.
     let pg_dir = ctx.layout.postgres_dir();
     if planner.owner_of(&pg_dir)?.is_some() {
-        let pg = cryptobot_tls::issue_server(
-            &ca.cert,
-            &ca.key,
-            &tls.san,
-            key_type(config),
-            now(),
-            tls.validity_days,
-            Some(&crl_url(config)),
-        )
-        .map_err(tls_failure)?;
+        let pg = issue(config, ca)?;
         let dir_owner = owner_in(planner, &pg_dir)?;
         let postgres = planner.existing_user("postgres")?;
         if postgres.is_none() {
@@ -275,17 +286,10 @@ fn plan_server(
                 p.pg_key.display()
             ));
         }
-        planner.ensure_file(
-            &p.pg_cert,
-            Content::Text(pg.cert_pem.clone()),
-            PUBLIC_FILE_MODE,
-            dir_owner,
-        )?;
-        planner.ensure_file(
-            &p.pg_key,
-            Content::secret(pg.key_pem.as_bytes().to_vec()),
-            SECRET_FILE_MODE,
-            postgres,
+        plan_pair(
+            planner,
+            (&p.pg_cert, pg.cert_pem.clone(), dir_owner),
+            (&p.pg_key, pg.key_pem.as_bytes(), postgres),
         )?;
         let include = ctx.layout.pg_include();
         if planner.owner_of(&include)?.is_some() {
@@ -590,17 +594,10 @@ fn client(ctx: &Context, name: &str, dry_run: bool, ca_key: Option<&Path>) -> Re
     ensure_dir(&mut planner, &p.clients, 0o700)?;
     let crt = p.clients.join(format!("{name}.crt"));
     let key = p.clients.join(format!("{name}.key"));
-    planner.ensure_file(
-        &crt,
-        Content::Text(issued.cert_pem.clone()),
-        PUBLIC_FILE_MODE,
-        None,
-    )?;
-    planner.ensure_file(
-        &key,
-        Content::secret(issued.key_pem.as_bytes().to_vec()),
-        SECRET_FILE_MODE,
-        None,
+    plan_pair(
+        &mut planner,
+        (&crt, issued.cert_pem.clone(), None),
+        (&key, issued.key_pem.as_bytes(), None),
     )?;
     planner.note(format!(
         "client certificate {} and key {} (hand both to the client; it trusts the server with ca/ca.crt)",
@@ -660,24 +657,11 @@ fn import(
     })?;
     let key_text = zeroize::Zeroizing::new(key_text);
     let mut planner = Planner::new(&ctx.root);
-    for dir in [p.cert.parent(), p.key.parent()].into_iter().flatten() {
-        ensure_dir(&mut planner, dir, 0o700)?;
-    }
-    let owner = match p.cert.parent() {
-        Some(d) => owner_in(&mut planner, d)?,
-        None => None,
-    };
-    planner.ensure_file(
-        &p.cert,
-        Content::Text(full.concat()),
-        PUBLIC_FILE_MODE,
-        owner.clone(),
-    )?;
-    planner.ensure_file(
-        &p.key,
-        Content::secret(key_text.as_bytes().to_vec()),
-        SECRET_FILE_MODE,
-        owner,
+    let owner = server_pair_owner(&mut planner, &p)?;
+    plan_pair(
+        &mut planner,
+        (&p.cert, full.concat(), owner.clone()),
+        (&p.key, key_text.as_bytes(), owner),
     )?;
     planner.note(format!(
         "imported {} ({}, {} days left, issued by {}); running servers pick it up within a second",

@@ -178,3 +178,20 @@ pub fn cryptobot_io(args: &[&str], env: &[(&str, &str)], input: &str) -> Run {
         raw,
     }
 }
+
+/// Reads `cryptobot serve`'s standard output up to its `listening on
+/// https://…` line and returns what it printed; panics if it exits first.
+pub fn wait_listening(out: &mut impl std::io::BufRead) -> String {
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).expect("serve's output") > 0,
+            "serve exited early: {printed}"
+        );
+        printed.push_str(&line);
+        if line.starts_with("listening on https://") {
+            return printed;
+        }
+    }
+}
