@@ -47,14 +47,15 @@ impl FromRequestParts<AppState> for ClientAddr {
 fn parse_hop(raw: &str) -> Option<IpAddr> {
     let v = raw.trim().trim_matches('"');
     if let Ok(ip) = v.parse::<IpAddr>() {
-        return Some(ip);
+        return Some(ip.to_canonical());
     }
     if let Ok(sa) = v.parse::<SocketAddr>() {
-        return Some(sa.ip());
+        return Some(sa.ip().to_canonical());
     }
     v.strip_prefix('[')
         .and_then(|r| r.split(']').next())
-        .and_then(|ip| ip.parse().ok())
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
 }
 
 /// The forwarding chain, client first; `None` if a hop is malformed.
@@ -85,12 +86,15 @@ fn forwarded_chain(headers: &axum::http::HeaderMap) -> Option<Vec<IpAddr>> {
         .collect()
 }
 
-/// See [`ClientAddr`].
+/// See [`ClientAddr`]. IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`,
+/// what a dual-stack socket reports for an IPv4 client) are turned back
+/// into IPv4, so limits, logs and `trusted_proxies` see one form.
 pub fn client_ip(
     peer: IpAddr,
     headers: &axum::http::HeaderMap,
     trusted: &[cryptobot_config::IpNet],
 ) -> IpAddr {
+    let peer = peer.to_canonical();
     let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(peer) {
         return peer;
@@ -474,5 +478,33 @@ impl FromRequestParts<AppState> for Caller {
             password_expired: expired,
             client,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_mapped_addresses_become_ipv4() {
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("address");
+        let headers = axum::http::HeaderMap::new();
+        assert_eq!(
+            client_ip(mapped, &headers, &[]),
+            IpAddr::from([192, 0, 2, 7])
+        );
+        // A trusted proxy written as IPv4 matches its mapped form, and the
+        // forwarded hop is canonical too.
+        let proxy: cryptobot_config::IpNet = "10.0.0.1".parse().expect("net");
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_static("::ffff:198.51.100.9"),
+        );
+        let peer: IpAddr = "::ffff:10.0.0.1".parse().expect("address");
+        assert_eq!(
+            client_ip(peer, &headers, &[proxy]),
+            IpAddr::from([198, 51, 100, 9])
+        );
     }
 }
