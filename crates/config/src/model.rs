@@ -173,7 +173,15 @@ pub struct Server {
     /// `Forwarded` headers name the real client. Empty: the TCP peer is the
     /// client and those headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// `Content-Security-Policy` on every response. The default suits a
+    /// JSON API; an operator serving a web console from this origin can
+    /// relax it (it must keep a `frame-ancestors` directive).
+    pub content_security_policy: String,
 }
+
+/// The API's policy: nothing may load, frame or post anything.
+pub const API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 impl Default for Server {
     fn default() -> Self {
@@ -185,6 +193,7 @@ impl Default for Server {
             max_body_bytes: 64 * 1024,
             request_timeout_seconds: 30,
             trusted_proxies: Vec::new(),
+            content_security_policy: API_CSP.into(),
         }
     }
 }

@@ -253,6 +253,24 @@ fn origin_problem(origin: &str) -> Option<(String, String)> {
 }
 
 fn server(s: &Settings, out: &mut Vec<Found>) {
+    let csp = &s.server.content_security_policy;
+    if csp.is_empty() || csp.len() > 2048 || !csp.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+    {
+        out.push(problem(
+            "server.content_security_policy",
+            "the policy must be 1-2048 printable ASCII characters on one line",
+            format!("use the API default: \"{}\"", crate::model::API_CSP),
+        ));
+    } else if !csp
+        .split(';')
+        .any(|d| d.trim_start().starts_with("frame-ancestors"))
+    {
+        out.push(problem(
+            "server.content_security_policy",
+            "the policy has no frame-ancestors directive, so the pages could be framed (clickjacking)",
+            "add \"frame-ancestors 'none'\" (or 'self' for a console that frames itself)",
+        ));
+    }
     if s.server.bind.port() == 0 {
         out.push(problem(
             "server.bind",

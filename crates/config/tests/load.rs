@@ -245,3 +245,39 @@ fn entries_list_every_leaf_once() {
     dedup.dedup();
     assert_eq!(dedup.len(), keys.len());
 }
+
+#[test]
+fn tls_and_csp_settings_are_checked() {
+    let c = load("").unwrap();
+    assert_eq!(c.tls.san, ["localhost", "127.0.0.1", "::1"]);
+    assert_eq!(c.tls.policy, "intermediate");
+    assert!(
+        c.server
+            .content_security_policy
+            .contains("frame-ancestors 'none'")
+    );
+    let c = load(
+        "[server]\ncontent_security_policy = \"default-src 'self'; frame-ancestors 'self'\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.server.content_security_policy,
+        "default-src 'self'; frame-ancestors 'self'"
+    );
+
+    let p = one_problem("[server]\ncontent_security_policy = \"default-src 'self'\"\n");
+    assert_eq!(p.key, "server.content_security_policy");
+    assert!(p.message.contains("frame-ancestors"), "{}", p.message);
+    let p = one_problem("[server]\ncontent_security_policy = \"a\\nb\"\n");
+    assert_eq!(p.key, "server.content_security_policy");
+
+    let p = one_problem("[tls]\npolicy = \"old\"\n");
+    assert_eq!(p.key, "tls.policy");
+    let p = one_problem("[tls]\nsan = [\"bad name!\"]\n");
+    assert_eq!(p.key, "tls.san");
+    let p = one_problem("[tls]\nkey_type = \"rsa-1024\"\n");
+    assert_eq!(p.key, "tls.key_type");
+    let p = one_problem("[tls]\nvalidity_days = 3650\n");
+    assert_eq!(p.key, "tls.validity_days");
+    assert!(p.fix.contains("397"), "{}", p.fix);
+}

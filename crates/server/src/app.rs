@@ -104,10 +104,6 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
         "max-age=63072000; includeSubDomains",
     ),
     ("x-content-type-options", "nosniff"),
-    (
-        "content-security-policy",
-        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    ),
     ("referrer-policy", "no-referrer"),
     ("x-frame-options", "DENY"),
     ("cross-origin-opener-policy", "same-origin"),
@@ -123,8 +119,11 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
 
 /// Turns any error response that is not yet problem+json (axum's 404/405,
 /// the body limit's 413, the timeout's 408, a caught panic) into one, and
-/// adds the security headers.
-async fn finish_response(resp: Response<Body>) -> Response<Body> {
+/// adds the security headers (the CSP from `server.content_security_policy`).
+async fn finish_response(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    resp: Response<Body>,
+) -> Response<Body> {
     let status = resp.status();
     let is_problem = resp
         .headers()
@@ -159,6 +158,10 @@ async fn finish_response(resp: Response<Body>) -> Response<Body> {
         resp
     };
     let h = resp.headers_mut();
+    // Validated when the configuration was loaded; the API default otherwise.
+    let csp = HeaderValue::from_str(&state.settings.server.content_security_policy)
+        .unwrap_or_else(|_| HeaderValue::from_static(cryptobot_config::API_CSP));
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     for (name, value) in SECURITY_HEADERS {
         h.insert(
             HeaderName::from_static(name),
@@ -206,6 +209,9 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(axum::middleware::map_response(finish_response))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            finish_response,
+        ))
         .with_state(state)
 }

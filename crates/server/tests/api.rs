@@ -48,7 +48,24 @@ on_both!(
     slow_request_times_out,
     forwarded_headers_only_from_trusted_proxies,
     api_calls_are_limited,
+    configured_csp_is_sent,
 );
+
+/// An operator serving a console from this origin relaxes the CSP; every
+/// response (errors included) carries the configured policy.
+async fn configured_csp_is_sent(db: Db) {
+    let policy = "default-src 'self'; frame-ancestors 'self'";
+    let s = TestServer::start(db, |st| {
+        st.server.content_security_policy = policy.to_string();
+    })
+    .await;
+    let c = s.client();
+    for path in ["/healthz", "/no/such/thing"] {
+        let (_, h, _) = get(&c, &s.url(path), None).await;
+        assert_eq!(h["content-security-policy"], policy, "{path}");
+    }
+    s.stop().await;
+}
 
 const SECURITY_HEADERS: &[&str] = &[
     "strict-transport-security",
