@@ -189,6 +189,17 @@ pub enum SslCommand {
         #[arg(long, value_name = "FILE")]
         ca_key: Option<PathBuf>,
     },
+    /// Revoke a client certificate: it goes on the CA's revocation list and its files are removed
+    Revoke {
+        /// The NAME given to `ssl client`
+        name: String,
+        /// Show what would change and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// The CA key when it is not on the server (made with --ca-out)
+        #[arg(long, value_name = "FILE")]
+        ca_key: Option<PathBuf>,
+    },
     /// Check and install your own certificate (e.g. from a public CA)
     Import {
         /// The certificate, PEM (may be followed by its intermediates)

@@ -587,3 +587,84 @@ fn an_expiring_certificate_raises_an_alert() {
     let renew = on_home(&home, &["ssl", "renew"]).ok();
     assert!(renew.stdout.contains("renewed"), "{}", renew.stdout);
 }
+
+#[test]
+fn a_revoked_client_certificate_is_on_the_served_crl() {
+    let port = cryptobot_testkit::free_port();
+    let (_d, home) = home(port, "");
+    on_home(&home, &["ssl", "-q"]).ok();
+    on_home(&home, &["ssl", "client", "svc-b", "-q"]).ok();
+    let tls = home.join("config/tls");
+    let s = |p: &str| tls.join(p).to_str().unwrap().to_owned();
+    let kept = std::env::temp_dir().join(format!("svc-b-{port}.crt"));
+    std::fs::copy(tls.join("clients/svc-b.crt"), &kept).unwrap();
+    let k = kept.to_str().unwrap();
+    // Before: the client certificate passes a CRL check.
+    openssl(&[
+        "verify",
+        "-crl_check",
+        "-CRLfile",
+        &s("ca.crl"),
+        "-CAfile",
+        &s("ca/ca.crt"),
+        k,
+    ]);
+
+    let run = on_home(&home, &["ssl", "revoke", "svc-b"]).ok();
+    assert!(run.stdout.contains("revoked svc-b"), "{}", run.stdout);
+    assert!(!tls.join("clients/svc-b.crt").exists());
+    // The served list revokes it.
+    let _serve = serve(&home);
+    let crl = home.join("served.crl");
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--cacert", &s("ca/ca.crt"), "-o"])
+        .arg(&crl)
+        .arg(format!("https://localhost:{port}/pki/ca.crl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("openssl")
+        .args(["verify", "-crl_check", "-CRLfile"])
+        .arg(&crl)
+        .args(["-CAfile", &s("ca/ca.crt"), k])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("certificate revoked"),
+        "{text}"
+    );
+    // The server certificate is not revoked; renewing keeps the entry.
+    openssl(&[
+        "verify",
+        "-crl_check",
+        "-CRLfile",
+        crl.to_str().unwrap(),
+        "-CAfile",
+        &s("ca/ca.crt"),
+        &s("server.crt"),
+    ]);
+    on_home(&home, &["ssl", "renew", "--force", "-q"]).ok();
+    let out = Command::new("openssl")
+        .args([
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            &s("ca.crl"),
+            "-CAfile",
+            &s("ca/ca.crt"),
+            k,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a renewal dropped the revocation");
+    let _ = std::fs::remove_file(&kept);
+    // Unknown names are refused.
+    let bad = on_home(&home, &["ssl", "revoke", "nobody"]);
+    assert_eq!(bad.status, 2, "{}", bad.both());
+}

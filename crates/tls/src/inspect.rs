@@ -113,6 +113,8 @@ pub struct CertInfo {
     pub spki_der: Vec<u8>,
     /// SHA-256 fingerprint, colon-separated hex.
     pub fingerprint: String,
+    /// Serial number, big-endian bytes.
+    pub serial: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +154,20 @@ pub fn certificate_pem(der: &[u8]) -> String {
 pub fn crl_next_update(der: &[u8]) -> Option<UnixTime> {
     let (_, crl) = x509_parser::parse_x509_crl(der).ok()?;
     crl.next_update().map(|t| t.timestamp())
+}
+
+/// The certificates a DER revocation list revokes, to carry them over when
+/// it is signed again; `None` when it cannot be read.
+pub fn crl_revoked(der: &[u8]) -> Option<Vec<crate::issue::Revoked>> {
+    let (_, crl) = x509_parser::parse_x509_crl(der).ok()?;
+    Some(
+        crl.iter_revoked_certificates()
+            .map(|r| crate::issue::Revoked {
+                serial: r.raw_serial().to_vec(),
+                at: r.revocation_date.timestamp(),
+            })
+            .collect(),
+    )
 }
 
 /// The first certificate in PEM text.
@@ -240,6 +256,7 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo, ParseError> {
         digital_signature,
         server_auth,
         spki_der: cert.public_key().raw.to_vec(),
+        serial: cert.raw_serial().to_vec(),
         fingerprint,
     })
 }

@@ -194,15 +194,24 @@ fn crl_points(url: Option<&str>) -> Vec<rcgen::CrlDistributionPoint> {
     .collect()
 }
 
-/// The CA's certificate revocation list (DER), number `number`, valid for
-/// `days`. Nothing is revoked yet: the list exists so that relying parties
-/// (and scanners) can check, and so that revoking needs no new certificates.
+/// One revoked certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// Serial number, big-endian bytes as in the certificate.
+    pub serial: Vec<u8>,
+    /// When the CA revoked it.
+    pub at: UnixTime,
+}
+
+/// The CA's certificate revocation list (DER), number `number` (increasing),
+/// valid for `days`, listing `revoked`.
 pub fn crl(
     ca_cert_pem: &str,
     ca_key_pem: &str,
     number: u64,
     now: UnixTime,
     days: u32,
+    revoked: &[Revoked],
 ) -> Result<Vec<u8>, IssueError> {
     let ca_key = KeyPair::from_pem(ca_key_pem).map_err(|e| IssueError::BadCa(e.to_string()))?;
     let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key)
@@ -212,7 +221,17 @@ pub fn crl(
         next_update: at(now + i64::from(days) * 86_400)?,
         crl_number: rcgen::SerialNumber::from(number),
         issuing_distribution_point: None,
-        revoked_certs: Vec::new(),
+        revoked_certs: revoked
+            .iter()
+            .map(|r| {
+                Ok(rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from_slice(&r.serial),
+                    revocation_time: at(r.at)?,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+            })
+            .collect::<Result<_, IssueError>>()?,
         key_identifier_method: rcgen::KeyIdMethod::Sha256,
     };
     let list = params

@@ -190,16 +190,40 @@ fn crl_url(config: &Config) -> String {
 }
 
 /// Plans a freshly signed revocation list when there is none, it is due
-/// within [`RENEW_DAYS`], or `force`.
-fn plan_crl(planner: &mut Planner<'_>, ctx: &Context, ca: &Ca, force: bool) -> Result<(), Failure> {
+/// within [`RENEW_DAYS`], `force`, or `revoke` adds a certificate. Entries
+/// of the current list are carried over.
+fn plan_crl(
+    planner: &mut Planner<'_>,
+    ctx: &Context,
+    ca: &Ca,
+    force: bool,
+    revoke: Option<cryptobot_tls::Revoked>,
+) -> Result<(), Failure> {
     let path = ctx.layout.tls_dir().join("ca.crl");
-    let due = match read_host(ctx, &path)? {
+    let current = read_host(ctx, &path)?;
+    let due = match &current {
         None => true,
-        Some(der) => cryptobot_tls::inspect::crl_next_update(&der)
+        Some(der) => cryptobot_tls::inspect::crl_next_update(der)
             .is_none_or(|next| days_left(next, now()) < RENEW_DAYS),
     };
-    if !(due || force) {
+    if !(due || force || revoke.is_some()) {
         return Ok(());
+    }
+    let mut revoked = match &current {
+        Some(der) => cryptobot_tls::inspect::crl_revoked(der).ok_or_else(|| {
+            Failure::input(
+                format!("{} cannot be read as a revocation list", path.display()),
+                Some(
+                    "restore it from your backup; deleting it forgets every revocation".to_string(),
+                ),
+            )
+        })?,
+        None => Vec::new(),
+    };
+    if let Some(r) = revoke
+        && !revoked.iter().any(|e| e.serial == r.serial)
+    {
+        revoked.push(r);
     }
     let t = now();
     let der = cryptobot_tls::crl(
@@ -208,6 +232,7 @@ fn plan_crl(planner: &mut Planner<'_>, ctx: &Context, ca: &Ca, force: bool) -> R
         u64::try_from(t).unwrap_or(1),
         t,
         CRL_DAYS,
+        &revoked,
     )
     .map_err(tls_failure)?;
     let owner = owner_in(planner, &ctx.layout.tls_dir())?;
@@ -368,6 +393,11 @@ pub fn run(ctx: &Context, args: &SslArgs) -> Result<(), Failure> {
             dry_run,
             ca_key,
         }) => client(ctx, name, *dry_run, ca_key.as_deref()),
+        Some(SslCommand::Revoke {
+            name,
+            dry_run,
+            ca_key,
+        }) => revoke(ctx, name, *dry_run, ca_key.as_deref()),
         Some(SslCommand::Import {
             cert,
             key,
@@ -433,7 +463,7 @@ fn setup(ctx: &Context, args: &SslArgs) -> Result<(), Failure> {
         planner.plan().changes().iter().any(
             |c| matches!(c, cryptobot_plan::Change::WriteFile { path, .. } if *path == p.ca_cert),
         );
-    plan_crl(&mut planner, ctx, &ca, new_ca)?;
+    plan_crl(&mut planner, ctx, &ca, new_ca, None)?;
     let names = &config.settings().tls.san;
     let reason = match read_host(ctx, &p.cert)? {
         None => Some("there is none".to_string()),
@@ -536,7 +566,7 @@ fn renew(ctx: &Context, force: bool, dry_run: bool, ca_key: Option<&Path>) -> Re
         ));
     }
     let mut planner = Planner::new(&ctx.root);
-    plan_crl(&mut planner, ctx, &ca, false)?;
+    plan_crl(&mut planner, ctx, &ca, force, None)?;
     if left < RENEW_DAYS || force {
         plan_server(&mut planner, ctx, &config, &p, &ca)?;
         planner.note(format!(
@@ -605,6 +635,62 @@ fn client(ctx: &Context, name: &str, dry_run: bool, ca_key: Option<&Path>) -> Re
         key.display()
     ));
     finish(ctx, &planner.finish(), dry_run, "ssl client")
+}
+
+/// `ssl revoke NAME`: the client certificate goes on the CRL (served at
+/// `/pki/ca.crl` from the next request) and its files are removed, so the
+/// name can be issued again.
+fn revoke(ctx: &Context, name: &str, dry_run: bool, ca_key: Option<&Path>) -> Result<(), Failure> {
+    if !valid_client_name(name) {
+        return Err(Failure::input(
+            format!("{name:?} is not a valid client name"),
+            Some("use the NAME given to `cryptobot ssl client`".to_string()),
+        ));
+    }
+    let (config, _) = ctx.load_config()?;
+    let p = paths(ctx, &config);
+    let crt = p.clients.join(format!("{name}.crt"));
+    let Some(pem) = read_host(ctx, &crt)? else {
+        return Err(Failure::input(
+            format!("there is no client certificate {}", crt.display()),
+            Some("`cryptobot ssl status` lists the client certificates".to_string()),
+        ));
+    };
+    let info = inspect_pem(&pem).map_err(tls_failure)?;
+    let Some(ca) = load_ca(ctx, &p, ca_key)? else {
+        return Err(Failure::input(
+            "there is no local CA",
+            Some("create it with `cryptobot ssl`".to_string()),
+        ));
+    };
+    if !issued_by(&info, &ca.info) {
+        return Err(Failure::input(
+            format!("{} was not issued by the local CA", crt.display()),
+            Some("only the CA that issued a certificate can revoke it".to_string()),
+        ));
+    }
+    let mut planner = Planner::new(&ctx.root);
+    let serial = info.serial.clone();
+    plan_crl(
+        &mut planner,
+        ctx,
+        &ca,
+        false,
+        Some(cryptobot_tls::Revoked {
+            serial: serial.clone(),
+            at: now(),
+        }),
+    )?;
+    planner.ensure_absent(&crt)?;
+    planner.ensure_absent(&p.clients.join(format!("{name}.key")))?;
+    planner.note(format!(
+        "revoked {name} (serial {}): it is on the revocation list /pki/ca.crl serves",
+        serial
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<String>()
+    ));
+    finish(ctx, &planner.finish(), dry_run, "ssl revoke")
 }
 
 fn import(
