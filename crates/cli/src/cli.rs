@@ -49,6 +49,8 @@ pub struct Cli {
 pub enum Format {
     Text,
     Json,
+    /// SARIF 2.1.0 (`cryptobot assess` only)
+    Sarif,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +79,8 @@ pub enum Command {
     /// Firewall rules for nftables, iptables, ufw, firewalld, pf or Windows, and fail2ban jails
     #[command(subcommand)]
     Firewall(FirewallCommand),
+    /// Vulnerability assessment: findings with evidence and fixes, a 0-100 score, text/JSON/SARIF
+    Assess(AssessArgs),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -302,6 +306,88 @@ pub enum FirewallCommand {
     Render(FirewallRenderArgs),
     /// Check that the configuration gives rules that keep SSH reachable; exit status 2 when not
     Check,
+    /// Load the rules into the running kernel (nftables or iptables); unless `confirm` follows
+    /// within --confirm-within seconds, the previous rules are restored automatically
+    Apply(FirewallApplyArgs),
+    /// Keep the rules of a pending `apply` (run it from a new SSH session), then make them
+    /// persistent unless `apply --no-persist` was given
+    Confirm,
+    /// Write the rules where the distribution loads them at boot, as a plan `cryptobot rollback`
+    /// can undo; the running kernel is not touched (works with --root for images)
+    Persist(FirewallPersistArgs),
+    /// Restores the previous rules when an apply is not confirmed (started by `apply`)
+    #[command(hide = true)]
+    Watchdog(FirewallWatchdogArgs),
+    /// Lists rules as the kernel would (run by `apply --dry-run` in a new network namespace)
+    #[command(hide = true)]
+    Normalize(FirewallNormalizeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FirewallLiveBackendArg {
+    /// nftables: the table `inet cryptobot`, replaced atomically by `nft -f`
+    Nftables,
+    /// iptables/ip6tables: the CRYPTOBOT-* chains, replaced by `iptables-restore --noflush`
+    Iptables,
+}
+
+#[derive(Debug, Args)]
+pub struct FirewallApplyArgs {
+    /// Backend [default: firewall.backend; auto is nftables on Linux]
+    #[arg(long, value_enum)]
+    pub backend: Option<FirewallLiveBackendArg>,
+
+    /// Seconds to run `cryptobot firewall confirm` before the previous rules come back
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub confirm_within: u64,
+
+    /// Show the difference between the active rules and the new ones, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not write the boot files after `confirm` (the rules last until the next reboot)
+    #[arg(long)]
+    pub no_persist: bool,
+
+    /// With egress = "allowlist": allow HTTPS to this address instead of resolving
+    /// firewall.egress_hosts now (repeatable)
+    #[arg(long = "egress-address", value_name = "IP")]
+    pub egress_addresses: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct FirewallPersistArgs {
+    /// Backend [default: firewall.backend; auto is nftables on Linux]
+    #[arg(long, value_enum)]
+    pub backend: Option<FirewallLiveBackendArg>,
+
+    /// Show the changes as a diff and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With egress = "allowlist": allow HTTPS to this address instead of resolving
+    /// firewall.egress_hosts now (repeatable)
+    #[arg(long = "egress-address", value_name = "IP")]
+    pub egress_addresses: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct FirewallWatchdogArgs {
+    #[arg(long, value_enum)]
+    pub backend: FirewallLiveBackendArg,
+    /// The apply this watchdog guards
+    #[arg(long)]
+    pub id: String,
+    /// Milliseconds since the epoch (used when the marker cannot be read)
+    #[arg(long)]
+    pub deadline: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct FirewallNormalizeArgs {
+    #[arg(long, value_enum)]
+    pub backend: FirewallLiveBackendArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -336,4 +422,43 @@ pub struct FirewallRenderArgs {
     /// firewall.egress_hosts now (repeatable)
     #[arg(long = "egress-address", value_name = "IP")]
     pub egress_addresses: Vec<std::net::IpAddr>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AssessArgs {
+    #[command(subcommand)]
+    pub action: Option<AssessCommand>,
+
+    /// Run only these checks: IDs, comma-separated or repeated; `CB-PG-*` selects a group
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// Skip these checks (IDs or groups, as for --only)
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub skip: Vec<String>,
+
+    /// Exit with status 3 when a finding is at or above this severity (for CI and timers)
+    #[arg(long, value_name = "SEVERITY", value_enum)]
+    pub fail_on: Option<SeverityArg>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AssessCommand {
+    /// List every check: ID, severity, title
+    List,
+    /// Show one check: what it looks for, why, and how to fix it
+    Explain {
+        /// A check ID, e.g. CB-PG-001
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
 }

@@ -54,6 +54,12 @@ fn quiet_broken_pipe() {
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
+    if cli.format == cli::Format::Sarif && !matches!(cli.command, Command::Assess(_)) {
+        return Err(Failure::input(
+            "--format sarif is only available for `cryptobot assess`",
+            Some("use --format text or --format json".to_string()),
+        ));
+    }
     match &cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -71,6 +77,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Rollback(args) => commands::rollback::run(&Context::new(cli)?, args),
         Command::Permissions(args) => commands::permissions::run(&Context::new(cli)?, args),
         Command::Ssl(args) => commands::ssl::run(&Context::new(cli)?, args),
+        Command::Assess(args) => commands::assess::run(&Context::new(cli)?, args),
         Command::Firewall(cmd) => commands::firewall::run(&Context::new(cli)?, cmd),
         Command::Openapi => {
             println!("{:#}", cryptobot_server::app::openapi_value());

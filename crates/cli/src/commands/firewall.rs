@@ -1,6 +1,7 @@
 //! `cryptobot firewall`: render the rules for a backend, or check that the
 //! configuration keeps SSH reachable. Nothing here changes the host's
-//! firewall; `--out` only writes files.
+//! firewall; `--out` only writes files. `apply`, `confirm`, `persist` and
+//! the watchdog live in [`super::firewall_live`].
 
 use std::path::Path;
 
@@ -12,7 +13,7 @@ use serde_json::json;
 use crate::cli::{FirewallBackendArg, FirewallCommand, FirewallRenderArgs};
 use crate::context::{Context, Failure};
 
-fn failure(e: FirewallError) -> Failure {
+pub(crate) fn failure(e: FirewallError) -> Failure {
     let hint = e.hint();
     match e {
         // The resolver or the network, not the input.
@@ -27,12 +28,17 @@ pub fn run(ctx: &Context, cmd: &FirewallCommand) -> Result<(), Failure> {
     match cmd {
         FirewallCommand::Check => check(ctx),
         FirewallCommand::Render(args) => render(ctx, args),
+        FirewallCommand::Apply(args) => super::firewall_live::apply(ctx, args),
+        FirewallCommand::Confirm => super::firewall_live::confirm(ctx),
+        FirewallCommand::Persist(args) => super::firewall_live::persist(ctx, args),
+        FirewallCommand::Watchdog(args) => super::firewall_live::watchdog(ctx, args),
+        FirewallCommand::Normalize(args) => super::firewall_live::normalize(args),
     }
 }
 
 /// The configuration and the SSH ports; `resolved` are the HTTPS addresses
 /// of the egress allow-list.
-fn rule_set(
+pub(crate) fn rule_set(
     ctx: &Context,
     resolved: impl FnOnce(&Config) -> Result<Vec<std::net::IpAddr>, Failure>,
 ) -> Result<(Config, RuleSet), Failure> {

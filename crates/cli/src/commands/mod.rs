@@ -1,5 +1,7 @@
+pub mod assess;
 pub mod config;
 pub mod firewall;
+pub mod firewall_live;
 pub mod permissions;
 pub mod rollback;
 pub mod secure_config;

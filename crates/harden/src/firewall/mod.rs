@@ -30,6 +30,7 @@
 pub mod fail2ban;
 pub mod firewalld;
 pub mod iptables;
+pub mod live;
 pub mod nftables;
 pub mod pf;
 mod resolve;
@@ -45,7 +46,7 @@ use cryptobot_config::{Config, Egress, Exposure, FirewallBackend};
 use crate::platforms::Rendered;
 
 pub use resolve::resolve_hosts;
-pub use sshd::{SSHD_CONFIG, ssh_ports};
+pub use sshd::{SSHD_CONFIG, SshdDirective, ssh_ports, sshd_directives};
 
 /// Prefix of every line the firewall logs for a dropped packet (the
 /// port-scan jail's filter looks for it). Ends with a space, as the kernel

@@ -139,15 +139,10 @@ fn parse(
                 for pattern in value.split_whitespace().map(unquote) {
                     // A port missed in an unread file could lock SSH out:
                     // refuse what cannot be followed instead of guessing.
-                    let dir = pattern.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                    if dir.contains(['*', '?']) || pattern.contains(['[', '~']) {
-                        return Err(FirewallError::SshdInclude {
-                            path: path.to_path_buf(),
-                            line: i + 1,
-                            pattern: pattern.chars().take(200).collect(),
-                        });
+                    check_pattern(path, i + 1, pattern)?;
+                    for (host, text) in include_texts(root, pattern)? {
+                        parse(root, &host, &text, depth + 1, found)?;
                     }
-                    include(root, pattern, depth, found)?;
                 }
             }
             _ => {}
@@ -169,21 +164,31 @@ fn listen_port(addr: &str) -> Option<Result<u16, ()>> {
     Some(port.parse::<u16>().ok().filter(|p| *p != 0).ok_or(()))
 }
 
-/// Reads the files an `Include` pattern names (relative to `/etc/ssh`),
-/// in sorted order, as sshd's glob(3) does.
-fn include(
-    root: &Root,
-    pattern: &str,
-    depth: usize,
-    found: &mut Found,
-) -> Result<(), FirewallError> {
+/// Refuses an `Include` pattern this reader cannot follow (a wildcard
+/// before the last component, `[` classes, `~`).
+fn check_pattern(path: &Path, line: usize, pattern: &str) -> Result<(), FirewallError> {
+    let dir = pattern.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    if dir.contains(['*', '?']) || pattern.contains(['[', '~']) {
+        return Err(FirewallError::SshdInclude {
+            path: path.to_path_buf(),
+            line,
+            pattern: pattern.chars().take(200).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// The files an `Include` pattern names (relative to `/etc/ssh`) as
+/// `(host path, text)`, in sorted order, as sshd's glob(3) does.
+fn include_texts(root: &Root, pattern: &str) -> Result<Vec<(PathBuf, String)>, FirewallError> {
+    let mut out = Vec::new();
     let pattern = if pattern.starts_with('/') {
         PathBuf::from(pattern)
     } else {
         Path::new("/etc/ssh").join(pattern)
     };
     let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name()) else {
-        return Ok(());
+        return Ok(out);
     };
     let name = name.to_string_lossy();
     let read_err = |path: &Path, source: std::io::Error| FirewallError::ReadSshd {
@@ -197,7 +202,7 @@ fn include(
     if name.contains(['*', '?']) {
         let entries = match std::fs::read_dir(&real_dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
             Err(e) => return Err(read_err(dir, e)),
         };
         for entry in entries {
@@ -215,12 +220,87 @@ fn include(
         let host = dir.join(&file);
         let real = real_dir.join(&file);
         match std::fs::read_to_string(&real) {
-            Ok(text) => parse(root, &host, &text, depth + 1, found)?,
+            Ok(text) => out.push((host, text)),
             // sshd ignores an Include that matches nothing.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             // A directory matched by `*` is skipped as well.
             Err(_) if real.is_dir() => {}
             Err(e) => return Err(read_err(&host, e)),
+        }
+    }
+    Ok(out)
+}
+
+/// One keyword line of `sshd_config` or of a file it includes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshdDirective {
+    /// Host path of the file.
+    pub file: PathBuf,
+    /// 1-based line number.
+    pub line: usize,
+    /// The keyword in lower case, e.g. `permitrootlogin`.
+    pub keyword: String,
+    /// The value, trimmed (quotes kept).
+    pub value: String,
+    /// Inside a `Match` block: it applies to matching connections only.
+    pub in_match: bool,
+}
+
+/// Every directive of `<root>/etc/ssh/sshd_config` and the files it
+/// includes, in the order sshd reads them (for `cryptobot assess`; sshd
+/// uses the first value of most keywords). `Ok(None)` when the file does
+/// not exist. `Include` and `Match` lines are followed, not returned.
+pub fn sshd_directives(root: &Root) -> Result<Option<Vec<SshdDirective>>, FirewallError> {
+    let host = PathBuf::from(SSHD_CONFIG);
+    let real = root.host(&host).map_err(|e| FirewallError::ReadSshd {
+        path: host.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let text = match std::fs::read_to_string(&real) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(FirewallError::ReadSshd { path: host, source }),
+    };
+    let mut out = Vec::new();
+    collect(root, &host, &text, 0, false, &mut out)?;
+    Ok(Some(out))
+}
+
+fn collect(
+    root: &Root,
+    path: &Path,
+    text: &str,
+    depth: usize,
+    in_match: bool,
+    out: &mut Vec<SshdDirective>,
+) -> Result<(), FirewallError> {
+    if depth > MAX_DEPTH {
+        return Err(FirewallError::SshdIncludeDepth {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut in_match = in_match;
+    for (i, raw) in text.lines().enumerate() {
+        let Some((keyword, value)) = split(raw) else {
+            continue;
+        };
+        match keyword.as_str() {
+            "match" => in_match = !unquote(value).eq_ignore_ascii_case("all"),
+            "include" => {
+                for pattern in value.split_whitespace().map(unquote) {
+                    check_pattern(path, i + 1, pattern)?;
+                    for (host, text) in include_texts(root, pattern)? {
+                        collect(root, &host, &text, depth + 1, in_match, out)?;
+                    }
+                }
+            }
+            _ => out.push(SshdDirective {
+                file: path.to_path_buf(),
+                line: i + 1,
+                keyword,
+                value: value.to_owned(),
+                in_match,
+            }),
         }
     }
     Ok(())
