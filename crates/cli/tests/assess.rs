@@ -17,13 +17,7 @@ const HOME: &str = "/opt/cryptobot";
 /// `ssl` and `permissions`; the rendered Redis and PostgreSQL files are
 /// also installed where the system's servers read them.
 fn hardened() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let r = dir.path().join("root");
-    std::fs::create_dir_all(r.join("etc")).unwrap();
-    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
-    std::fs::write(r.join("etc/group"), "root:x:0:\nshadow:x:42:\n").unwrap();
-    std::fs::write(r.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
-    std::fs::set_permissions(r.join("etc/shadow"), PermissionsExt::from_mode(0o640)).unwrap();
+    let (dir, r) = root_with_accounts();
     let rs = r.to_str().unwrap();
     for cmd in ["secure-config", "ssl", "permissions"] {
         cryptobot(&[cmd, "--root", rs, "--home", HOME, "-q"]).ok();

@@ -136,14 +136,23 @@ pub(crate) fn utc_now() -> (String, String, u64) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let secs = now.as_secs();
+    let (compact, rfc3339) = utc_stamps(now.as_secs());
+    (
+        compact,
+        rfc3339,
+        u64::try_from(now.as_nanos()).unwrap_or(u64::MAX),
+    )
+}
+
+/// Seconds since the Unix epoch as UTC `yyyymmddThhmmssZ` (for names) and
+/// RFC 3339 (for people), the forms journal runs use.
+pub fn utc_stamps(secs: u64) -> (String, String) {
     let (y, mo, d) = civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0));
     let rem = secs % 86_400;
     let (h, mi, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
     (
         format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z"),
         format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
-        u64::try_from(now.as_nanos()).unwrap_or(u64::MAX),
     )
 }
 

@@ -171,6 +171,7 @@ mod root;
 pub use apply::{ApplyOptions, ApplyReport, KEEP_JOURNALS, apply};
 pub use change::{Before, Change, Content, Owner, Plan};
 pub use error::{ApplyError, PlanError};
+pub use journal::utc_stamps;
 pub use planner::Planner;
 pub use rollback::{RollbackReport, RollbackTarget, rollback, rollback_plan};
 pub use root::Root;

@@ -195,3 +195,17 @@ pub fn wait_listening(out: &mut impl std::io::BufRead) -> String {
         }
     }
 }
+
+/// A temporary `--root` (`DIR/root`) holding only a minimal account
+/// database: `etc/passwd`, `etc/group` and `etc/shadow` (0640) with root.
+pub fn root_with_accounts() -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().join("root");
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    std::fs::write(r.join("etc/group"), "root:x:0:\nshadow:x:42:\n").unwrap();
+    std::fs::write(r.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
+    std::fs::set_permissions(r.join("etc/shadow"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    (dir, r)
+}
