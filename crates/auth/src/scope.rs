@@ -22,6 +22,8 @@ pub enum Scope {
     KeysManage,
     /// See exchange API key metadata (never the secret).
     KeysRead,
+    /// Have the vault sign exchange requests with a stored key.
+    KeysSign,
     /// Place and cancel orders.
     TradeExecute,
     /// See positions, orders, strategies.
@@ -36,11 +38,12 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in a fixed order.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::UsersManage,
         Scope::UsersRead,
         Scope::KeysManage,
         Scope::KeysRead,
+        Scope::KeysSign,
         Scope::TradeExecute,
         Scope::TradeRead,
         Scope::AuditRead,
@@ -55,6 +58,7 @@ impl Scope {
             Scope::UsersRead => "users:read",
             Scope::KeysManage => "keys:manage",
             Scope::KeysRead => "keys:read",
+            Scope::KeysSign => "keys:sign",
             Scope::TradeExecute => "trade:execute",
             Scope::TradeRead => "trade:read",
             Scope::AuditRead => "audit:read",
@@ -121,7 +125,7 @@ impl Role {
         use Scope::*;
         match self {
             Role::Admin => &Scope::ALL,
-            Role::Trader => &[AccountSelf, KeysManage, KeysRead, TradeExecute, TradeRead],
+            Role::Trader => &[AccountSelf, KeysRead, KeysSign, TradeExecute, TradeRead],
             Role::Viewer => &[AccountSelf, KeysRead, TradeRead],
             Role::Auditor => &[AccountSelf, AuditRead, UsersRead, TradeRead],
         }

@@ -320,8 +320,17 @@ impl Default for Mfa {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeys {
+    /// Exchange keys older than this are flagged for rotation.
     pub rotation_days: u32,
+    /// Service API keys one user may hold at once.
     pub max_keys_per_user: u32,
+    /// Store exchange keys declared withdraw-enabled (refused by default).
+    pub allow_withdraw_keys: bool,
+    /// After a rotation the previous credentials stay usable this long.
+    pub rotation_grace_hours: u32,
+    /// An hour with more signing requests than this multiple of the key's
+    /// trailing hourly average is recorded as a security event.
+    pub usage_spike_factor: u32,
 }
 
 impl Default for ApiKeys {
@@ -329,6 +338,9 @@ impl Default for ApiKeys {
         ApiKeys {
             rotation_days: 90,
             max_keys_per_user: 5,
+            allow_withdraw_keys: false,
+            rotation_grace_hours: 24,
+            usage_spike_factor: 5,
         }
     }
 }

@@ -523,6 +523,22 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
         100,
         "keys per user",
     );
+    range(
+        out,
+        "security.api_keys.rotation_grace_hours",
+        k.rotation_grace_hours,
+        0,
+        720,
+        "the grace period is at most 30 days",
+    );
+    range(
+        out,
+        "security.api_keys.usage_spike_factor",
+        k.usage_spike_factor,
+        2,
+        1000,
+        "a spike is at least twice the usual hourly use",
+    );
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use crate::state::AppState;
         title = "Cryptobot security API",
         description = "Accounts, sign-in, sessions, roles and the audit log of a Cryptobot installation. \
 Errors are RFC 9457 problem+json with a stable `type`. Scopes per role: admin = all; \
-trader = account:self keys:manage keys:read trade:execute trade:read; \
+trader = account:self keys:read keys:sign trade:execute trade:read; \
 viewer = account:self keys:read trade:read; auditor = account:self audit:read users:read trade:read.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),

@@ -155,6 +155,11 @@ const STEPS: &[Step] = &[
         sqlite: V3,
         postgres: V3,
     },
+    Step {
+        version: 4,
+        sqlite: V4,
+        postgres: V4,
+    },
 ];
 
 /// Version 3: listing a user's open sessions reads only open ones (ended
@@ -162,8 +167,76 @@ const STEPS: &[Step] = &[
 const V3: &[&str] =
     &["CREATE INDEX sessions_user_open ON sessions (user_id, seq) WHERE ended_at IS NULL"];
 
+/// Version 4: the key vault and service API keys.
+///
+/// `vault_secrets` holds envelope-encrypted records: the data key wrapped
+/// by master key `master_version`, the secret sealed by the data key; the
+/// record id, version and purpose are bound as associated data by the
+/// caller. Exchange keys point at one record per credential version; a
+/// destroyed version has no record left. Service API keys are stored as
+/// SHA-256 digests of their secret only.
+const V4: &[&str] = &[
+    "CREATE TABLE vault_secrets (
+        id TEXT NOT NULL PRIMARY KEY,
+        purpose TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        master_version BIGINT NOT NULL,
+        wrapped_key TEXT NOT NULL,
+        ciphertext TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        rewrapped_at BIGINT
+    )",
+    "CREATE INDEX vault_secrets_master ON vault_secrets (master_version, id)",
+    "CREATE TABLE exchange_keys (
+        id TEXT NOT NULL PRIMARY KEY,
+        exchange TEXT NOT NULL,
+        label TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        ip_note TEXT,
+        created_by TEXT,
+        created_at BIGINT NOT NULL,
+        current_version BIGINT NOT NULL,
+        rotated_at BIGINT NOT NULL,
+        revoked_at BIGINT,
+        rotation_alerted_at BIGINT
+    )",
+    "CREATE UNIQUE INDEX exchange_keys_label ON exchange_keys (exchange, label) WHERE revoked_at IS NULL",
+    "CREATE TABLE exchange_key_versions (
+        key_id TEXT NOT NULL REFERENCES exchange_keys (id) ON DELETE CASCADE,
+        version BIGINT NOT NULL,
+        secret_id TEXT,
+        fingerprint TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        valid_until BIGINT,
+        destroyed_at BIGINT,
+        PRIMARY KEY (key_id, version)
+    )",
+    "CREATE TABLE exchange_key_usage (
+        key_id TEXT NOT NULL REFERENCES exchange_keys (id) ON DELETE CASCADE,
+        hour BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        alerted BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (key_id, hour)
+    )",
+    "CREATE TABLE service_keys (
+        id TEXT NOT NULL PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        previous_hash TEXT,
+        previous_valid_until BIGINT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        rotated_at BIGINT,
+        revoked_at BIGINT,
+        last_used_at BIGINT
+    )",
+    "CREATE INDEX service_keys_user ON service_keys (user_id)",
+];
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
 
