@@ -4,6 +4,7 @@
 //!
 //! No file or network I/O happens here; time is passed in as unix seconds.
 
+mod apikey;
 mod error;
 mod opaque;
 mod password;
@@ -14,6 +15,11 @@ mod throttle;
 mod token;
 mod totp;
 
+pub use apikey::{
+    API_KEY_ID_LEN, API_KEY_LEN, API_KEY_PREFIX, ApiKeyMatch, ApiKeyRefusal, NewApiKey,
+    PresentedApiKey, StoredApiKey, check_api_key, new_api_key, new_api_key_secret, parse_api_key,
+    valid_api_key_id,
+};
 pub use error::AuthError;
 pub use opaque::{hash_opaque_token, new_opaque_token, random_id};
 pub use password::{MAX_PASSWORD_CHARS, PasswordCheck, PasswordHasher};

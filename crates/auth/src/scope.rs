@@ -190,6 +190,37 @@ impl ScopeSet {
     pub fn intersect(self, other: ScopeSet) -> ScopeSet {
         ScopeSet(self.0 & other.0)
     }
+
+    /// The set of these scopes.
+    pub fn of(scopes: impl IntoIterator<Item = Scope>) -> ScopeSet {
+        ScopeSet(scopes.into_iter().fold(0, |acc, s| acc | s.bit()))
+    }
+
+    /// Whether every scope of `self` is in `other`.
+    pub fn is_subset_of(self, other: ScopeSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The scopes, in [`Scope::ALL`] order.
+    pub fn scopes(self) -> Vec<Scope> {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| self.contains(*s))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for ScopeSet {
+    /// Space-separated names in [`Scope::ALL`] order (what [`ScopeSet::parse`] reads).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.scopes().into_iter().map(Scope::as_str).collect();
+        f.write_str(&names.join(" "))
+    }
 }
 
 #[cfg(test)]
@@ -221,5 +252,11 @@ mod tests {
         assert!(!ScopeSet::parse("bogus users").contains(Scope::UsersRead));
         let both = a.intersect(ScopeSet::of_role(Role::Auditor));
         assert!(both.contains(Scope::AuditRead) && !both.contains(Scope::KeysRead));
+        let v = ScopeSet::of([Scope::TradeRead, Scope::KeysRead]);
+        assert_eq!(v.to_string(), "keys:read trade:read");
+        assert_eq!(ScopeSet::parse(&v.to_string()), v);
+        assert!(v.is_subset_of(ScopeSet::of_role(Role::Viewer)));
+        assert!(!ScopeSet::of([Scope::TradeExecute]).is_subset_of(ScopeSet::of_role(Role::Viewer)));
+        assert!(ScopeSet::default().is_empty() && !v.is_empty());
     }
 }

@@ -51,6 +51,10 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0 (`cryptobot assess` only)
     Sarif,
+    /// JUnit XML, one test case per check (`cryptobot assess` only)
+    Junit,
+    /// One self-contained HTML page with a score-over-time chart (`cryptobot assess` only)
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +72,15 @@ pub enum Command {
     /// Manage access-token signing keys
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Exchange API keys in the vault: add, list, rotate, revoke (secrets are never shown again)
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The vault's master key: status, verify every sealed secret, rotate
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Service-to-service API keys (`Authorization: ApiKey cbk_…`): create, list, rotate, revoke
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
     /// Print the service's OpenAPI document (what GET /openapi.json serves)
     Openapi,
     /// Undo the most recent hardening run
@@ -295,6 +308,107 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create a key and print it once (`cbk_<id>_<secret>`); only its hash is stored
+    Create {
+        /// Owner account; may be left out when the installation has exactly one admin
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// What the key is for, e.g. strategy
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes, each granted by the owner's role, e.g. trade:execute,trade:read
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Lifetime: <N>d or <N>h, from 1h to 3650d
+        #[arg(long, value_name = "DURATION", default_value = "90d")]
+        expires: String,
+    },
+    /// List keys (never secrets): one account's, or everyone's
+    List {
+        /// Only this account's keys
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
+    /// Give a key a new secret; the old one keeps working for security.api_keys.rotation_grace_hours
+    Rotate {
+        /// Key id (the <id> in cbk_<id>_<secret>)
+        id: String,
+        /// New lifetime from now (<N>d or <N>h); without it the expiry stays
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// Revoke a key at once (both secrets, if it was rotated)
+    Revoke {
+        /// Key id
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Store an exchange key; the secret is asked without echo, or read from stdin
+    Add {
+        /// binance, kraken, coinbase, bybit, okx or kucoin
+        #[arg(long)]
+        exchange: String,
+        /// A name to tell keys apart, unique per exchange
+        #[arg(long)]
+        label: String,
+        /// The API key (the exchange's public identifier of the key pair)
+        #[arg(long, value_name = "KEY")]
+        api_key: String,
+        /// What the key may do on the exchange: read, trade, withdraw (comma-separated)
+        #[arg(long, value_delimiter = ',', required = true)]
+        permissions: Vec<String>,
+        /// Where the key is IP-restricted on the exchange (a note for your records)
+        #[arg(long, value_name = "TEXT")]
+        ip_note: Option<String>,
+        /// Read the secret from the first line of standard input
+        #[arg(long)]
+        secret_stdin: bool,
+        /// The key has a passphrase: asked without echo, or the second line of stdin
+        #[arg(long)]
+        with_passphrase: bool,
+    },
+    /// List keys: exchange, label, fingerprint, age, rotation due, permissions
+    List {
+        /// Include revoked keys
+        #[arg(long)]
+        all: bool,
+    },
+    /// Store new credentials; the previous ones keep signing for security.api_keys.rotation_grace_hours
+    Rotate {
+        /// Key id (from `keys list`)
+        id: String,
+        /// The new API key
+        #[arg(long, value_name = "KEY")]
+        api_key: String,
+        /// Read the new secret from the first line of standard input
+        #[arg(long)]
+        secret_stdin: bool,
+        /// The new key has a passphrase: asked without echo, or the second line of stdin
+        #[arg(long)]
+        with_passphrase: bool,
+    },
+    /// Revoke a key; every stored version is destroyed at once
+    Revoke {
+        /// Key id
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Show the master key versions and how many sealed secrets each one wraps
+    Status,
+    /// Open every sealed secret; exit 1 if any does not open
+    Verify,
+    /// Add a new master key version and rewrap every data key with it; resumable and crash-safe
+    RotateMaster,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Start signing with a new key; the old one keeps verifying until its tokens expire
     RotateSigningKey,
@@ -441,6 +555,33 @@ pub struct AssessArgs {
     /// Exit with status 3 when a finding is at or above this severity (for CI and timers)
     #[arg(long, value_name = "SEVERITY", value_enum)]
     pub fail_on: Option<SeverityArg>,
+
+    /// Apply the safe fixes through the plan engine (journaled; `cryptobot rollback` undoes them), then assess again
+    #[arg(long)]
+    pub fix: bool,
+
+    /// With --fix: show the fixes as a diff and change nothing
+    #[arg(long, requires = "fix")]
+    pub dry_run: bool,
+
+    /// Colour the text report: auto (when stdout is a terminal and NO_COLOR is unset), always, never
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+
+    /// Do not append this run to <home>/data/assess-history.jsonl
+    #[arg(long)]
+    pub no_history: bool,
+
+    /// Directory of OSV advisories (JSON, one file per advisory, e.g. an unpacked OSV PyPI export) for the dependency check
+    #[arg(long, value_name = "DIR")]
+    pub advisory_db: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]

@@ -54,9 +54,16 @@ fn quiet_broken_pipe() {
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
-    if cli.format == cli::Format::Sarif && !matches!(cli.command, Command::Assess(_)) {
+    if matches!(
+        cli.format,
+        cli::Format::Sarif | cli::Format::Junit | cli::Format::Html
+    ) && !matches!(cli.command, Command::Assess(_))
+    {
         return Err(Failure::input(
-            "--format sarif is only available for `cryptobot assess`",
+            format!(
+                "--format {} is only available for `cryptobot assess`",
+                format!("{:?}", cli.format).to_ascii_lowercase()
+            ),
             Some("use --format text or --format json".to_string()),
         ));
     }
@@ -85,6 +92,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Serve => commands::serve::run(&Context::new(cli)?),
         Command::User(cmd) => commands::user::run(&Context::new(cli)?, cmd),
+        Command::Apikey(cmd) => commands::apikey::run(&Context::new(cli)?, cmd),
+        Command::Keys(cmd) => commands::keys::run(&Context::new(cli)?, cmd),
+        Command::Vault(cmd) => commands::keys::vault(&Context::new(cli)?, cmd),
         Command::Token(TokenCommand::RotateSigningKey) => {
             commands::token::rotate_signing_key(&Context::new(cli)?)
         }

@@ -89,7 +89,13 @@ impl SecretName {
             SecretName::JwtSigningKey => {
                 (!is_ed25519_pkcs8_pem(value)).then_some(Weakness::NotEd25519Key)
             }
-            SecretName::ResetTokenKey | SecretName::VaultMasterKey => {
+            SecretName::VaultMasterKey => match cryptobot_vault::Keyring::parse(value) {
+                // 32 raw bytes, or the key ring `vault rotate-master` writes.
+                Err(_) => Some(Weakness::NotA32ByteKey),
+                Ok(ring) if ring.has_constant_key() => Some(Weakness::Constant),
+                Ok(_) => None,
+            },
+            SecretName::ResetTokenKey => {
                 if value.len() != 32 {
                     Some(Weakness::NotA32ByteKey)
                 } else if value.iter().all(|b| *b == value[0]) {

@@ -34,9 +34,14 @@ struct Args {
     /// Environment variable holding that account's password
     #[arg(long, default_value = "CRYPTOBOT_LOADGEN_PASSWORD")]
     password_env: String,
-    /// What to measure: `sessions` (authenticated GET /api/v1/sessions) or `login`
+    /// What to measure: `sessions` (authenticated GET /api/v1/sessions),
+    /// `login`, or `sign` (POST /api/v1/exchange-keys/{--key-id}/sign with a
+    /// fresh Binance order; the account needs keys:sign)
     #[arg(long, default_value = "sessions")]
     mode: String,
+    /// Exchange key id for `--mode sign` (a Binance key)
+    #[arg(long, default_value = "")]
+    key_id: String,
     /// Requests per second of the measured traffic
     #[arg(long, default_value_t = 1000)]
     rate: u32,
@@ -95,7 +100,13 @@ async fn main() -> anyhow::Result<()> {
     let base = format!("https://localhost:{}", args.addr.port());
     let login_body = json!({"username": args.user, "password": password});
 
-    let token = if args.mode == "sessions" {
+    if !["sessions", "login", "sign"].contains(&args.mode.as_str()) {
+        bail!("unknown --mode {}; use sessions, login or sign", args.mode);
+    }
+    if args.mode == "sign" && args.key_id.is_empty() {
+        bail!("--mode sign needs --key-id (see `cryptobot keys list`)");
+    }
+    let token = if args.mode != "login" {
         let resp = c
             .post(format!("{base}/api/v1/auth/login"))
             .json(&login_body)
@@ -171,17 +182,28 @@ async fn main() -> anyhow::Result<()> {
         let scheduled = start + period.mul_f64(i as f64);
         tokio::time::sleep_until(scheduled.into()).await;
         let (c, lat, errs) = (c.clone(), Arc::clone(&latencies), Arc::clone(&errors));
-        let (base, token, mode, body) = (
+        let (base, token, mode, body, key_id) = (
             base.clone(),
             token.clone(),
             args.mode.clone(),
             login_body.clone(),
+            args.key_id.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let req = if mode == "login" {
-                c.post(format!("{base}/api/v1/auth/login")).json(&body)
-            } else {
-                c.get(format!("{base}/api/v1/sessions")).bearer_auth(token)
+            let req = match mode.as_str() {
+                "login" => c.post(format!("{base}/api/v1/auth/login")).json(&body),
+                "sign" => {
+                    let ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis());
+                    let query = format!(
+                        "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=20000&recvWindow=5000&timestamp={ms}"
+                    );
+                    c.post(format!("{base}/api/v1/exchange-keys/{key_id}/sign"))
+                        .bearer_auth(token)
+                        .json(&json!({"method": "POST", "path": "/api/v3/order", "query": query}))
+                }
+                _ => c.get(format!("{base}/api/v1/sessions")).bearer_auth(token),
             };
             match req.send().await {
                 Ok(r) if r.status().is_success() => {

@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::{ApiError, Kind, PROBLEM_JSON};
-use crate::routes::{audit, auth, meta, mfa, sessions, users};
+use crate::routes::{api_keys, audit, auth, exchange_keys, meta, mfa, sessions, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -42,6 +42,8 @@ viewer = account:self keys:read trade:read; auditor = account:self audit:read us
         (name = "sessions", description = "Your sessions"),
         (name = "users", description = "Account administration"),
         (name = "audit", description = "Security events"),
+        (name = "api-keys", description = "Service-to-service API keys (`Authorization: ApiKey cbk_<id>_<secret>`), accepted wherever a bearer token is, with the key's scopes narrowed to its owner's role"),
+        (name = "vault", description = "Exchange API keys: sealed at rest, never returned after creation; the vault signs exchange requests so strategies never hold a secret"),
         (name = "meta", description = "Health, keys, this description"),
     )
 )]
@@ -55,6 +57,15 @@ impl Modify for BearerScheme {
         let mut http = Http::new(HttpAuthScheme::Bearer);
         http.bearer_format = Some("JWT (EdDSA)".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "`ApiKey cbk_<id>_<secret>`: a service API key (see POST /api/v1/api-keys)",
+                ),
+            )),
+        );
     }
 }
 
@@ -84,6 +95,13 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::unlock))
         .routes(routes!(users::set_role))
         .routes(routes!(audit::list))
+        .routes(routes!(exchange_keys::list, exchange_keys::add))
+        .routes(routes!(exchange_keys::rotate))
+        .routes(routes!(exchange_keys::revoke))
+        .routes(routes!(exchange_keys::sign))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::rotate))
+        .routes(routes!(api_keys::revoke))
 }
 
 /// The OpenAPI document of the API.

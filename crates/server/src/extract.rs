@@ -7,7 +7,9 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use cryptobot_auth::{Claims, Role, Scope, ScopeSet};
+use cryptobot_auth::{
+    ApiKeyMatch, ApiKeyRefusal, Claims, Scope, ScopeSet, StoredApiKey, check_api_key, parse_api_key,
+};
 use cryptobot_store::{Session, User};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -225,31 +227,78 @@ pub fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<(),
     Ok(())
 }
 
-/// An authenticated request: a valid access token whose session is still
-/// open and whose user is still enabled.
+/// How a request authenticated.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// An access token (`Authorization: Bearer`) of an interactive session.
+    Session {
+        /// The verified claims.
+        claims: Box<Claims>,
+        /// The session the token belongs to.
+        session: Box<Session>,
+    },
+    /// A service API key (`Authorization: ApiKey cbk_…`). It has no
+    /// session: endpoints about sessions, passwords and second factors
+    /// refuse it (see [`SessionCaller`]).
+    ServiceKey {
+        /// The key id.
+        key_id: String,
+        /// The key's name.
+        name: String,
+        /// True when the secret from before the last rotation was used
+        /// (inside the grace period).
+        previous_secret: bool,
+    },
+}
+
+/// An authenticated request: either a valid access token whose session is
+/// still open, or a valid service API key; in both cases the user is still
+/// enabled. Every scope check ([`Caller::require`]) works the same for both.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The verified claims.
-    pub claims: Claims,
-    /// The session the token belongs to.
-    pub session: Session,
-    /// The user, as stored now.
+    /// How the request authenticated.
+    pub principal: Principal,
+    /// The user (the key's owner for a service key), as stored now.
     pub user: User,
-    /// Scopes granted: the token's, narrowed to what the user's current
-    /// role allows.
+    /// Scopes granted: the token's or the key's, narrowed to what the
+    /// user's current role allows.
     pub scopes: ScopeSet,
-    /// True when the password has expired: only changing it is allowed.
+    /// True when the password has expired: only changing it is allowed
+    /// (never for service keys, which do not use the password).
     pub password_expired: bool,
     /// Client address.
     pub client: IpAddr,
 }
 
 impl Caller {
-    /// Audit identity of the caller.
+    /// Audit identity of the caller: the username, or for a service key
+    /// `<username>/apikey:<id>`.
     pub fn who(&self) -> Who {
+        let actor = match &self.principal {
+            Principal::Session { .. } => self.user.username.clone(),
+            Principal::ServiceKey { key_id, .. } => {
+                format!("{}/apikey:{key_id}", self.user.username)
+            }
+        };
         Who {
-            actor: Some(self.user.username.clone()),
+            actor: Some(actor),
             client: Some(self.client),
+        }
+    }
+
+    /// The session, for callers with an access token.
+    pub fn session(&self) -> Option<&Session> {
+        match &self.principal {
+            Principal::Session { session, .. } => Some(session),
+            Principal::ServiceKey { .. } => None,
+        }
+    }
+
+    /// The key id, for callers with a service API key.
+    pub fn service_key_id(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Session { .. } => None,
+            Principal::ServiceKey { key_id, .. } => Some(key_id),
         }
     }
 
@@ -278,10 +327,23 @@ impl Caller {
         )
     }
 
+    /// The session, or a 403 (audited) for a service key: the endpoint
+    /// needs someone signed in.
+    pub async fn require_session(&self, state: &AppState) -> Result<&Session, ApiError> {
+        match self.session() {
+            Some(s) => Ok(s),
+            None => Err(self
+                .deny(state, "session_required", session_required_error())
+                .await),
+        }
+    }
+
     /// Refuses (403, audited) unless a second factor was completed in this
     /// session within the last [`STEP_UP_SECONDS`]. Users without MFA pass
-    /// when their role does not require it.
+    /// when their role does not require it. Service keys are refused: they
+    /// have no session to step up.
     pub async fn require_step_up(&self, state: &AppState) -> Result<(), ApiError> {
+        let session = self.require_session(state).await?;
         if !self.user.mfa_enabled {
             if self.mfa_required(state) {
                 return Err(self
@@ -290,10 +352,7 @@ impl Caller {
             }
             return Ok(());
         }
-        let fresh = self
-            .session
-            .mfa_at
-            .is_some_and(|t| now() - t <= STEP_UP_SECONDS);
+        let fresh = session.mfa_at.is_some_and(|t| now() - t <= STEP_UP_SECONDS);
         if !fresh {
             return Err(self
                 .deny(
@@ -311,8 +370,10 @@ impl Caller {
 
     /// Refuses (403, audited) unless this session completed a second factor
     /// at all (API-key creation when `required_for_api_key_creation`).
+    /// Service keys are refused.
     pub async fn require_mfa_session(&self, state: &AppState) -> Result<(), ApiError> {
-        if self.session.mfa_at.is_none() {
+        let session = self.require_session(state).await?;
+        if session.mfa_at.is_none() {
             let err = if self.user.mfa_enabled {
                 ApiError::new(
                     Kind::MfaStepUpRequired,
@@ -351,24 +412,71 @@ impl Caller {
             ));
         }
         if !self.scopes.contains(scope) {
-            state
-                .audit(
-                    "permission_denied",
-                    &self.who(),
-                    None,
-                    "denied",
+            let (details, holder) = match &self.principal {
+                Principal::Session { .. } => (
                     json!({"scope": scope.as_str(), "role": self.user.role}),
-                )
+                    "your role does not have",
+                ),
+                Principal::ServiceKey { key_id, .. } => (
+                    json!({"scope": scope.as_str(), "role": self.user.role, "key": key_id}),
+                    "this API key (or its owner's role) does not have",
+                ),
+            };
+            state
+                .audit("permission_denied", &self.who(), None, "denied", details)
                 .await;
             return Err(ApiError::new(
                 Kind::Forbidden,
-                format!(
-                    "this needs the `{}` scope, which your role does not have",
-                    scope.as_str()
-                ),
+                format!("this needs the `{}` scope, which {holder}", scope.as_str()),
             ));
         }
         Ok(())
+    }
+}
+
+/// The 403 for a service key on an endpoint that needs a signed-in session.
+fn session_required_error() -> ApiError {
+    ApiError::new(
+        Kind::Forbidden,
+        "this endpoint needs a signed-in session (Authorization: Bearer <access token>); service API keys cannot use it",
+    )
+}
+
+/// A caller that signed in interactively (an access token of an open
+/// session). Service API keys are refused with 403: sessions, sign-out,
+/// step-up, passwords, MFA enrollment and creating or rotating API keys
+/// make sense only for a person. Dereferences to [`Caller`].
+#[derive(Debug, Clone)]
+pub struct SessionCaller {
+    /// The caller.
+    pub caller: Caller,
+    /// The verified claims of the access token.
+    pub claims: Claims,
+    /// The session the token belongs to.
+    pub session: Session,
+}
+
+impl std::ops::Deref for SessionCaller {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl FromRequestParts<AppState> for SessionCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match &caller.principal {
+            Principal::Session { claims, session } => Ok(SessionCaller {
+                claims: (**claims).clone(),
+                session: (**session).clone(),
+                caller,
+            }),
+            Principal::ServiceKey { .. } => Err(caller
+                .deny(state, "session_required", session_required_error())
+                .await),
+        }
     }
 }
 
@@ -396,89 +504,219 @@ pub fn session_end_reason(state: &AppState, s: &Session, now: i64) -> Option<&'s
 /// A step-up (second factor) counts for this long.
 pub const STEP_UP_SECONDS: i64 = 300;
 
-/// Touch a session at most this often (seconds), to keep writes rare.
+/// Touch a session or a service key at most this often (seconds), to keep
+/// writes rare.
 const TOUCH_EVERY: i64 = 15;
+
+/// The credential of the `Authorization` header.
+enum Credential<'a> {
+    Bearer(&'a str),
+    ApiKey(&'a str),
+}
+
+fn credential(parts: &Parts) -> Option<Credential<'_>> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(Credential::Bearer(rest.trim()))
+    } else if scheme.eq_ignore_ascii_case("apikey") {
+        Some(Credential::ApiKey(rest.trim()))
+    } else {
+        None
+    }
+}
+
+/// Leaves the decision for the response headers.
+fn record_decision(parts: &Parts, decision: cryptobot_auth::Decision) {
+    if let Some(slot) = parts.extensions.get::<crate::limits::LimitSlot>() {
+        slot.set(decision);
+    }
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ClientAddr(client) = ClientAddr::from_request_parts(parts, state).await?;
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .ok_or_else(ApiError::unauthorized)?;
-        let now = now();
-        let claims = state.key_ring().verifier.verify(token, now).map_err(|e| {
-            tracing::debug!(reason = e.code(), "access token refused");
-            ApiError::unauthorized()
-        })?;
-        // The call limit of the session, before any database work.
-        let decision = state.api_limiter.check(
-            &crate::limits::LimitKey::Session(claims.sid.clone()),
-            crate::limits::mono_ns(),
-        );
-        if let Some(slot) = parts.extensions.get::<crate::limits::LimitSlot>() {
-            slot.set(decision);
-        }
-        if !decision.allowed {
-            return Err(crate::limits::refused(&decision));
-        }
-        let session = state
-            .store
-            .session(&claims.sid)
-            .await?
-            .filter(|s| s.user_id == claims.sub)
-            .ok_or_else(ApiError::unauthorized)?;
-        if let Some(reason) = session_end_reason(state, &session, now) {
-            if session.ended_at.is_none()
-                && state.store.end_session(&session.id, reason, now).await?
-            {
-                state
-                    .audit(
-                        "session_ended",
-                        &Who {
-                            actor: None,
-                            client: Some(client),
-                        },
-                        Some(&session.user_id),
-                        "ok",
-                        json!({"session": session.id, "reason": reason}),
-                    )
-                    .await;
+        match credential(parts).ok_or_else(ApiError::unauthorized)? {
+            Credential::Bearer(token) => {
+                let token = token.to_owned();
+                session_caller(parts, state, client, &token).await
             }
-            return Err(ApiError::unauthorized());
+            Credential::ApiKey(key) => {
+                let key = zeroize::Zeroizing::new(key.to_owned());
+                api_key_caller(parts, state, client, &key).await
+            }
         }
-        let user = state
-            .store
-            .user_by_id(&claims.sub)
-            .await?
-            .filter(|u| !u.disabled)
-            .ok_or_else(ApiError::unauthorized)?;
-        if now - session.last_seen >= TOUCH_EVERY {
-            state.store.touch_session(&session.id, now).await?;
-        }
-        let scopes = user
-            .role
-            .parse::<Role>()
-            .map(ScopeSet::of_role)
-            .unwrap_or_default()
-            .intersect(ScopeSet::parse(&claims.scope));
-        let expired = claims.scope.split(' ').any(|w| w == PASSWORD_CHANGE_ONLY)
-            || password_expired(state, user.password_changed_at, now);
-        Ok(Caller {
-            claims,
-            session,
-            user,
-            scopes,
-            password_expired: expired,
-            client,
-        })
     }
+}
+
+/// `Authorization: Bearer <access token>`.
+async fn session_caller(
+    parts: &Parts,
+    state: &AppState,
+    client: IpAddr,
+    token: &str,
+) -> Result<Caller, ApiError> {
+    let now = now();
+    let claims = state.key_ring().verifier.verify(token, now).map_err(|e| {
+        tracing::debug!(reason = e.code(), "access token refused");
+        ApiError::unauthorized()
+    })?;
+    // The call limit of the session, before any database work.
+    let decision = state.api_limiter.check(
+        &crate::limits::LimitKey::Session(claims.sid.clone()),
+        crate::limits::mono_ns(),
+    );
+    record_decision(parts, decision);
+    if !decision.allowed {
+        return Err(crate::limits::refused(&decision));
+    }
+    let session = state
+        .store
+        .session(&claims.sid)
+        .await?
+        .filter(|s| s.user_id == claims.sub)
+        .ok_or_else(ApiError::unauthorized)?;
+    if let Some(reason) = session_end_reason(state, &session, now) {
+        if session.ended_at.is_none() && state.store.end_session(&session.id, reason, now).await? {
+            state
+                .audit(
+                    "session_ended",
+                    &Who {
+                        actor: None,
+                        client: Some(client),
+                    },
+                    Some(&session.user_id),
+                    "ok",
+                    json!({"session": session.id, "reason": reason}),
+                )
+                .await;
+        }
+        return Err(ApiError::unauthorized());
+    }
+    let user = state
+        .store
+        .user_by_id(&claims.sub)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(ApiError::unauthorized)?;
+    if now - session.last_seen >= TOUCH_EVERY {
+        state.store.touch_session(&session.id, now).await?;
+    }
+    let scopes = crate::service_keys::role_scopes(&user).intersect(ScopeSet::parse(&claims.scope));
+    let expired = claims.scope.split(' ').any(|w| w == PASSWORD_CHANGE_ONLY)
+        || password_expired(state, user.password_changed_at, now);
+    Ok(Caller {
+        principal: Principal::Session {
+            claims: Box::new(claims),
+            session: Box::new(session),
+        },
+        user,
+        scopes,
+        password_expired: expired,
+        client,
+    })
+}
+
+/// A refused service key: 401 like a bad access token, audited as
+/// `api_key_refused` with the reason (never the secret). Refusals count
+/// against the client address's call limit, so guessing costs the guesser
+/// and cannot flood the audit log.
+async fn refuse_api_key(
+    parts: &Parts,
+    state: &AppState,
+    client: IpAddr,
+    key_id: Option<&str>,
+    reason: ApiKeyRefusal,
+) -> ApiError {
+    let decision = state.api_limiter.check(
+        &crate::limits::LimitKey::Addr(client),
+        crate::limits::mono_ns(),
+    );
+    record_decision(parts, decision);
+    if !decision.allowed {
+        return crate::limits::refused(&decision);
+    }
+    state
+        .audit(
+            "api_key_refused",
+            &Who {
+                actor: None,
+                client: Some(client),
+            },
+            key_id,
+            "denied",
+            json!({"reason": reason.code(), "key": key_id}),
+        )
+        .await;
+    ApiError::unauthorized()
+}
+
+/// `Authorization: ApiKey cbk_<id>_<secret>`.
+async fn api_key_caller(
+    parts: &Parts,
+    state: &AppState,
+    client: IpAddr,
+    text: &str,
+) -> Result<Caller, ApiError> {
+    let now = now();
+    let Some(presented) = parse_api_key(text) else {
+        return Err(refuse_api_key(parts, state, client, None, ApiKeyRefusal::Malformed).await);
+    };
+    let id = presented.id();
+    let Some(key) = state.store.service_key(id).await? else {
+        return Err(
+            refuse_api_key(parts, state, client, Some(id), ApiKeyRefusal::UnknownKey).await,
+        );
+    };
+    let stored = StoredApiKey {
+        secret_hash: &key.secret_hash,
+        previous_hash: key.previous_hash.as_deref(),
+        previous_valid_until: key.previous_valid_until,
+        expires_at: key.expires_at,
+        revoked_at: key.revoked_at,
+    };
+    let matched = match check_api_key(&presented, &stored, now) {
+        Ok(m) => m,
+        Err(reason) => return Err(refuse_api_key(parts, state, client, Some(id), reason).await),
+    };
+    // The call limit of the key, once it is known to be the key's holder.
+    let decision = state.api_key_limiter.check(
+        &crate::limits::LimitKey::ApiKey(key.id.clone()),
+        crate::limits::mono_ns(),
+    );
+    record_decision(parts, decision);
+    if !decision.allowed {
+        return Err(crate::limits::refused(&decision));
+    }
+    let Some(user) = state
+        .store
+        .user_by_id(&key.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Err(
+            refuse_api_key(parts, state, client, Some(id), ApiKeyRefusal::OwnerDisabled).await,
+        );
+    };
+    if key.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
+        state
+            .store
+            .touch_service_key(&key.id, now, TOUCH_EVERY)
+            .await?;
+    }
+    let scopes = crate::service_keys::role_scopes(&user).intersect(ScopeSet::parse(&key.scopes));
+    Ok(Caller {
+        principal: Principal::ServiceKey {
+            key_id: key.id,
+            name: key.name,
+            previous_secret: matched == ApiKeyMatch::Previous,
+        },
+        user,
+        scopes,
+        password_expired: false,
+        client,
+    })
 }
 
 #[cfg(test)]

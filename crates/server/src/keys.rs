@@ -42,12 +42,27 @@ pub enum KeyError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The vault master key is too short.
-    #[error("{path} is not a 32-byte key")]
+    /// The vault master key file is not usable.
+    #[error("the vault master key {path} is not usable: {why}")]
     BadVaultKey {
         /// The file.
         path: String,
+        /// What is wrong.
+        why: String,
     },
+    /// The master key ring does not open what the database holds.
+    #[error(
+        "the vault master key {path} does not open the secrets stored with master key version {version}"
+    )]
+    VaultMismatch {
+        /// The file.
+        path: String,
+        /// The master version that does not open.
+        version: i64,
+    },
+    /// The vault could not be checked against the database.
+    #[error("cannot check the vault master key against the database: {0}")]
+    VaultCheck(String),
     /// The retired-keys file is damaged.
     #[error("{path} is not a valid list of retired verification keys: {why}")]
     BadRetired {
@@ -71,6 +86,10 @@ impl KeyError {
             KeyError::BadVaultKey { .. } => {
                 "restore vault_master.key from a backup; a new one cannot decrypt existing data"
             }
+            KeyError::VaultMismatch { .. } => {
+                "this is not the key ring the secrets were sealed with: restore the vault_master.key that belongs to this database from your backup, or point CRYPTOBOT_VAULT_KEY_FILE at it"
+            }
+            KeyError::VaultCheck(_) => "check that the database is reachable and intact",
             KeyError::BadRetired { .. } => {
                 "restore the file from a backup, or delete it (tokens signed by retired keys then stop working)"
             }
@@ -184,21 +203,6 @@ fn vault_key_path_from(
         }
     }
     layout.secret("vault_master.key")
-}
-
-/// Derives the MFA keys from the vault master key ([`vault_key_path`]).
-pub fn load_mfa_keys(layout: &Layout) -> Result<cryptobot_auth::MfaKeys, KeyError> {
-    let path = vault_key_path(layout);
-    let master =
-        zeroize::Zeroizing::new(
-            std::fs::read(&path).map_err(|source| KeyError::ReadVaultKey {
-                path: path.display().to_string(),
-                source,
-            })?,
-        );
-    cryptobot_auth::MfaKeys::derive(&master).map_err(|_| KeyError::BadVaultKey {
-        path: path.display().to_string(),
-    })
 }
 
 /// Loads the key ring as of `now`.

@@ -14,8 +14,10 @@ pub mod mfa;
 pub mod problem;
 pub mod qr;
 pub mod routes;
+pub mod service_keys;
 pub mod state;
 pub mod tls;
+pub mod vault;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -192,7 +194,11 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         None => open_store(&settings, &layout).await?,
     };
     let ring = keys::load(&layout, now())?;
-    let mfa = keys::load_mfa_keys(&layout)?;
+    let vault_keys = vault::VaultKeys::load(&layout)?;
+    vault::check_ring(&store, &vault_keys).await?;
+    let mfa = vault::mfa_keys(&store, &vault_keys, now())
+        .await
+        .map_err(|e| keys::KeyError::VaultCheck(e.to_string()))?;
     let cert_path = layout.resolve(&settings.server.tls_cert);
     let key_path = layout.resolve(&settings.server.tls_key);
     let policy = cryptobot_tls::Policy::parse(&settings.tls.policy).unwrap_or_default();
@@ -239,11 +245,18 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         hash_slots: Semaphore::new(cores),
         hash_micros: AtomicU64::new(0),
         mfa,
+        vault: vault_keys,
         api_limiter: cryptobot_auth::RateLimiter::new(
             limits.api_requests_per_minute,
             60,
             limits.burst,
             1_000_000,
+        ),
+        api_key_limiter: cryptobot_auth::RateLimiter::new(
+            limits.api_key_requests_per_minute,
+            60,
+            limits.burst,
+            100_000,
         ),
         trusted_proxies: settings
             .server
@@ -268,6 +281,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
             .await
     });
     tokio::spawn(watch_keys(state.clone()));
+    tokio::spawn(sweep_vault(state.clone()));
     tokio::spawn(watch_certificate(state.clone(), certificate));
     tracing::info!(addr = %local, "listening");
     Ok(Running {
@@ -434,6 +448,24 @@ async fn watch_keys(state: AppState) {
             Err(e) => {
                 tracing::error!(error = %e, "signing keys changed but cannot be loaded; keeping the old ones")
             }
+        }
+    }
+}
+
+/// Once a minute: destroys exchange-key versions whose grace period ended,
+/// raises rotation-due events, and picks up a rotated master key ring.
+async fn sweep_vault(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.vault.refresh();
+        let v = vault::Vault {
+            store: &state.store,
+            keys: &state.vault,
+            settings: &state.settings,
+        };
+        if let Err(e) = v.sweep(now()).await {
+            tracing::error!(error = %e, "vault sweep failed");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! API request limits (`security.rate_limiting.api_requests_per_minute`
 //! with `burst`): per session for authenticated calls, per client address
-//! otherwise. In-process GCRA; a shared backend for several instances is
+//! otherwise; per service API key with `api_key_requests_per_minute`. In-process GCRA; a shared backend for several instances is
 //! separate work. Every limited response carries `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset`; a refusal is 429 with
 //! `Retry-After`.
@@ -26,6 +26,9 @@ pub enum LimitKey {
     Session(String),
     /// An unauthenticated client address.
     Addr(IpAddr),
+    /// A service API key (by id), limited by
+    /// `security.rate_limiting.api_key_requests_per_minute`.
+    ApiKey(String),
 }
 
 /// Nanoseconds on a monotonic clock (for the limiter).

@@ -42,6 +42,8 @@ pub enum Kind {
     MethodNotAllowed,
     /// The resource already exists (409).
     Conflict,
+    /// A configured limit (e.g. API keys per user) is reached (409).
+    LimitReached,
     /// Too many attempts from this client (429).
     TooManyRequests,
     /// Body larger than the limit (413).
@@ -73,6 +75,7 @@ impl Kind {
             Kind::NotFound => "not-found",
             Kind::MethodNotAllowed => "method-not-allowed",
             Kind::Conflict => "conflict",
+            Kind::LimitReached => "limit-reached",
             Kind::TooManyRequests => "too-many-requests",
             Kind::PayloadTooLarge => "payload-too-large",
             Kind::UnsupportedMediaType => "unsupported-media-type",
@@ -97,7 +100,7 @@ impl Kind {
             Kind::PasswordPolicy => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Conflict | Kind::LimitReached => StatusCode::CONFLICT,
             Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -123,6 +126,7 @@ impl Kind {
             Kind::NotFound => "Not found",
             Kind::MethodNotAllowed => "Method not allowed",
             Kind::Conflict => "Already exists",
+            Kind::LimitReached => "Limit reached",
             Kind::TooManyRequests => "Too many requests",
             Kind::PayloadTooLarge => "Request body too large",
             Kind::UnsupportedMediaType => "Unsupported media type",

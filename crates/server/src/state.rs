@@ -61,11 +61,15 @@ pub struct Inner {
     pub hash_slots: Semaphore,
     /// API call limits per session or address.
     pub api_limiter: cryptobot_auth::RateLimiter<crate::limits::LimitKey>,
+    /// API call limits per service API key.
+    pub api_key_limiter: cryptobot_auth::RateLimiter<crate::limits::LimitKey>,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<cryptobot_config::IpNet>,
     /// Keys (from `vault_master.key`) sealing TOTP secrets and hashing
     /// backup codes.
     pub mfa: MfaKeys,
+    /// The vault's master key ring.
+    pub vault: crate::vault::VaultKeys,
     /// Running average of one password verification, in microseconds;
     /// answers that skip hashing wait this long so timing tells nothing.
     pub hash_micros: AtomicU64,

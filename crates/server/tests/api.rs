@@ -208,6 +208,15 @@ const ALL_ROUTES: &[(&str, &str)] = &[
     ("/api/v1/mfa/totp/confirm", "post"),
     ("/api/v1/mfa/backup-codes", "post"),
     ("/api/v1/mfa/totp/disable", "post"),
+    ("/api/v1/api-keys", "post"),
+    ("/api/v1/api-keys", "get"),
+    ("/api/v1/api-keys/{id}/rotate", "post"),
+    ("/api/v1/api-keys/{id}", "delete"),
+    ("/api/v1/exchange-keys", "get"),
+    ("/api/v1/exchange-keys", "post"),
+    ("/api/v1/exchange-keys/{id}/rotate", "post"),
+    ("/api/v1/exchange-keys/{id}", "delete"),
+    ("/api/v1/exchange-keys/{id}/sign", "post"),
 ];
 
 async fn login_sessions_and_roles(db: Db) {

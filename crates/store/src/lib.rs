@@ -17,11 +17,13 @@ mod error;
 mod mfa;
 mod migrate;
 mod model;
+mod service_keys;
 mod sessions;
 mod store;
 mod tokens;
 mod users;
 mod util;
+mod vault;
 
 pub use error::StoreError;
 pub use mfa::{Challenge, TotpRecord};
@@ -30,4 +32,6 @@ pub use model::{
     AuditEvent, AuditQuery, AuditRecord, FailureOutcome, NewSession, NewUser, RefreshUse, Session,
     User,
 };
+pub use service_keys::{KeyInsert, NewServiceKey, ServiceKey};
 pub use store::{Backend, Store, Target};
+pub use vault::{ExchangeKey, ExchangeKeyVersion, NewExchangeKey, Rewrap, Usage, VaultRecord};

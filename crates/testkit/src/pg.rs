@@ -429,6 +429,20 @@ impl PgServer {
         cmd
     }
 
+    /// `pg_dump` of database `db` (plain SQL, data and schema) as the
+    /// superuser over the unix socket.
+    pub fn pg_dump(&self, db: &str) -> Result<Vec<u8>, Error> {
+        let pg_dump = pg_binary("pg_dump")?;
+        let mut cmd = self.runner.command(&pg_dump);
+        cmd.arg("-h")
+            .arg(&self.socket_dir)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(["-U", SUPERUSER, "-d", db])
+            .current_dir(self.dir.path());
+        Ok(util::run_checked(&mut cmd, None)?.stdout)
+    }
+
     /// `pg_ctl restart -m fast -w` on the same port and data directory (the
     /// configuration files are re-read).
     pub fn restart(&self) -> Result<(), Error> {

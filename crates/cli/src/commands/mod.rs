@@ -1,7 +1,9 @@
+pub mod apikey;
 pub mod assess;
 pub mod config;
 pub mod firewall;
 pub mod firewall_live;
+pub mod keys;
 pub mod permissions;
 pub mod rollback;
 pub mod secure_config;

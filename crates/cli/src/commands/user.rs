@@ -41,7 +41,7 @@ impl From<AccountError> for Failure {
 }
 
 /// The audit actor for shell commands: `cli:<login name>`.
-fn cli_actor() -> Who {
+pub(crate) fn cli_actor() -> Who {
     let name = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| format!("uid{}", rustix::process::getuid().as_raw()));
@@ -71,7 +71,7 @@ fn password_from_stdin() -> Result<SecretString, Failure> {
 }
 
 /// Asks on the terminal with echo off.
-fn prompt_hidden(prompt: &str) -> Result<SecretString, Failure> {
+pub(crate) fn prompt_hidden(prompt: &str) -> Result<SecretString, Failure> {
     use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
     let tty = std::fs::OpenOptions::new()
         .read(true)

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::{AccountError, Accounts};
 use crate::extract::{
-    ApiJson, Caller, ClientAddr, PASSWORD_CHANGE_ONLY, UserAgent, Validate, check_len,
+    ApiJson, ClientAddr, PASSWORD_CHANGE_ONLY, SessionCaller, UserAgent, Validate, check_len,
     password_expired, session_end_reason,
 };
 use crate::keys::{AUDIENCE, ISSUER};
@@ -585,7 +585,7 @@ pub async fn login_mfa(
 )]
 pub async fn step_up(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: SessionCaller,
     ApiJson(req): ApiJson<crate::routes::mfa::CodeRequest>,
 ) -> Result<StatusCode, ApiError> {
     if !caller.user.mfa_enabled {
@@ -722,7 +722,10 @@ pub async fn refresh(
         AuthErrors,
     )
 )]
-pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+) -> Result<StatusCode, ApiError> {
     let now = now();
     state
         .store
@@ -755,7 +758,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Sta
 )]
 pub async fn change_password(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: SessionCaller,
     ApiJson(req): ApiJson<PasswordChangeRequest>,
 ) -> Result<Json<PasswordChanged>, ApiError> {
     let now = now();

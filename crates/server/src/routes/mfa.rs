@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::extract::{ApiJson, Caller, Validate, check_len};
+use crate::extract::{ApiJson, SessionCaller, Validate, check_len};
 use crate::mfa::{check_code, invalid_code};
 use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody};
 use crate::state::{AppState, now};
@@ -122,7 +122,7 @@ async fn fresh_codes(
 )]
 pub async fn status(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: SessionCaller,
 ) -> Result<Json<MfaStatus>, ApiError> {
     let rec = state.store.totp(&caller.user.id).await?;
     Ok(Json(MfaStatus {
@@ -147,7 +147,7 @@ pub async fn status(
 )]
 pub async fn enroll(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: SessionCaller,
 ) -> Result<Json<Enrollment>, ApiError> {
     let secret = new_totp_secret().map_err(|_| ApiError::internal())?;
     let sealed = state
@@ -207,7 +207,7 @@ pub async fn enroll(
 )]
 pub async fn confirm(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: SessionCaller,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> Result<Json<BackupCodes>, ApiError> {
     let now = now();
@@ -281,7 +281,7 @@ pub async fn confirm(
 )]
 pub async fn regenerate(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: SessionCaller,
 ) -> Result<Json<BackupCodes>, ApiError> {
     if !caller.user.mfa_enabled {
         return Err(ApiError::new(Kind::Conflict, "MFA is not enabled"));
@@ -320,7 +320,7 @@ pub async fn regenerate(
 )]
 pub async fn disable(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: SessionCaller,
     ApiJson(req): ApiJson<DisableRequest>,
 ) -> Result<StatusCode, ApiError> {
     if !caller.user.mfa_enabled {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::extract::Caller;
+use crate::extract::SessionCaller;
 use crate::problem::{ApiError, Kind, ProblemBody, ScopeErrors};
 use crate::state::{AppState, now};
 
@@ -42,7 +42,7 @@ pub struct SessionView {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: SessionCaller,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     caller.require(&state, Scope::AccountSelf).await?;
     let sessions = state.store.list_sessions(&caller.user.id, now()).await?;
@@ -75,7 +75,7 @@ pub async fn list(
 )]
 pub async fn end(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: SessionCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(&state, Scope::AccountSelf).await?;

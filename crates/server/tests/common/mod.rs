@@ -266,3 +266,22 @@ pub async fn login(s: &TestServer, c: &reqwest::Client, user: &str) -> Value {
 pub fn access(tokens: &Value) -> String {
     tokens["access_token"].as_str().unwrap().to_string()
 }
+
+impl TestServer {
+    /// The database as its own dump tool writes it: `sqlite3 FILE .dump`
+    /// or `pg_dump`.
+    pub fn tool_dump(&self) -> Vec<u8> {
+        match &self.pg_db {
+            None => {
+                let out = std::process::Command::new("sqlite3")
+                    .arg(self.layout.data_dir().join("cryptobot.db"))
+                    .arg(".dump")
+                    .output()
+                    .expect("run sqlite3 (Debian package sqlite3)");
+                assert!(out.status.success(), "sqlite3 .dump failed");
+                out.stdout
+            }
+            Some(db) => pg().pg_dump(db).expect("pg_dump"),
+        }
+    }
+}

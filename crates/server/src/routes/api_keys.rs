@@ -1,0 +1,328 @@
+//! `/api/v1/api-keys`: service-to-service API keys (`Authorization: ApiKey
+//! cbk_<id>_<secret>`). A key's secret is returned once, when it is made or
+//! rotated; listings never show secrets or digests.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use cryptobot_auth::Scope;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::extract::{ApiJson, Caller, SessionCaller, Validate, check_len};
+use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
+use crate::service_keys::{
+    DEFAULT_LIFETIME_DAYS, IssuedKey, ServiceKeyError, ServiceKeyView, ServiceKeys, parse_scopes,
+    valid_key_name,
+};
+use crate::state::{AppState, now};
+
+/// A new key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// What the key is for: 1-64 of a-z, A-Z, 0-9, '.', '_', '-', ' '.
+    #[schema(example = "strategy", min_length = 1, max_length = 64)]
+    pub name: String,
+    /// Scopes the key carries; each must be one you have.
+    #[schema(example = json!(["trade:execute", "trade:read"]))]
+    pub scopes: Vec<String>,
+    /// Days until the key expires (1-3650, default 90).
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<u32>,
+}
+
+impl Validate for CreateKeyRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_len("name", &self.name, 1, 64)?;
+        if !valid_key_name(&self.name) {
+            return Err(ApiError::invalid_field(
+                "name",
+                "use 1-64 characters a-z, A-Z, 0-9, '.', '_', '-' or ' '",
+            ));
+        }
+        if self.scopes.is_empty() || self.scopes.len() > 16 {
+            return Err(ApiError::invalid_field(
+                "scopes",
+                "give 1 to 16 scope names, e.g. [\"trade:execute\"]",
+            ));
+        }
+        for s in &self.scopes {
+            check_len("scopes", s, 1, 32)?;
+        }
+        parse_scopes(&self.scopes).map_err(|e| ApiError::invalid_field("scopes", e.to_string()))?;
+        days_ok("expires_in_days", self.expires_in_days)
+    }
+}
+
+fn days_ok(field: &str, days: Option<u32>) -> Result<(), ApiError> {
+    match days {
+        Some(d) if !(1..=3650).contains(&d) => {
+            Err(ApiError::invalid_field(field, "must be from 1 to 3650"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A key with its secret: shown exactly once.
+#[derive(Serialize, ToSchema)]
+pub struct IssuedKeyView {
+    /// The whole key, `cbk_<id>_<secret>`. Store it now: it is never shown
+    /// again. Send it as `Authorization: ApiKey <key>`.
+    #[schema(example = "cbk_k2m4q7x3bz5a_…")]
+    pub key: String,
+    /// The key's metadata.
+    #[serde(flatten)]
+    pub info: ServiceKeyView,
+}
+
+impl IssuedKeyView {
+    fn of(k: &IssuedKey, now: i64) -> Self {
+        IssuedKeyView {
+            key: k.key.expose_secret().to_string(),
+            info: ServiceKeyView::of(&k.record, now),
+        }
+    }
+}
+
+/// Whose keys to list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Another account's keys (needs `users:manage`).
+    #[param(max_length = 64)]
+    pub user: Option<String>,
+    /// Everyone's keys (needs `users:manage`).
+    pub all: Option<bool>,
+}
+
+/// Options of a rotation.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RotateParams {
+    /// A new lifetime in days from now (1-3650); without it the expiry stays.
+    #[param(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<u32>,
+}
+
+fn query_error(e: &QueryRejection) -> ApiError {
+    let text = e.body_text();
+    match text.split('`').nth(1) {
+        Some(field) if text.contains("unknown field") => {
+            ApiError::invalid_field(field, "unknown parameter; see /openapi.json")
+        }
+        _ => ApiError::new(
+            Kind::InvalidRequest,
+            "a query parameter has the wrong type; see /openapi.json",
+        ),
+    }
+}
+
+fn map_err(e: ServiceKeyError) -> ApiError {
+    match e {
+        ServiceKeyError::BadName => ApiError::invalid_field("name", e.to_string()),
+        ServiceKeyError::NoScopes | ServiceKeyError::UnknownScope(_) => {
+            ApiError::invalid_field("scopes", e.to_string())
+        }
+        ServiceKeyError::ScopeBeyondRole { .. } => ApiError::new(Kind::Forbidden, e.to_string()),
+        ServiceKeyError::BadLifetime => ApiError::invalid_field("expires_in_days", e.to_string()),
+        ServiceKeyError::LimitReached { .. } => ApiError::new(
+            Kind::LimitReached,
+            format!("{e}; revoke one with DELETE /api/v1/api-keys/{{id}} first"),
+        ),
+        ServiceKeyError::NoSuchKey(_) => not_found(),
+        ServiceKeyError::Inactive(_) => ApiError::new(Kind::Conflict, e.to_string()),
+        ServiceKeyError::Store(s) => s.into(),
+        ServiceKeyError::Random(_) => {
+            tracing::error!(error = %e, "API key operation failed");
+            ApiError::internal()
+        }
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(Kind::NotFound, "you have no API key with this id")
+}
+
+fn keys(state: &AppState) -> ServiceKeys<'_> {
+    ServiceKeys {
+        store: &state.store,
+        settings: &state.settings,
+    }
+}
+
+/// The second-factor rule for making a secret (creation and rotation).
+async fn mfa_gate(state: &AppState, caller: &SessionCaller) -> Result<(), ApiError> {
+    if state.settings.security.mfa.required_for_api_key_creation {
+        caller.require_mfa_session(state).await?;
+    }
+    Ok(())
+}
+
+/// Create a service API key for yourself. Needs a signed-in session, and
+/// one completed with a second factor when
+/// `security.mfa.required_for_api_key_creation` is on. The key's scopes
+/// must be among your own.
+#[utoipa::path(
+    post, path = "/api/v1/api-keys", operation_id = "createApiKey", tag = "api-keys",
+    security(("bearer" = ["account:self"])),
+    request_body = CreateKeyRequest,
+    responses(
+        BodyErrors,
+        (status = 201, description = "Created; `key` is shown only now", body = IssuedKeyView),
+        ScopeErrors,
+        (status = 409, description = "`security.api_keys.max_keys_per_user` reached", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+    ApiJson(req): ApiJson<CreateKeyRequest>,
+) -> Result<(StatusCode, Json<IssuedKeyView>), ApiError> {
+    caller.require(&state, Scope::AccountSelf).await?;
+    let scopes = parse_scopes(&req.scopes).map_err(map_err)?;
+    // Only scopes you have (same refusal and audit as using them).
+    for s in scopes.scopes() {
+        caller.require(&state, s).await?;
+    }
+    mfa_gate(&state, &caller).await?;
+    let now = now();
+    let days = req.expires_in_days.unwrap_or(DEFAULT_LIFETIME_DAYS);
+    let issued = keys(&state)
+        .create(
+            &caller.who(),
+            &caller.user,
+            &req.name,
+            scopes,
+            i64::from(days) * 86_400,
+            now,
+        )
+        .await
+        .map_err(map_err)?;
+    Ok((StatusCode::CREATED, Json(IssuedKeyView::of(&issued, now))))
+}
+
+/// List API keys: your own, or (with `users:manage`) another account's or
+/// everyone's. Revoked and expired keys are included.
+#[utoipa::path(
+    get, path = "/api/v1/api-keys", operation_id = "listApiKeys", tag = "api-keys",
+    security(("bearer" = ["account:self"]), ("api_key" = ["account:self"])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "Keys, newest first", body = Vec<ServiceKeyView>),
+        ScopeErrors,
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Vec<ServiceKeyView>>, ApiError> {
+    caller.require(&state, Scope::AccountSelf).await?;
+    let Query(p) = params.map_err(|e| query_error(&e))?;
+    let all = p.all.unwrap_or(false);
+    let other = p.user.as_deref().filter(|u| *u != caller.user.username);
+    if all || other.is_some() {
+        caller.require(&state, Scope::UsersManage).await?;
+    }
+    let owner = match other {
+        _ if all => None,
+        Some(name) => {
+            check_len("user", name, 1, 64)?;
+            let u = state
+                .store
+                .user_by_name(name)
+                .await?
+                .ok_or_else(|| ApiError::new(Kind::NotFound, "no such user"))?;
+            Some(u.id)
+        }
+        None => Some(caller.user.id.clone()),
+    };
+    let now = now();
+    let list = state.store.list_service_keys(owner.as_deref()).await?;
+    Ok(Json(
+        list.iter().map(|k| ServiceKeyView::of(k, now)).collect(),
+    ))
+}
+
+/// Give one of your keys a new secret. The previous secret keeps working
+/// for `security.api_keys.rotation_grace_hours`, so services can switch
+/// without downtime. Same session and second-factor rules as creation.
+#[utoipa::path(
+    post, path = "/api/v1/api-keys/{id}/rotate", operation_id = "rotateApiKey", tag = "api-keys",
+    security(("bearer" = ["account:self"])),
+    params(("id" = String, Path, description = "Key id"), RotateParams),
+    responses(
+        (status = 200, description = "Rotated; `key` is the new key, shown only now", body = IssuedKeyView),
+        ScopeErrors,
+        (status = 404, description = "You have no key with this id", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The key is revoked or expired", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn rotate(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+    Path(id): Path<String>,
+    params: Result<Query<RotateParams>, QueryRejection>,
+) -> Result<Json<IssuedKeyView>, ApiError> {
+    caller.require(&state, Scope::AccountSelf).await?;
+    let Query(p) = params.map_err(|e| query_error(&e))?;
+    days_ok("expires_in_days", p.expires_in_days)?;
+    let ops = keys(&state);
+    let key = ops.get(&id).await.map_err(map_err)?;
+    if key.user_id != caller.user.id {
+        return Err(not_found());
+    }
+    mfa_gate(&state, &caller).await?;
+    let now = now();
+    let issued = ops
+        .rotate(
+            &caller.who(),
+            &key,
+            p.expires_in_days.map(|d| i64::from(d) * 86_400),
+            now,
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(Json(IssuedKeyView::of(&issued, now)))
+}
+
+/// Revoke a key at once (both secrets, if it was rotated). Your own keys
+/// need `account:self`; anyone's, `users:manage`. A key may revoke itself.
+#[utoipa::path(
+    delete, path = "/api/v1/api-keys/{id}", operation_id = "revokeApiKey", tag = "api-keys",
+    security(("bearer" = ["account:self"]), ("api_key" = ["account:self"])),
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 204, description = "Revoked (or already revoked)"),
+        ScopeErrors,
+        (status = 404, description = "No such key of yours", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&state, Scope::AccountSelf).await?;
+    let ops = keys(&state);
+    let key = ops.get(&id).await.map_err(map_err)?;
+    if key.user_id != caller.user.id {
+        // Someone else's key: only administrators learn that it exists.
+        if !caller.scopes.contains(Scope::UsersManage) {
+            return Err(not_found());
+        }
+        caller.require(&state, Scope::UsersManage).await?;
+    }
+    ops.revoke(&caller.who(), &key, now())
+        .await
+        .map_err(map_err)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,1002 @@
+//! The key vault at work: the master key ring file, exchange keys (add,
+//! list, rotate, revoke, sign), master key rotation, and the MFA root key.
+//! Shared by the HTTP routes and the `cryptobot keys` / `cryptobot vault`
+//! commands, so both follow the same rules and write the same audit
+//! records.
+
+use std::io::Write as _;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use cryptobot_config::{Layout, Settings};
+use cryptobot_store::{ExchangeKey, NewExchangeKey, Rewrap, Store, StoreError, VaultRecord};
+use cryptobot_vault::{
+    Binding, Credentials, Exchange, Keyring, Sealed, SignRequest, Signed, VaultError,
+};
+use serde::Serialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::keys::{KeyError, vault_key_path};
+use crate::state::{Who, record_audit};
+
+/// Purpose of exchange credential records.
+pub const PURPOSE_EXCHANGE: &str = "exchange-credentials";
+/// Purpose (and id) of the record holding the MFA root key.
+pub const PURPOSE_MFA_ROOT: &str = "mfa-root";
+/// Binance accepts requests whose timestamp is within `recvWindow` (at
+/// most 60 s) of its clock; the vault refuses to sign outside that window,
+/// so signatures cannot be stockpiled for later.
+pub const MAX_TIMESTAMP_SKEW_MS: i64 = 60_000;
+/// Spikes need at least this many requests in an hour.
+pub const SPIKE_MIN_REQUESTS: i64 = 20;
+
+/// The master key ring as loaded from its file, re-read when the file
+/// changes (after `cryptobot vault rotate-master`).
+pub struct VaultKeys {
+    path: PathBuf,
+    ring: RwLock<Arc<Keyring>>,
+    stamp: Mutex<Option<(i64, i64, u64)>>,
+}
+
+impl std::fmt::Debug for VaultKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultKeys")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn file_stamp(path: &Path) -> Option<(i64, i64, u64)> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.mtime(), m.mtime_nsec(), m.ino()))
+}
+
+/// Reads and parses a key ring file.
+pub fn read_keyring(path: &Path) -> Result<Keyring, KeyError> {
+    let bytes = Zeroizing::new(
+        std::fs::read(path).map_err(|source| KeyError::ReadVaultKey {
+            path: path.display().to_string(),
+            source,
+        })?,
+    );
+    let ring = Keyring::parse(&bytes).map_err(|e| KeyError::BadVaultKey {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    })?;
+    if ring.has_constant_key() {
+        return Err(KeyError::BadVaultKey {
+            path: path.display().to_string(),
+            why: "a key is one repeated byte (a placeholder, not a key)".into(),
+        });
+    }
+    Ok(ring)
+}
+
+impl VaultKeys {
+    /// Loads the ring from where [`vault_key_path`] says.
+    pub fn load(layout: &Layout) -> Result<VaultKeys, KeyError> {
+        Self::load_from(vault_key_path(layout))
+    }
+
+    /// Loads the ring from `path`.
+    pub fn load_from(path: PathBuf) -> Result<VaultKeys, KeyError> {
+        let stamp = file_stamp(&path);
+        let ring = read_keyring(&path)?;
+        Ok(VaultKeys {
+            path,
+            ring: RwLock::new(Arc::new(ring)),
+            stamp: Mutex::new(stamp),
+        })
+    }
+
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The ring now.
+    pub fn ring(&self) -> Arc<Keyring> {
+        match self.ring.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the file if it changed; a file that does not parse is
+    /// logged and the ring in memory kept.
+    pub fn refresh(&self) {
+        let now = file_stamp(&self.path);
+        let mut stamp = match self.stamp.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if *stamp == now {
+            return;
+        }
+        match read_keyring(&self.path) {
+            Ok(ring) => {
+                tracing::info!(versions = ?ring.versions(), "vault master key ring reloaded");
+                match self.ring.write() {
+                    Ok(mut g) => *g = Arc::new(ring),
+                    Err(p) => *p.into_inner() = Arc::new(ring),
+                }
+                *stamp = now;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "vault master key file changed but cannot be used; keeping the loaded keys")
+            }
+        }
+    }
+}
+
+/// Why a vault operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultOpError {
+    /// Bad input; the message says what and how to fix it.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such key.
+    #[error("no exchange key `{0}`")]
+    NotFound(String),
+    /// The key was revoked.
+    #[error("exchange key `{0}` is revoked")]
+    Revoked(String),
+    /// A label already in use, or a concurrent change won.
+    #[error("{0}")]
+    Conflict(String),
+    /// Crypto failure (wrong master key, damaged record).
+    #[error("vault: {0}")]
+    Vault(#[from] VaultError),
+    /// Storage failure.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The key ring file could not be read or written.
+    #[error("{0}")]
+    KeyFile(String),
+}
+
+impl VaultOpError {
+    /// How to fix it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            VaultOpError::NotFound(_) => {
+                Some("`cryptobot keys list` shows the keys and their ids".into())
+            }
+            VaultOpError::Vault(VaultError::Open | VaultError::UnknownMasterVersion(_)) => Some(
+                "the master key ring does not match the database: restore the vault_master.key that belongs to this database".into(),
+            ),
+            VaultOpError::KeyFile(_) => Some(
+                "run as the installation's owner, with the key file (not a read-only systemd credential) in reach".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// A declared permission of an exchange key.
+pub const PERMISSIONS: [&str; 3] = ["read", "trade", "withdraw"];
+
+/// What an operator gives to add or rotate a key.
+pub struct NewCredentials {
+    /// The API key.
+    pub api_key: Zeroizing<String>,
+    /// The secret.
+    pub secret: Zeroizing<String>,
+    /// Optional passphrase.
+    pub passphrase: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for NewCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewCredentials([redacted])")
+    }
+}
+
+/// Metadata of a key being added.
+#[derive(Debug, Clone)]
+pub struct NewKeyMeta {
+    /// Exchange name.
+    pub exchange: String,
+    /// Label.
+    pub label: String,
+    /// Declared permissions.
+    pub permissions: Vec<String>,
+    /// IP allow-list note.
+    pub ip_note: Option<String>,
+}
+
+/// A key as listings show it: never a secret.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExchangeKeyView {
+    /// Key id (`xk_…`).
+    pub id: String,
+    /// Exchange.
+    pub exchange: String,
+    /// Label.
+    pub label: String,
+    /// Fingerprint of the current API key (`sha256:` + 12 hex digits).
+    pub fingerprint: String,
+    /// Declared permissions.
+    pub permissions: Vec<String>,
+    /// Note about the exchange-side IP allow-list.
+    pub ip_note: Option<String>,
+    /// Who added it.
+    pub created_by: Option<String>,
+    /// When it was added (unix seconds).
+    pub created_at: i64,
+    /// Current credential version.
+    pub version: i64,
+    /// When the current version was stored (unix seconds).
+    pub rotated_at: i64,
+    /// Days since the current version was stored.
+    pub age_days: i64,
+    /// When rotation is due (unix seconds).
+    pub rotation_due_at: i64,
+    /// The current version is older than `rotation_days`.
+    pub rotation_due: bool,
+    /// When it was revoked (unix seconds).
+    pub revoked_at: Option<i64>,
+    /// Whether the vault can sign requests for this exchange.
+    pub can_sign: bool,
+}
+
+impl ExchangeKeyView {
+    /// The view of `k` at `now`.
+    pub fn of(k: ExchangeKey, settings: &Settings, now: i64) -> ExchangeKeyView {
+        let due_at = k.rotated_at + i64::from(settings.security.api_keys.rotation_days) * 86_400;
+        let can_sign = Exchange::parse(&k.exchange).is_ok_and(Exchange::can_sign);
+        ExchangeKeyView {
+            age_days: (now - k.rotated_at).max(0) / 86_400,
+            rotation_due: k.revoked_at.is_none() && now >= due_at,
+            rotation_due_at: due_at,
+            permissions: k.permissions.split(',').map(str::to_string).collect(),
+            id: k.id,
+            exchange: k.exchange,
+            label: k.label,
+            fingerprint: k.fingerprint,
+            ip_note: k.ip_note,
+            created_by: k.created_by,
+            created_at: k.created_at,
+            version: k.current_version,
+            rotated_at: k.rotated_at,
+            revoked_at: k.revoked_at,
+            can_sign,
+        }
+    }
+}
+
+fn printable(s: &str) -> bool {
+    !s.chars().any(char::is_control)
+}
+
+fn validate_meta(
+    meta: &NewKeyMeta,
+    settings: &Settings,
+) -> Result<(Exchange, String), VaultOpError> {
+    let exchange =
+        Exchange::parse(meta.exchange.trim()).map_err(|e| VaultOpError::Invalid(e.to_string()))?;
+    let label = meta.label.trim();
+    if label.is_empty()
+        || label.chars().count() > 64
+        || !label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-'))
+    {
+        return Err(VaultOpError::Invalid(
+            "label must be 1-64 characters: letters, digits, space, `.`, `_` or `-`".into(),
+        ));
+    }
+    let mut perms: Vec<&str> = Vec::new();
+    for p in &meta.permissions {
+        let p = p.trim();
+        let Some(known) = PERMISSIONS.iter().find(|k| k.eq_ignore_ascii_case(p)) else {
+            return Err(VaultOpError::Invalid(format!(
+                "unknown permission `{}`; use read, trade or withdraw",
+                p.chars().take(32).collect::<String>()
+            )));
+        };
+        if !perms.contains(known) {
+            perms.push(known);
+        }
+    }
+    if perms.is_empty() {
+        return Err(VaultOpError::Invalid(
+            "declare the key's permissions on the exchange: read, trade and/or withdraw".into(),
+        ));
+    }
+    if perms.contains(&"withdraw") && !settings.security.api_keys.allow_withdraw_keys {
+        return Err(VaultOpError::Invalid(
+            "withdraw-enabled keys are refused: create a key without withdrawal permission on the exchange (a trading bot never needs it), or set security.api_keys.allow_withdraw_keys = true".into(),
+        ));
+    }
+    perms.sort_by_key(|p| PERMISSIONS.iter().position(|k| k == p));
+    if let Some(note) = &meta.ip_note
+        && (note.chars().count() > 200 || !printable(note))
+    {
+        return Err(VaultOpError::Invalid(
+            "ip_note must be at most 200 printable characters".into(),
+        ));
+    }
+    Ok((exchange, perms.join(",")))
+}
+
+fn validate_credentials(exchange: Exchange, c: &NewCredentials) -> Result<(), VaultOpError> {
+    let key = c.api_key.as_str();
+    if key.len() < 8 || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(VaultOpError::Invalid(
+            "the API key must be 8-256 printable ASCII characters without spaces".into(),
+        ));
+    }
+    cryptobot_vault::check_secret_format(exchange, &c.secret)
+        .map_err(|e| VaultOpError::Invalid(e.to_string()))?;
+    if let Some(p) = &c.passphrase
+        && (p.is_empty() || p.len() > 128 || !printable(p))
+    {
+        return Err(VaultOpError::Invalid(
+            "the passphrase must be 1-128 printable characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn random_hex(bytes: usize) -> Result<String, VaultOpError> {
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b).map_err(|_| VaultOpError::Vault(VaultError::Random))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn record_id(key_id: &str, version: i64) -> String {
+    format!("{key_id}/v{version}")
+}
+
+fn seal_record(
+    ring: &Keyring,
+    id: String,
+    purpose: &str,
+    version: i64,
+    plain: &[u8],
+    now: i64,
+) -> Result<VaultRecord, VaultOpError> {
+    let sealed = cryptobot_vault::seal(
+        ring,
+        &Binding {
+            id: &id,
+            version,
+            purpose,
+        },
+        plain,
+    )?;
+    Ok(VaultRecord {
+        id,
+        purpose: purpose.to_string(),
+        version,
+        master_version: i64::from(sealed.master_version),
+        wrapped_key: sealed.wrapped_key,
+        ciphertext: sealed.ciphertext,
+        created_at: now,
+    })
+}
+
+fn sealed_of(rec: &VaultRecord) -> Result<Sealed, VaultOpError> {
+    Ok(Sealed {
+        master_version: u32::try_from(rec.master_version)
+            .map_err(|_| VaultError::Damaged("master version"))?,
+        wrapped_key: rec.wrapped_key.clone(),
+        ciphertext: rec.ciphertext.clone(),
+    })
+}
+
+/// Opens a stored record with its own binding.
+pub fn open_record(ring: &Keyring, rec: &VaultRecord) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    let sealed = sealed_of(rec).map_err(|_| VaultError::Damaged("master version"))?;
+    cryptobot_vault::open(
+        ring,
+        &Binding {
+            id: &rec.id,
+            version: rec.version,
+            purpose: &rec.purpose,
+        },
+        &sealed,
+    )
+}
+
+/// The vault as the routes and the CLI use it.
+pub struct Vault<'a> {
+    /// Storage.
+    pub store: &'a Store,
+    /// Master keys.
+    pub keys: &'a VaultKeys,
+    /// Settings (`[security.api_keys]`).
+    pub settings: &'a Settings,
+}
+
+impl Vault<'_> {
+    async fn audit(
+        &self,
+        event: &str,
+        who: &Who,
+        subject: &str,
+        outcome: &str,
+        details: serde_json::Value,
+    ) {
+        record_audit(self.store, event, who, Some(subject), outcome, details).await;
+    }
+
+    /// Adds a key. The secret is validated, sealed and never returned.
+    pub async fn add(
+        &self,
+        who: &Who,
+        meta: &NewKeyMeta,
+        creds: &NewCredentials,
+        now: i64,
+    ) -> Result<ExchangeKeyView, VaultOpError> {
+        let (exchange, permissions) = match validate_meta(meta, self.settings) {
+            Ok(v) => v,
+            Err(e) => {
+                if meta
+                    .permissions
+                    .iter()
+                    .any(|p| p.trim().eq_ignore_ascii_case("withdraw"))
+                {
+                    self.audit(
+                        "exchange_key_refused",
+                        who,
+                        meta.label.trim(),
+                        "denied",
+                        json!({"reason": "withdraw_permission", "exchange": meta.exchange}),
+                    )
+                    .await;
+                }
+                return Err(e);
+            }
+        };
+        validate_credentials(exchange, creds)?;
+        self.keys.refresh();
+        let id = format!("xk_{}", random_hex(8)?);
+        let fingerprint = cryptobot_vault::fingerprint(&creds.api_key);
+        let plain = Credentials {
+            api_key: creds.api_key.clone(),
+            secret: creds.secret.clone(),
+            passphrase: creds.passphrase.clone(),
+        }
+        .to_bytes();
+        let rec = seal_record(
+            &self.keys.ring(),
+            record_id(&id, 1),
+            PURPOSE_EXCHANGE,
+            1,
+            &plain,
+            now,
+        )?;
+        let new = NewExchangeKey {
+            id: id.clone(),
+            exchange: exchange.as_str().to_string(),
+            label: meta.label.trim().to_string(),
+            permissions: permissions.clone(),
+            ip_note: meta.ip_note.clone(),
+            created_by: who.actor.clone(),
+            fingerprint: fingerprint.clone(),
+            now,
+        };
+        match self.store.add_exchange_key(&new, &rec).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(VaultOpError::Conflict(format!(
+                    "a {exchange} key labelled `{}` exists; choose another label or rotate that key",
+                    new.label
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(
+            "exchange_key_added",
+            who,
+            &id,
+            "success",
+            json!({"exchange": exchange.as_str(), "label": new.label, "permissions": permissions, "fingerprint": fingerprint}),
+        )
+        .await;
+        let key = self
+            .store
+            .exchange_key(&id)
+            .await?
+            .ok_or_else(|| VaultOpError::NotFound(id.clone()))?;
+        Ok(ExchangeKeyView::of(key, self.settings, now))
+    }
+
+    /// Destroys versions whose grace period ended and raises the
+    /// rotation-due event once per key version.
+    pub async fn sweep(&self, now: i64) -> Result<(), VaultOpError> {
+        let system = Who {
+            actor: Some("system".into()),
+            client: None,
+        };
+        for v in self.store.destroy_expired_key_versions(now).await? {
+            self.audit(
+                "exchange_key_version_destroyed",
+                &system,
+                &v.key_id,
+                "success",
+                json!({"version": v.version, "reason": "grace_period_ended"}),
+            )
+            .await;
+        }
+        for k in self.store.exchange_keys(false).await? {
+            let view = ExchangeKeyView::of(k.clone(), self.settings, now);
+            if view.rotation_due
+                && k.rotation_alerted_at.is_none()
+                && self.store.mark_rotation_alerted(&k.id, now).await?
+            {
+                tracing::warn!(target: "alert", key = %k.id, age_days = view.age_days, "exchange key rotation due");
+                self.audit(
+                    "exchange_key_rotation_due",
+                    &system,
+                    &k.id,
+                    "warning",
+                    json!({"exchange": k.exchange, "label": k.label, "age_days": view.age_days, "rotation_days": self.settings.security.api_keys.rotation_days}),
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every key (revoked ones when asked), after a sweep.
+    pub async fn list(
+        &self,
+        include_revoked: bool,
+        now: i64,
+    ) -> Result<Vec<ExchangeKeyView>, VaultOpError> {
+        self.sweep(now).await?;
+        Ok(self
+            .store
+            .exchange_keys(include_revoked)
+            .await?
+            .into_iter()
+            .map(|k| ExchangeKeyView::of(k, self.settings, now))
+            .collect())
+    }
+
+    async fn active(&self, id: &str) -> Result<ExchangeKey, VaultOpError> {
+        let key = self
+            .store
+            .exchange_key(id)
+            .await?
+            .ok_or_else(|| VaultOpError::NotFound(short(id)))?;
+        if key.revoked_at.is_some() {
+            return Err(VaultOpError::Revoked(key.id));
+        }
+        Ok(key)
+    }
+
+    /// Stores new credentials as the next version; the previous one signs
+    /// for `rotation_grace_hours` more, then is destroyed.
+    pub async fn rotate(
+        &self,
+        who: &Who,
+        id: &str,
+        creds: &NewCredentials,
+        now: i64,
+    ) -> Result<ExchangeKeyView, VaultOpError> {
+        let key = self.active(id).await?;
+        let exchange = Exchange::parse(&key.exchange)?;
+        validate_credentials(exchange, creds)?;
+        self.keys.refresh();
+        let next = key.current_version + 1;
+        let plain = Credentials {
+            api_key: creds.api_key.clone(),
+            secret: creds.secret.clone(),
+            passphrase: creds.passphrase.clone(),
+        }
+        .to_bytes();
+        let rec = seal_record(
+            &self.keys.ring(),
+            record_id(&key.id, next),
+            PURPOSE_EXCHANGE,
+            next,
+            &plain,
+            now,
+        )?;
+        let grace_until =
+            now + i64::from(self.settings.security.api_keys.rotation_grace_hours) * 3600;
+        let fingerprint = cryptobot_vault::fingerprint(&creds.api_key);
+        if !self
+            .store
+            .rotate_exchange_key(
+                &key.id,
+                key.current_version,
+                &fingerprint,
+                &rec,
+                now,
+                grace_until,
+            )
+            .await?
+        {
+            return Err(VaultOpError::Conflict(
+                "the key changed meanwhile (rotated or revoked); list it and try again".into(),
+            ));
+        }
+        self.audit(
+            "exchange_key_rotated",
+            who,
+            &key.id,
+            "success",
+            json!({"from_version": key.current_version, "to_version": next, "previous_valid_until": grace_until, "fingerprint": fingerprint}),
+        )
+        .await;
+        if grace_until <= now {
+            self.sweep(now).await?;
+        }
+        let key = self
+            .store
+            .exchange_key(&key.id)
+            .await?
+            .ok_or_else(|| VaultOpError::NotFound(key.id.clone()))?;
+        Ok(ExchangeKeyView::of(key, self.settings, now))
+    }
+
+    /// Revokes a key: every version's sealed record is destroyed at once.
+    pub async fn revoke(
+        &self,
+        who: &Who,
+        id: &str,
+        now: i64,
+    ) -> Result<ExchangeKeyView, VaultOpError> {
+        let key = self.active(id).await?;
+        if !self.store.revoke_exchange_key(&key.id, now).await? {
+            return Err(VaultOpError::Revoked(key.id));
+        }
+        self.audit(
+            "exchange_key_revoked",
+            who,
+            &key.id,
+            "success",
+            json!({"exchange": key.exchange, "label": key.label}),
+        )
+        .await;
+        let key = self
+            .store
+            .exchange_key(&key.id)
+            .await?
+            .ok_or_else(|| VaultOpError::NotFound(key.id.clone()))?;
+        Ok(ExchangeKeyView::of(key, self.settings, now))
+    }
+
+    /// Signs an exchange request with the key's current credentials.
+    pub async fn sign(
+        &self,
+        who: &Who,
+        id: &str,
+        req: &SignRequest,
+        now_ms: i64,
+    ) -> Result<Signed, VaultOpError> {
+        let now = now_ms.div_euclid(1000);
+        let key = self.active(id).await?;
+        let exchange = Exchange::parse(&key.exchange)?;
+        if exchange == Exchange::Binance {
+            check_binance_timestamp(req, now_ms)?;
+        }
+        let versions = self.store.usable_key_versions(&key.id, now).await?;
+        let Some(secret_id) = versions.first().and_then(|v| v.secret_id.clone()) else {
+            return Err(VaultOpError::Revoked(key.id));
+        };
+        let rec = self
+            .store
+            .vault_record(&secret_id)
+            .await?
+            .ok_or_else(|| VaultOpError::Revoked(key.id.clone()))?;
+        let plain = match open_record(&self.keys.ring(), &rec) {
+            Ok(p) => p,
+            Err(VaultError::UnknownMasterVersion(_) | VaultError::Open) => {
+                // A rotation may have moved the record to a newer master
+                // version: re-read the ring once.
+                self.keys.refresh();
+                open_record(&self.keys.ring(), &rec)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let creds = Credentials::from_bytes(&plain)?;
+        let signed = cryptobot_vault::sign(exchange, &creds, req)?;
+        drop(creds);
+        let version = versions.first().map_or(0, |v| v.version);
+        self.audit(
+            "exchange_key_used",
+            who,
+            &key.id,
+            "success",
+            json!({"version": version, "method": req.method, "path": req.path}),
+        )
+        .await;
+        self.count_use(&key, now).await?;
+        Ok(signed)
+    }
+
+    async fn count_use(&self, key: &ExchangeKey, now: i64) -> Result<(), VaultOpError> {
+        let hour = now.div_euclid(3600);
+        let usage = self.store.count_key_use(&key.id, hour).await?;
+        let factor = i64::from(self.settings.security.api_keys.usage_spike_factor);
+        let average = (usage.previous_24h + 23) / 24;
+        let threshold = (factor * average).max(SPIKE_MIN_REQUESTS);
+        if usage.this_hour > threshold
+            && !usage.alerted
+            && self.store.mark_usage_alerted(&key.id, hour).await?
+        {
+            tracing::warn!(target: "alert", key = %key.id, this_hour = usage.this_hour, average, "unusual exchange key usage");
+            self.audit(
+                "exchange_key_usage_spike",
+                &Who {
+                    actor: Some("system".into()),
+                    client: None,
+                },
+                &key.id,
+                "warning",
+                json!({"this_hour": usage.this_hour, "hourly_average_24h": average, "factor": factor}),
+            )
+            .await;
+        }
+        Ok(())
+    }
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(40).collect()
+}
+
+fn check_binance_timestamp(req: &SignRequest, now_ms: i64) -> Result<(), VaultOpError> {
+    let ts = [req.query.as_deref(), req.body.as_deref()]
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f.split('&'))
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "timestamp")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+        .or(req.timestamp);
+    let Some(ts) = ts else {
+        return Ok(()); // the signer reports the missing timestamp
+    };
+    if (ts - now_ms).abs() > MAX_TIMESTAMP_SKEW_MS {
+        return Err(VaultOpError::Invalid(format!(
+            "timestamp is {} s away from the vault's clock; sign requests as they are sent (Binance accepts at most 60 s of recvWindow)",
+            (ts - now_ms).abs() / 1000
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the MFA root key from the vault, creating it on first use.
+pub async fn mfa_keys(
+    store: &Store,
+    keys: &VaultKeys,
+    now: i64,
+) -> Result<cryptobot_auth::MfaKeys, VaultOpError> {
+    let rec = match store.vault_record(PURPOSE_MFA_ROOT).await? {
+        Some(r) => r,
+        None => {
+            let mut root = Zeroizing::new([0u8; 32]);
+            getrandom::fill(root.as_mut()).map_err(|_| VaultError::Random)?;
+            let rec = seal_record(
+                &keys.ring(),
+                PURPOSE_MFA_ROOT.into(),
+                PURPOSE_MFA_ROOT,
+                1,
+                root.as_ref(),
+                now,
+            )?;
+            match store.insert_vault_record(&rec).await {
+                Ok(()) => rec,
+                // Another instance created it first: use theirs.
+                Err(StoreError::Conflict(_)) => store
+                    .vault_record(PURPOSE_MFA_ROOT)
+                    .await?
+                    .ok_or_else(|| VaultOpError::NotFound(PURPOSE_MFA_ROOT.into()))?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let root = open_record(&keys.ring(), &rec)?;
+    cryptobot_auth::MfaKeys::derive(&root)
+        .map_err(|_| VaultOpError::Vault(VaultError::Damaged("mfa root key")))
+}
+
+/// Checks at startup that the ring opens one record of every master
+/// version in use; the error names the version that does not.
+pub async fn check_ring(store: &Store, keys: &VaultKeys) -> Result<(), KeyError> {
+    let ring = keys.ring();
+    let mismatch = |version: i64| KeyError::VaultMismatch {
+        path: keys.path().display().to_string(),
+        version,
+    };
+    let usage = store
+        .vault_master_usage()
+        .await
+        .map_err(|e| KeyError::VaultCheck(e.to_string()))?;
+    for (version, _) in usage {
+        let rec = store
+            .vault_record_by_master(version)
+            .await
+            .map_err(|e| KeyError::VaultCheck(e.to_string()))?;
+        if let Some(rec) = rec {
+            open_record(&ring, &rec).map_err(|_| mismatch(version))?;
+        }
+    }
+    Ok(())
+}
+
+/// What `vault rotate-master` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RotateReport {
+    /// Versions in the ring before.
+    pub before: Vec<u32>,
+    /// The version everything is wrapped by now.
+    pub current: u32,
+    /// Whether an interrupted rotation was resumed.
+    pub resumed: bool,
+    /// Records rewrapped by this run.
+    pub rewrapped: u64,
+    /// Versions removed from the ring.
+    pub retired: Vec<u32>,
+    /// Versions kept because records still use them, with their counts.
+    pub still_used: Vec<(i64, i64)>,
+}
+
+/// Records per rewrap transaction.
+const REWRAP_BATCH: i64 = 50;
+
+/// Rotates the master key: adds a new version to the ring file (or, if a
+/// previous run was interrupted, resumes with the newest one), rewraps
+/// every data key to it batch by batch, and removes older versions once
+/// no record uses them. Crash-safe at every point: the file is replaced
+/// atomically and always holds every version a record uses; each batch is
+/// one transaction whose updates only apply to records still wrapped by
+/// the version read.
+pub async fn rotate_master(store: &Store, path: &Path) -> Result<RotateReport, VaultOpError> {
+    let _lock = lock_ring(path)?;
+    let mut ring = read_keyring(path).map_err(|e| VaultOpError::KeyFile(e.to_string()))?;
+    let before = ring.versions();
+    let resumed = before.len() > 1;
+    if !resumed {
+        ring.add_next()?;
+        write_ring(path, &ring)?;
+    }
+    let current = ring.current();
+    let mut rewrapped = 0;
+    loop {
+        let page = store
+            .vault_records_page("", Some(i64::from(current)), REWRAP_BATCH)
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        let mut batch = Vec::with_capacity(page.len());
+        for rec in &page {
+            let sealed = sealed_of(rec)?;
+            let moved = cryptobot_vault::rewrap(
+                &ring,
+                &Binding {
+                    id: &rec.id,
+                    version: rec.version,
+                    purpose: &rec.purpose,
+                },
+                &sealed,
+                current,
+            )
+            .map_err(|e| match e {
+                VaultError::UnknownMasterVersion(v) => VaultOpError::KeyFile(format!(
+                    "record {} is wrapped by master version {v}, which {} does not hold",
+                    rec.id,
+                    path.display()
+                )),
+                other => other.into(),
+            })?;
+            batch.push(Rewrap {
+                id: rec.id.clone(),
+                from: rec.master_version,
+                to: i64::from(current),
+                wrapped_key: moved.wrapped_key,
+            });
+        }
+        rewrapped += store.rewrap_vault_records(&batch).await?;
+    }
+    let usage = store.vault_master_usage().await?;
+    let mut retired = Vec::new();
+    for v in ring.versions() {
+        if v != current && !usage.iter().any(|(mv, n)| *mv == i64::from(v) && *n > 0) {
+            retired.push(v);
+        }
+    }
+    if !retired.is_empty() {
+        for v in &retired {
+            ring.retire(*v);
+        }
+        write_ring(path, &ring)?;
+    }
+    let still_used = usage
+        .into_iter()
+        .filter(|(mv, _)| *mv != i64::from(current))
+        .collect();
+    Ok(RotateReport {
+        before,
+        current,
+        resumed,
+        rewrapped,
+        retired,
+        still_used,
+    })
+}
+
+/// Opens every record; returns (opened, ids that failed).
+pub async fn verify_all(
+    store: &Store,
+    keys: &VaultKeys,
+) -> Result<(u64, Vec<String>), VaultOpError> {
+    let ring = keys.ring();
+    let mut after = String::new();
+    let (mut ok, mut bad) = (0, Vec::new());
+    loop {
+        let page = store.vault_records_page(&after, None, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        for rec in &page {
+            match open_record(&ring, rec) {
+                Ok(_) => ok += 1,
+                Err(_) => bad.push(rec.id.clone()),
+            }
+        }
+    }
+    Ok((ok, bad))
+}
+
+fn key_file_error(path: &Path, what: &str, e: std::io::Error) -> VaultOpError {
+    VaultOpError::KeyFile(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// An exclusive lock next to the ring file, so two rotations never run at
+/// once. Released when dropped.
+fn lock_ring(path: &Path) -> Result<std::fs::File, VaultOpError> {
+    let lock_path = path.with_file_name(".vault_master.key.lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&lock_path)
+        .map_err(|e| key_file_error(&lock_path, "open", e))?;
+    file.try_lock()
+        .map_err(|_| VaultOpError::Conflict("another `vault rotate-master` is running".into()))?;
+    Ok(file)
+}
+
+/// Replaces the ring file atomically: a new file beside it (same owner,
+/// mode 0600), synced, renamed over the old one, and the directory synced.
+fn write_ring(path: &Path, ring: &Keyring) -> Result<(), VaultOpError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let meta = std::fs::metadata(path).map_err(|e| key_file_error(path, "read", e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.new-{}", std::process::id()));
+    let bytes = ring.to_file_bytes();
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()))?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        key_file_error(path, "replace", e)
+    })
+}
