@@ -17,8 +17,9 @@ pub fn checks_markdown() -> String {
          Every check has a stable ID. `cryptobot assess list` prints this table, \
          `cryptobot assess explain ID` one entry. The score is 100 minus 25 per \
          critical, 10 per high, 4 per medium and 1 per low finding, never below 0 \
-         (see [assess.md](assess.md)). \"Fixable\" marks checks a future `--fix` \
-         may repair through the plan engine.\n\n",
+         (see [assess.md](assess.md)). \"Fixable\" marks checks that \
+         `cryptobot assess --fix` repairs through the plan engine when it is safe \
+         on the host (see [assess.md](assess.md#fixes)).\n\n",
     );
     let _ = writeln!(
         out,

@@ -5,14 +5,25 @@
 //! - [`checks::CATALOGUE`]: every check; each is a function from a
 //!   [`Snapshot`] of the host (read under `--root`, never outside it) to
 //!   findings.
-//! - [`report`]: the score and the text, JSON and SARIF 2.1.0 renderings.
+//! - [`report`]: the score and the text, JSON and SARIF 2.1.0 renderings;
+//!   [`formats`]: JUnit XML and self-contained HTML.
+//! - [`fix`]: the safe fixes for a report, as one plan (`--fix`).
+//! - [`history`]: `<home>/data/assess-history.jsonl`, one line per run.
+//! - [`pep440`], [`osv`]: Python versions and an OSV advisory database for
+//!   the dependency check; `checks::updates` compares Debian versions.
 //! - [`docs`]: `docs/checks.md`, generated from the catalogue.
 //!
-//! Nothing here writes to the host.
+//! Nothing here writes to the host, except [`history::append`]; fixes are
+//! plans that the caller applies.
 
 pub mod checks;
 pub mod docs;
+pub mod fix;
+pub mod formats;
+pub mod history;
 pub mod model;
+pub mod osv;
+pub mod pep440;
 pub mod report;
 pub mod snapshot;
 
@@ -88,8 +99,18 @@ pub fn select(only: &[String], skip: &[String]) -> Result<Vec<&'static Check>, U
 
 /// Runs `checks` against the snapshot.
 pub fn assess(snapshot: &Snapshot, checks: &[&'static Check]) -> Report {
+    assess_with_progress(snapshot, checks, &mut |_, _, _| {})
+}
+
+/// Like [`assess`], calling `progress(done, total, next)` before each check.
+pub fn assess_with_progress(
+    snapshot: &Snapshot,
+    checks: &[&'static Check],
+    progress: &mut dyn FnMut(usize, usize, &Check),
+) -> Report {
     let mut findings = Vec::new();
-    for check in checks {
+    for (i, check) in checks.iter().enumerate() {
+        progress(i, checks.len(), check);
         findings.extend((check.run)(snapshot));
     }
     if !snapshot.has_install() {

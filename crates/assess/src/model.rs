@@ -83,7 +83,7 @@ pub struct Check {
     pub rationale: &'static str,
     /// What to do about it.
     pub remediation: &'static str,
-    /// Whether a future `assess --fix` may fix it through the plan engine.
+    /// Whether `assess --fix` fixes it through the plan engine (safe fixes only).
     pub fixable: bool,
     /// The check itself: a snapshot of the host to findings.
     pub run: fn(&Snapshot) -> Vec<Finding>,

@@ -94,18 +94,37 @@ impl Report {
 
     /// Text for people, grouped by severity.
     pub fn to_text(&self, target: &str) -> String {
+        self.to_text_styled(target, false)
+    }
+
+    /// Text for people; with `color`, severities, IDs and the score are
+    /// coloured with ANSI escapes (for a terminal).
+    pub fn to_text_styled(&self, target: &str, color: bool) -> String {
+        let paint = |code: &str, text: &str| {
+            if color {
+                format!("\x1b[{code}m{text}\x1b[0m")
+            } else {
+                text.to_owned()
+            }
+        };
         let mut out = String::new();
         let n = self.findings.len();
         let counts: Vec<String> = self
             .counts()
             .iter()
             .filter(|(_, c)| *c > 0)
-            .map(|(s, c)| format!("{c} {s}"))
+            .map(|(s, c)| paint(severity_color(*s), &format!("{c} {s}")))
             .collect();
+        let score = self.score();
+        let score_color = match score {
+            90.. => "1;32",
+            70..=89 => "1;33",
+            _ => "1;31",
+        };
         let _ = writeln!(
             out,
-            "cryptobot assess: {target}\nscore {}/100, {n} finding{}{} from {} checks",
-            self.score(),
+            "cryptobot assess: {target}\nscore {}, {n} finding{}{} from {} checks",
+            paint(score_color, &format!("{score}/100")),
             if n == 1 { "" } else { "s" },
             if counts.is_empty() {
                 String::new()
@@ -123,22 +142,26 @@ impl Report {
             if group.is_empty() {
                 continue;
             }
-            let _ = writeln!(out, "\n{}", sev.as_str().to_ascii_uppercase());
+            let _ = writeln!(
+                out,
+                "\n{}",
+                paint(severity_color(sev), &sev.as_str().to_ascii_uppercase())
+            );
             for f in group {
                 let c = check_of(f);
-                let _ = writeln!(out, "  {} {}", c.id, c.title);
+                let _ = writeln!(out, "  {} {}", paint("1", c.id), c.title);
                 let _ = writeln!(out, "    subject: {}", f.subject);
                 for e in &f.evidence {
                     let _ = writeln!(out, "    {e}");
                 }
-                let _ = writeln!(out, "    fix: {}", c.remediation);
+                let _ = writeln!(out, "    {} {}", paint("32", "fix:"), c.remediation);
             }
         }
         if n == 0 {
             let _ = writeln!(out, "\nno findings");
         }
         for note in &self.notes {
-            let _ = writeln!(out, "note: {note}");
+            let _ = writeln!(out, "{} {note}", paint("2", "note:"));
         }
         out
     }
@@ -240,6 +263,17 @@ impl Report {
                 "results": results,
             }],
         })
+    }
+}
+
+/// ANSI colour of a severity.
+fn severity_color(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "1;31",
+        Severity::High => "31",
+        Severity::Medium => "33",
+        Severity::Low => "36",
+        Severity::Info => "2",
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Snapshot {
     config: OnceCell<Result<Config, ConfigError>>,
     permissions: OnceCell<Vec<cryptobot_harden::permissions::Finding>>,
     notes: RefCell<Vec<String>>,
+    advisory_db: Option<PathBuf>,
+    advisories: OnceCell<Result<crate::osv::Database, String>>,
 }
 
 impl Snapshot {
@@ -49,7 +51,27 @@ impl Snapshot {
             config: OnceCell::new(),
             permissions: OnceCell::new(),
             notes: RefCell::new(Vec::new()),
+            advisory_db: None,
+            advisories: OnceCell::new(),
         }
+    }
+
+    /// Uses the OSV advisories in `dir` (a directory on this machine, not
+    /// under the root: the operator's copy of an OSV export) for the
+    /// dependency checks.
+    pub fn with_advisory_db(mut self, dir: Option<PathBuf>) -> Snapshot {
+        self.advisory_db = dir;
+        self
+    }
+
+    /// The advisory database given with `--advisory-db`, loaded once;
+    /// `None` when none was given.
+    pub fn advisories(&self) -> Option<&Result<crate::osv::Database, String>> {
+        let dir = self.advisory_db.as_ref()?;
+        Some(
+            self.advisories
+                .get_or_init(|| crate::osv::Database::load(dir).map_err(|e| e.to_string())),
+        )
     }
 
     pub fn root(&self) -> &Root {
@@ -197,9 +219,15 @@ impl Snapshot {
 
     /// Like [`Snapshot::read`], as bytes.
     pub fn read_bytes(&self, host: &Path) -> Option<Vec<u8>> {
+        self.read_bytes_limit(host, MAX_READ)
+    }
+
+    /// Like [`Snapshot::read_bytes`] with another size limit (package
+    /// databases are larger than configuration files).
+    pub fn read_bytes_limit(&self, host: &Path, limit: u64) -> Option<Vec<u8>> {
         let real = self.resolve(host, true)?;
         let meta = std::fs::symlink_metadata(&real).ok()?;
-        if !meta.is_file() || meta.len() > MAX_READ {
+        if !meta.is_file() || meta.len() > limit {
             return None;
         }
         let file = std::fs::OpenOptions::new()
@@ -214,7 +242,7 @@ impl Snapshot {
             }
         };
         let mut out = Vec::new();
-        match file.by_ref().take(MAX_READ).read_to_end(&mut out) {
+        match file.by_ref().take(limit).read_to_end(&mut out) {
             Ok(_) => Some(out),
             Err(e) => {
                 self.note(format!("cannot read {}: {e}", host.display()));

@@ -1,14 +1,19 @@
 //! The catalogue: every check as data.
 
+pub mod deps;
+pub(crate) mod firewall;
 pub(crate) mod install;
 pub mod secrets;
 pub(crate) mod services;
 pub(crate) mod system;
+pub mod updates;
 
 use crate::model::{Check, Severity};
+use firewall as fw;
 use install as app;
 use services as svc;
 use system as sys;
+use updates as upd;
 
 const PG: &str = "Secure Configuration: PostgreSQL";
 const REDIS: &str = "Secure Configuration: Redis";
@@ -20,6 +25,9 @@ const CONFIG: &str = "API security: configuration";
 const TLS: &str = "SSL/TLS Configuration";
 const PERMS: &str = "User Permissions";
 const FILES: &str = "Vulnerability Assessment: files";
+const FIREWALL: &str = "Firewall Configuration: default deny";
+const UPDATES: &str = "Maintenance: security updates";
+const DEPS: &str = "Maintenance: dependency vulnerabilities";
 
 macro_rules! check {
     ($id:literal, $sev:ident, $section:expr, $fix:literal, $run:expr, $title:literal, $why:literal, $how:literal $(,)?) => {
@@ -185,31 +193,31 @@ pub static CATALOGUE: &[Check] = &[
         "CB-SSH-004",
         Critical,
         SSH,
-        false,
+        true,
         sys::ssh_empty_passwords,
         "SSH accepts empty passwords (PermitEmptyPasswords yes)",
         "An account without a password can be logged into by anyone.",
-        "Set `PermitEmptyPasswords no` and give every account a password or lock it."
+        "Set `PermitEmptyPasswords no` and give every account a password or lock it. `assess --fix` writes it to /etc/ssh/sshd_config.d/ when sshd_config includes that directory before the offending line."
     ),
     check!(
         "CB-SSH-005",
         Low,
         SSH,
-        false,
+        true,
         sys::ssh_max_auth_tries,
         "SSH allows more than 4 authentication attempts per connection (MaxAuthTries)",
         "More attempts per connection make guessing cheaper; sshd's default is 6.",
-        "Set `MaxAuthTries 3` (or 4)."
+        "Set `MaxAuthTries 3` (or 4). `assess --fix` writes `MaxAuthTries 4` to /etc/ssh/sshd_config.d/ when sshd_config includes that directory before the offending line."
     ),
     check!(
         "CB-SSH-006",
         Low,
         SSH,
-        false,
+        true,
         sys::ssh_x11,
         "SSH forwards X11 (X11Forwarding yes)",
         "A server does not need X11; forwarding exposes the client's display to the server.",
-        "Set `X11Forwarding no`."
+        "Set `X11Forwarding no`. `assess --fix` writes it to /etc/ssh/sshd_config.d/ when sshd_config includes that directory before the offending line."
     ),
     // Kernel
     check!(
@@ -333,12 +341,63 @@ pub static CATALOGUE: &[Check] = &[
         "Every listening socket is attack surface; each should be one you mean to offer.",
         "Stop services you do not need, bind internal ones to loopback, and let the firewall (`cryptobot firewall`) open only the public ports."
     ),
+    check!(
+        "CB-NET-003",
+        High,
+        FIREWALL,
+        false,
+        fw::firewall_missing,
+        "No firewall is configured to load at boot",
+        "Without a host firewall every service that listens beyond loopback is reachable, and one configuration mistake exposes the databases; the guide sets up a default-deny firewall.",
+        "Run `cryptobot firewall apply` (then `confirm`), or `cryptobot firewall persist`; with ufw or firewalld, enable it with a deny-by-default input policy."
+    ),
+    check!(
+        "CB-NET-004",
+        High,
+        FIREWALL,
+        false,
+        fw::firewall_accepts,
+        "The firewall accepts inbound traffic by default (input policy accept)",
+        "A firewall whose input policy is accept only blocks what someone remembered to list; everything new is open.",
+        "Make the input chain drop by default (`cryptobot firewall persist` writes such a table; ufw: `ufw default deny incoming`; firewalld: a zone whose target is not ACCEPT)."
+    ),
+    // Updates and dependencies
+    check!(
+        "CB-UPD-001",
+        High,
+        UPDATES,
+        false,
+        upd::security_updates,
+        "A security update is pending for an installed package",
+        "The security repository has a newer version of a package that is installed: a published vulnerability is waiting to be fixed on this host.",
+        "Run `apt-get update && apt-get upgrade` (or `unattended-upgrades`), then restart the affected services. The weekly maintenance checklist includes this."
+    ),
+    check!(
+        "CB-DEP-001",
+        High,
+        DEPS,
+        false,
+        deps::vulnerable_dependencies,
+        "A pinned Python dependency has a known vulnerability (OSV advisory)",
+        "Cryptobot's services run this code with the exchange keys in reach; a version with a published advisory is the easiest way in.",
+        "Upgrade the package to the fixed version the evidence names (or later) in the requirements or lock file, reinstall, and restart the services."
+    ),
+    check!(
+        "CB-DEP-002",
+        Info,
+        DEPS,
+        false,
+        deps::dependencies_not_checked,
+        "The dependency check was skipped (no advisory database)",
+        "Dependencies can only be checked against an advisory database, which the operator provides; a skipped check is not a pass.",
+        "Download the PyPI advisories of the OSV database (an OSV bulk export, unpacked) and give the directory with `--advisory-db DIR`; refresh it before each run."
+    ),
     // Cryptobot: secrets
     check!(
         "CB-APP-001",
         High,
         SECRETS,
-        true,
+        false,
         app::secret_missing,
         "A Cryptobot secret is missing",
         "Without its secret a component cannot start, or starts with something weaker.",
@@ -348,7 +407,7 @@ pub static CATALOGUE: &[Check] = &[
         "CB-APP-002",
         High,
         SECRETS,
-        true,
+        false,
         app::secret_weak,
         "A Cryptobot secret is weak",
         "A short, default or malformed secret can be guessed; tokens signed or passwords protected with it are forgeable.",
@@ -420,7 +479,7 @@ pub static CATALOGUE: &[Check] = &[
         "CB-TLS-001",
         Critical,
         TLS,
-        true,
+        false,
         app::cert_expired,
         "A certificate has expired",
         "Clients refuse an expired certificate or, worse, are taught to click through warnings.",
@@ -430,7 +489,7 @@ pub static CATALOGUE: &[Check] = &[
         "CB-TLS-002",
         Medium,
         TLS,
-        true,
+        false,
         app::cert_expiring,
         "A certificate expires within 30 days",
         "Renewing late risks an outage.",
@@ -440,7 +499,7 @@ pub static CATALOGUE: &[Check] = &[
         "CB-TLS-003",
         High,
         TLS,
-        true,
+        false,
         app::cert_weak_key,
         "A certificate has a weak key",
         "RSA below 2048 bits and unusual curves can be broken or are refused by clients.",
@@ -450,7 +509,7 @@ pub static CATALOGUE: &[Check] = &[
         "CB-TLS-004",
         Medium,
         TLS,
-        true,
+        false,
         app::cert_names,
         "The server certificate does not cover every configured name (tls.san)",
         "Clients that connect by a missing name get a certificate error.",
@@ -460,7 +519,7 @@ pub static CATALOGUE: &[Check] = &[
         "CB-TLS-005",
         Medium,
         TLS,
-        true,
+        false,
         app::cert_unreadable,
         "A certificate file cannot be parsed",
         "The server cannot serve TLS with it.",
@@ -552,11 +611,11 @@ pub static CATALOGUE: &[Check] = &[
         "CB-FILE-001",
         High,
         FILES,
-        false,
+        true,
         app::leftover_copies,
         "A leftover copy (.env, *.bak, *.orig, *~, swap file) is in the installation",
         "The guide's original scripts left `.env.bak` files full of secrets; copies escape rotation and permission fixes.",
-        "Delete the copy after checking it holds nothing you need; rotate any secret it contains (`cryptobot secure-config --rotate NAME`)."
+        "Delete the copy after checking it holds nothing you need; rotate any secret it contains (`cryptobot secure-config --rotate NAME`). `assess --fix` removes backup copies (not `.env` itself) through the journal, so `cryptobot rollback` can restore them."
     ),
     check!(
         "CB-FILE-002",

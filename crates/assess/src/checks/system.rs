@@ -14,7 +14,7 @@ use crate::snapshot::Snapshot;
 /// `cryptobot firewall` uses, which opens files with the ordinary link
 /// rules; so that nothing from outside the root is reported, the lines of
 /// a file reached through a symbolic link are dropped (with a note).
-fn sshd(s: &Snapshot) -> Option<Vec<SshdDirective>> {
+pub(crate) fn sshd(s: &Snapshot) -> Option<Vec<SshdDirective>> {
     let all = match sshd_directives(s.root()) {
         Ok(d) => d?,
         Err(e) => {
@@ -253,7 +253,7 @@ pub(crate) const SYSCTLS: [Sysctl; 10] = [
 ];
 
 /// `/proc/sys/...` of a dotted sysctl name.
-fn sysctl_path(key: &str) -> PathBuf {
+pub(crate) fn sysctl_path(key: &str) -> PathBuf {
     Path::new("/proc/sys").join(key.replace('.', "/"))
 }
 
