@@ -79,7 +79,8 @@ fn every_backend_prints_and_writes() {
     assert_eq!(run.stdout.matches("*filter").count(), 2);
     assert_eq!(run.stdout.matches("\nCOMMIT\n").count(), 2);
 
-    // The configured backend is the default; auto is nftables on Linux.
+    // The configured backend is the default; auto on a root without any
+    // firewall tool is nftables, the Linux default.
     let run = fw(&r, &["render"]).ok();
     assert!(
         run.stdout.contains("table inet cryptobot {}"),
@@ -231,6 +232,60 @@ fn a_config_that_would_lock_out_ssh_is_refused() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn auto_picks_the_firewall_the_host_uses() {
+    let (_dir, r) = system(Some("Port 22\n"), None);
+    let check = |r: &Path| {
+        let run = fw(r, &["check", "--format", "json"]).ok();
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        (
+            v["backend"].as_str().unwrap().to_string(),
+            v["backend_reason"].as_str().unwrap().to_string(),
+        )
+    };
+    // iptables only, then nft as well.
+    std::fs::create_dir_all(r.join("usr/sbin")).unwrap();
+    std::fs::write(r.join("usr/sbin/iptables-restore"), b"").unwrap();
+    assert_eq!(check(&r).0, "iptables");
+    std::fs::write(r.join("usr/sbin/nft"), b"").unwrap();
+    assert_eq!(check(&r).0, "nftables");
+    // firewalld enabled at boot, then ufw enabled: the managed one wins.
+    let wants = r.join("etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink(
+        "/usr/lib/systemd/system/firewalld.service",
+        wants.join("firewalld.service"),
+    )
+    .unwrap();
+    assert_eq!(check(&r).0, "firewalld");
+    std::fs::create_dir_all(r.join("etc/ufw")).unwrap();
+    std::fs::write(r.join("etc/ufw/ufw.conf"), "ENABLED=no\n").unwrap();
+    assert_eq!(check(&r).0, "firewalld");
+    std::fs::write(r.join("etc/ufw/ufw.conf"), "ENABLED=yes\n").unwrap();
+    let (backend, why) = check(&r);
+    assert_eq!(
+        (backend.as_str(), why.as_str()),
+        ("ufw", "ufw is enabled on this host")
+    );
+    let text = fw(&r, &["check"]).ok();
+    assert!(
+        text.stdout
+            .contains("backend: ufw (firewall.backend = auto: ufw is enabled on this host)"),
+        "{}",
+        text.stdout
+    );
+    let rendered = fw(&r, &["render"]).ok();
+    assert!(rendered.stdout.contains("ufw"), "{}", rendered.stdout);
+    // An explicit backend is not second-guessed.
+    let (_dir2, r2) = system(
+        Some("Port 22\n"),
+        Some("[firewall]\nbackend = \"iptables\"\n"),
+    );
+    std::fs::create_dir_all(r2.join("etc/ufw")).unwrap();
+    std::fs::write(r2.join("etc/ufw/ufw.conf"), "ENABLED=yes\n").unwrap();
+    assert_eq!(check(&r2), ("iptables".to_string(), String::new()));
 }
 
 #[test]

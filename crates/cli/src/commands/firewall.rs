@@ -49,6 +49,20 @@ pub(crate) fn rule_set(
     Ok((config, rules))
 }
 
+/// The backend the configuration names; for `auto`, what this host (under
+/// `--root`) already uses, and why.
+pub(crate) fn configured(ctx: &Context, config: &Config) -> (Target, &'static str) {
+    match config.firewall.backend {
+        cryptobot_config::FirewallBackend::Auto => {
+            firewall::auto_target(&firewall::HostFirewall::read(&ctx.root))
+        }
+        other => (
+            Target::from_config(other, &firewall::HostFirewall::default()),
+            "",
+        ),
+    }
+}
+
 fn check(ctx: &Context) -> Result<(), Failure> {
     // Offline: addresses are resolved when rendering, not needed to judge.
     let (config, rules) = rule_set(ctx, |_| Ok(Vec::new()))?;
@@ -67,7 +81,8 @@ fn check(ctx: &Context) -> Result<(), Failure> {
             "public": ports(&rules.public),
             "loopback_only": ports(&rules.loopback_only),
             "egress": match config.firewall.egress { Egress::Open => "open", Egress::Allowlist => "allowlist" },
-            "backend": Target::from_config(config.firewall.backend).as_str(),
+            "backend": configured(ctx, &config).0.as_str(),
+            "backend_reason": configured(ctx, &config).1,
         });
         println!("{doc:#}");
         return Ok(());
@@ -107,10 +122,13 @@ fn check(ctx: &Context) -> Result<(), Failure> {
             config.firewall.egress_hosts.join(", ")
         ),
     }
+    let (target, why) = configured(ctx, &config);
     println!(
-        "backend: {} (firewall.backend = {})",
-        Target::from_config(config.firewall.backend).as_str(),
-        config.firewall.backend.as_str()
+        "backend: {} (firewall.backend = {}{}{})",
+        target.as_str(),
+        config.firewall.backend.as_str(),
+        if why.is_empty() { "" } else { ": " },
+        why
     );
     Ok(())
 }
@@ -133,7 +151,7 @@ fn render(ctx: &Context, args: &FirewallRenderArgs) -> Result<(), Failure> {
     }
     let mut chosen = args.backend.map(target);
     let (config, rules) = rule_set(ctx, |config| {
-        let t = *chosen.get_or_insert(Target::from_config(config.firewall.backend));
+        let t = *chosen.get_or_insert(configured(ctx, config).0);
         if config.firewall.egress != Egress::Allowlist || t == Target::Fail2ban {
             return Ok(Vec::new());
         }
@@ -142,7 +160,7 @@ fn render(ctx: &Context, args: &FirewallRenderArgs) -> Result<(), Failure> {
         }
         firewall::resolve_hosts(&config.firewall.egress_hosts).map_err(failure)
     })?;
-    let t = chosen.unwrap_or(Target::from_config(config.firewall.backend));
+    let t = chosen.unwrap_or(configured(ctx, &config).0);
     let files = firewall::render(t, &rules, &config);
 
     let Some(out) = &args.out else {

@@ -23,7 +23,7 @@ use cryptobot_config::Egress;
 use cryptobot_harden::firewall::live::{
     self, IptState, LiveBackend, Marker, Outcome, Pending, WatchdogStep,
 };
-use cryptobot_harden::firewall::{self, Family, RuleSet, Target, iptables, nftables};
+use cryptobot_harden::firewall::{self, Family, RuleSet, iptables, nftables};
 use cryptobot_plan::{Change, Content, Planner, Root};
 use serde_json::json;
 
@@ -718,7 +718,7 @@ fn live_rules(
     let mut chosen = arg.map(backend_of);
     let (_, rules) = rule_set(ctx, |config| {
         if chosen.is_none() {
-            let target = Target::from_config(config.firewall.backend);
+            let target = crate::commands::firewall::configured(ctx, config).0;
             chosen = Some(LiveBackend::from_target(target).ok_or_else(|| {
                 Failure::input(
                     format!(

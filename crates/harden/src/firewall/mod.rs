@@ -27,6 +27,7 @@
 //! Nothing here touches the host except [`ssh_ports`] (reads
 //! `sshd_config`) and [`resolve_hosts`] (asks the system resolver).
 
+mod detect;
 pub mod fail2ban;
 pub mod firewalld;
 pub mod iptables;
@@ -45,6 +46,7 @@ use cryptobot_config::{Config, Egress, Exposure, FirewallBackend};
 
 use crate::platforms::Rendered;
 
+pub use detect::{HostFirewall, auto_target};
 pub use resolve::resolve_hosts;
 pub use sshd::{SSHD_CONFIG, SshdDirective, ssh_ports, sshd_directives};
 
@@ -516,19 +518,11 @@ pub enum Target {
 }
 
 impl Target {
-    /// The backend for `firewall.backend`; `auto` is the platform's native
-    /// firewall (nftables on Linux).
-    pub fn from_config(backend: FirewallBackend) -> Target {
+    /// The backend for `firewall.backend`; `auto` is what the host already
+    /// uses ([`auto_target`]).
+    pub fn from_config(backend: FirewallBackend, host: &HostFirewall) -> Target {
         match backend {
-            FirewallBackend::Auto => {
-                if cfg!(target_os = "macos") {
-                    Target::Pf
-                } else if cfg!(windows) {
-                    Target::Windows
-                } else {
-                    Target::Nftables
-                }
-            }
+            FirewallBackend::Auto => auto_target(host).0,
             FirewallBackend::Nftables => Target::Nftables,
             FirewallBackend::Iptables => Target::Iptables,
             FirewallBackend::Ufw => Target::Ufw,

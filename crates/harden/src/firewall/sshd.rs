@@ -37,7 +37,7 @@ pub fn ssh_ports(config: &Config, root: &Root) -> Result<SshPorts, FirewallError
         return Ok(SshPorts::configured(port));
     }
     let host = PathBuf::from(SSHD_CONFIG);
-    let real = root.host(&host).map_err(|e| FirewallError::ReadSshd {
+    let real = in_root(root, &host).map_err(|e| FirewallError::ReadSshd {
         path: host.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
@@ -178,6 +178,61 @@ fn check_pattern(path: &Path, line: usize, pattern: &str) -> Result<(), Firewall
     Ok(())
 }
 
+/// Where `host` really is under `root`: symbolic links are followed the
+/// way a chroot would, so an absolute target starts again at the root and
+/// `..` stops there. A link can never lead a `--root` read to this
+/// machine's own files.
+fn in_root(root: &Root, host: &Path) -> Result<PathBuf, cryptobot_plan::PlanError> {
+    use std::path::Component;
+    // Validates the path (UTF-8, no `..`).
+    root.host(host)?;
+    let base = root.path().to_path_buf();
+    let mut todo: Vec<std::ffi::OsString> = host
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(x) => Some(x.to_os_string()),
+            _ => None,
+        })
+        .collect();
+    let mut done: Vec<std::ffi::OsString> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        if part == ".." {
+            done.pop();
+            continue;
+        }
+        let here: PathBuf = done.iter().fold(base.clone(), |p, c| p.join(c)).join(&part);
+        let target = match std::fs::symlink_metadata(&here) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&here).ok(),
+            _ => None,
+        };
+        match target {
+            Some(_) if links >= 16 => {
+                return Err(cryptobot_plan::PlanError::InvalidPath {
+                    path: host.to_path_buf(),
+                    reason: "has too many levels of symbolic links",
+                });
+            }
+            Some(t) => {
+                links += 1;
+                if t.is_absolute() {
+                    done.clear();
+                }
+                for c in t.components().rev() {
+                    match c {
+                        Component::Normal(x) => todo.push(x.to_os_string()),
+                        Component::ParentDir => todo.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            None => done.push(part),
+        }
+    }
+    Ok(done.iter().fold(base, |p, c| p.join(c)))
+}
+
 /// The files an `Include` pattern names (relative to `/etc/ssh`) as
 /// `(host path, text)`, in sorted order, as sshd's glob(3) does.
 fn include_texts(root: &Root, pattern: &str) -> Result<Vec<(PathBuf, String)>, FirewallError> {
@@ -195,9 +250,8 @@ fn include_texts(root: &Root, pattern: &str) -> Result<Vec<(PathBuf, String)>, F
         path: path.to_path_buf(),
         source,
     };
-    let real_dir = root
-        .host(dir)
-        .map_err(|e| read_err(dir, std::io::Error::other(e.to_string())))?;
+    let real_dir =
+        in_root(root, dir).map_err(|e| read_err(dir, std::io::Error::other(e.to_string())))?;
     let mut files = Vec::new();
     if name.contains(['*', '?']) {
         let entries = match std::fs::read_dir(&real_dir) {
@@ -218,7 +272,8 @@ fn include_texts(root: &Root, pattern: &str) -> Result<Vec<(PathBuf, String)>, F
     }
     for file in files {
         let host = dir.join(&file);
-        let real = real_dir.join(&file);
+        let real = in_root(root, &host)
+            .map_err(|e| read_err(&host, std::io::Error::other(e.to_string())))?;
         match std::fs::read_to_string(&real) {
             Ok(text) => out.push((host, text)),
             // sshd ignores an Include that matches nothing.
@@ -252,7 +307,7 @@ pub struct SshdDirective {
 /// not exist. `Include` and `Match` lines are followed, not returned.
 pub fn sshd_directives(root: &Root) -> Result<Option<Vec<SshdDirective>>, FirewallError> {
     let host = PathBuf::from(SSHD_CONFIG);
-    let real = root.host(&host).map_err(|e| FirewallError::ReadSshd {
+    let real = in_root(root, &host).map_err(|e| FirewallError::ReadSshd {
         path: host.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
@@ -322,6 +377,40 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_followed_inside_the_root_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("etc/ssh/sshd_config.d")).expect("mkdir");
+        std::fs::create_dir_all(r.join("srv/ssh")).expect("mkdir");
+        // An absolute link means the image's file, not this machine's.
+        std::fs::write(
+            r.join("srv/ssh/main"),
+            "Include sshd_config.d/*.conf\nPort 2200\n",
+        )
+        .expect("write");
+        std::os::unix::fs::symlink("/srv/ssh/main", r.join("etc/ssh/sshd_config")).expect("link");
+        // `..` cannot climb out of the root.
+        std::fs::write(r.join("srv/ssh/extra"), "Port 2201\n").expect("write");
+        std::os::unix::fs::symlink(
+            "../../../../../../../../srv/ssh/extra",
+            r.join("etc/ssh/sshd_config.d/extra.conf"),
+        )
+        .expect("link");
+        // A loop is an error, not a hang.
+        std::os::unix::fs::symlink("loop.conf", r.join("etc/ssh/sshd_config.d/loop.conf"))
+            .expect("link");
+        let root = Root::new(r).expect("root");
+        let config = cryptobot_config::Config::defaults(&[]).expect("defaults");
+        assert!(
+            ssh_ports(&config, &root).is_err(),
+            "the link loop is reported"
+        );
+        std::fs::remove_file(r.join("etc/ssh/sshd_config.d/loop.conf")).expect("rm");
+        let ports = ssh_ports(&config, &root).expect("ports");
+        assert_eq!(ports.ports, vec![2200, 2201]);
+    }
 
     #[test]
     fn globs() {
