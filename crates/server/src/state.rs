@@ -133,16 +133,15 @@ impl Inner {
     }
 }
 
-/// Stores an audit event and logs it as one JSON line (target `audit`).
-pub async fn record_audit(
-    store: &Store,
+/// An audit event of `who` at this moment.
+pub fn audit_event(
     event: &str,
     who: &Who,
     subject: Option<&str>,
     outcome: &str,
     details: Value,
-) {
-    let e = AuditEvent {
+) -> AuditEvent {
+    AuditEvent {
         at_ms: now_ms(),
         event: event.to_string(),
         actor: who.actor.clone(),
@@ -150,7 +149,12 @@ pub async fn record_audit(
         client_addr: who.client.map(|c| c.to_string()),
         outcome: outcome.to_string(),
         details,
-    };
+    }
+}
+
+/// Writes an audit event to the service log as one JSON line (target
+/// `audit`).
+pub fn log_audit(e: &AuditEvent) {
     tracing::info!(
         target: "audit",
         event = %e.event,
@@ -160,6 +164,19 @@ pub async fn record_audit(
         outcome = %e.outcome,
         details = %e.details,
     );
+}
+
+/// Stores an audit event and logs it as one JSON line (target `audit`).
+pub async fn record_audit(
+    store: &Store,
+    event: &str,
+    who: &Who,
+    subject: Option<&str>,
+    outcome: &str,
+    details: Value,
+) {
+    let e = audit_event(event, who, subject, outcome, details);
+    log_audit(&e);
     if let Err(err) = store.append_audit(&e).await {
         tracing::error!(error = %err, event, "could not store an audit event");
     }

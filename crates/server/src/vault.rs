@@ -19,7 +19,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::keys::{KeyError, vault_key_path};
-use crate::state::{Who, record_audit};
+use crate::state::{Who, audit_event, log_audit, record_audit};
 
 /// Purpose of exchange credential records.
 pub const PURPOSE_EXCHANGE: &str = "exchange-credentials";
@@ -702,21 +702,29 @@ impl Vault<'_> {
         let signed = cryptobot_vault::sign(exchange, &creds, req)?;
         drop(creds);
         let version = versions.first().map_or(0, |v| v.version);
-        self.audit(
+        let used = audit_event(
             "exchange_key_used",
             who,
-            &key.id,
+            Some(&key.id),
             "success",
             json!({"version": version, "method": req.method, "path": req.path}),
-        )
-        .await;
-        self.count_use(&key, now).await?;
+        );
+        log_audit(&used);
+        let usage = self
+            .store
+            .record_key_use(&key.id, now.div_euclid(3600), &used)
+            .await?;
+        self.check_spike(&key, now, usage).await?;
         Ok(signed)
     }
 
-    async fn count_use(&self, key: &ExchangeKey, now: i64) -> Result<(), VaultOpError> {
+    async fn check_spike(
+        &self,
+        key: &ExchangeKey,
+        now: i64,
+        usage: cryptobot_store::Usage,
+    ) -> Result<(), VaultOpError> {
         let hour = now.div_euclid(3600);
-        let usage = self.store.count_key_use(&key.id, hour).await?;
         let factor = i64::from(self.settings.security.api_keys.usage_spike_factor);
         let average = (usage.previous_24h + 23) / 24;
         let threshold = (factor * average).max(SPIKE_MIN_REQUESTS);

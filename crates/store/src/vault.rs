@@ -582,9 +582,32 @@ impl Store {
             == 1)
     }
 
-    /// Counts one signing request for `key_id` in hour `hour` (unix hours)
-    /// and returns the counts spike detection needs.
-    pub async fn count_key_use(&self, key_id: &str, hour: i64) -> Result<Usage, StoreError> {
+    /// Records one signing request: its audit entry, and one more use of
+    /// `key_id` in hour `hour` (unix hours), in one transaction (one
+    /// durable write per signature). Returns the counts spike detection
+    /// needs.
+    pub async fn record_key_use(
+        &self,
+        key_id: &str,
+        hour: i64,
+        audit: &crate::AuditEvent,
+    ) -> Result<Usage, StoreError> {
+        let details = serde_json::to_string(&audit.details)
+            .map_err(|err| StoreError::Corrupt(format!("audit details: {err}")))?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO audit_log (at_ms, event, actor, subject, client_addr, outcome, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(audit.at_ms)
+        .bind(&audit.event)
+        .bind(audit.actor.as_deref())
+        .bind(audit.subject.as_deref())
+        .bind(audit.client_addr.as_deref())
+        .bind(&audit.outcome)
+        .bind(details)
+        .execute(&mut *tx)
+        .await?;
         let row = sqlx::query(
             "INSERT INTO exchange_key_usage (key_id, hour, count) VALUES ($1, $2, 1) \
              ON CONFLICT (key_id, hour) DO UPDATE SET count = exchange_key_usage.count + 1 \
@@ -592,7 +615,7 @@ impl Store {
         )
         .bind(key_id)
         .bind(hour)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
         let this_hour: i64 = row.try_get(0)?;
         let alerted: i64 = row.try_get(1)?;
@@ -603,9 +626,10 @@ impl Store {
         .bind(key_id)
         .bind(hour - 24)
         .bind(hour)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
+        tx.commit().await?;
         Ok(Usage {
             this_hour,
             previous_24h: previous.unwrap_or(0),
