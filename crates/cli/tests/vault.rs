@@ -289,6 +289,14 @@ fn rotate_master_survives_sigkill_at_random_moments() {
         );
         verify_all_open(dir.path(), SECRETS);
     }
+    // No copy of the key ring is left behind by a killed run.
+    let strays: Vec<String> = std::fs::read_dir(dir.path().join("config/secrets"))
+        .expect("secrets dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".new-"))
+        .collect();
+    assert!(strays.is_empty(), "left behind: {strays:?}");
     // Some kills must have hit a rotation after its new key was written
     // (the re-run resumed it), or the test proved little.
     eprintln!("{killed} kills in {attempts} attempts; {interrupted} left a rotation to resume");

@@ -862,6 +862,7 @@ const REWRAP_BATCH: i64 = 50;
 /// the version read.
 pub async fn rotate_master(store: &Store, path: &Path) -> Result<RotateReport, VaultOpError> {
     let _lock = lock_ring(path)?;
+    remove_stale_copies(path);
     let mut ring = read_keyring(path).map_err(|e| VaultOpError::KeyFile(e.to_string()))?;
     let before = ring.versions();
     let resumed = before.len() > 1;
@@ -976,6 +977,25 @@ fn lock_ring(path: &Path) -> Result<std::fs::File, VaultOpError> {
     file.try_lock()
         .map_err(|_| VaultOpError::Conflict("another `vault rotate-master` is running".into()))?;
     Ok(file)
+}
+
+/// Removes new-ring files a killed run left beside the ring (they hold
+/// key material and must not linger). Only called under the lock.
+fn remove_stale_copies(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.new-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix)
+            && e.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Replaces the ring file atomically: a new file beside it (same owner,
