@@ -24,11 +24,11 @@ pub use error::AuthError;
 pub use opaque::{hash_opaque_token, new_opaque_token, random_id};
 pub use password::{MAX_PASSWORD_CHARS, PasswordCheck, PasswordHasher};
 pub use policy::{PasswordPolicy, PolicyViolations, Violation};
-pub use ratelimit::{Decision, RateLimiter};
+pub use ratelimit::{Decision, Gcra, RateLimiter};
 pub use scope::{Role, Scope, ScopeSet, UnknownName, scope_string};
-pub use throttle::{AddressThrottle, progressive_delay};
+pub use throttle::{AddressThrottle, address_group, progressive_delay};
 pub use token::{Claims, SigningKey, TokenError, Verifier, VerifyingKey, sign, verify_jws_ed25519};
 pub use totp::{
-    MfaKeys, OtpAlgorithm, TOTP_STEP, base32, base32_decode, hotp, new_backup_codes,
+    MfaKeys, OtpAlgorithm, Pseudonyms, TOTP_STEP, base32, base32_decode, hotp, new_backup_codes,
     new_totp_secret, normalize_backup_code, otpauth_uri, totp, totp_code, totp_match, totp_step,
 };

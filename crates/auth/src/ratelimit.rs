@@ -24,14 +24,74 @@ pub struct Decision {
     pub retry_after_secs: u64,
 }
 
+/// The parameters of one GCRA limit in some time unit, and the arithmetic
+/// every backend shares: the in-process [`RateLimiter`] (nanoseconds) and
+/// the server's Redis script (microseconds, which gets `interval` and
+/// `tolerance` from here and returns what [`Gcra::decision`] needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gcra {
+    /// Requests per period.
+    pub limit: u32,
+    /// Time units between requests at the sustained rate.
+    pub interval: i64,
+    /// How far ahead of now the arrival time may run (burst × interval).
+    pub tolerance: i64,
+    /// Time units per second.
+    pub per_second: i64,
+}
+
+impl Gcra {
+    /// `limit` requests per `period_secs`, up to `burst` at once, in a
+    /// clock of `per_second` units per second.
+    pub fn new(limit: u32, period_secs: u32, burst: u32, per_second: i64) -> Gcra {
+        let limit = limit.max(1);
+        let interval = ((i64::from(period_secs.max(1)) * per_second) / i64::from(limit)).max(1);
+        Gcra {
+            limit,
+            interval,
+            tolerance: interval * i64::from(burst.max(1)),
+            per_second: per_second.max(1),
+        }
+    }
+
+    /// One step: from the stored arrival time (`None` = unknown key) to
+    /// whether the request is allowed and the arrival time to store.
+    pub fn step(&self, tat: Option<i64>, now: i64) -> (bool, i64) {
+        let tat = tat.unwrap_or(now).max(now);
+        let new_tat = tat + self.interval;
+        if new_tat - now <= self.tolerance {
+            (true, new_tat)
+        } else {
+            (false, tat)
+        }
+    }
+
+    /// The decision from `allowed` and `ahead` = stored arrival time − now
+    /// (what a backend reports after [`step`](Self::step)).
+    pub fn decision(&self, allowed: bool, ahead: i64) -> Decision {
+        let remaining = ((self.tolerance - ahead) / self.interval).max(0);
+        let unit = self.per_second;
+        let secs = |t: i64| u64::try_from((t + unit - 1) / unit).unwrap_or(0);
+        Decision {
+            allowed,
+            limit: self.limit,
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+            reset_secs: secs(ahead.max(0)),
+            retry_after_secs: if allowed {
+                0
+            } else {
+                // The next request fits once `ahead + interval` is within
+                // the tolerance.
+                secs(ahead + self.interval - self.tolerance).max(1)
+            },
+        }
+    }
+}
+
 /// A keyed GCRA limiter. Times are nanoseconds on any monotonic clock.
 #[derive(Debug)]
 pub struct RateLimiter<K> {
-    limit: u32,
-    /// Nanoseconds between requests at the sustained rate.
-    interval: i64,
-    /// How far ahead of now the arrival time may run (burst × interval).
-    tolerance: i64,
+    gcra: Gcra,
     max_keys_per_shard: usize,
     hasher: std::collections::hash_map::RandomState,
     shards: Vec<Mutex<HashMap<K, i64>>>,
@@ -41,26 +101,24 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// `limit` requests per `period_secs`, up to `burst` at once; at most
     /// about `max_keys` keys remembered (idle keys are dropped first).
     pub fn new(limit: u32, period_secs: u32, burst: u32, max_keys: usize) -> Self {
-        let limit = limit.max(1);
-        let interval = (i64::from(period_secs.max(1)) * 1_000_000_000) / i64::from(limit);
         RateLimiter {
-            limit,
-            interval: interval.max(1),
-            tolerance: interval.max(1) * i64::from(burst.max(1)),
+            gcra: Gcra::new(limit, period_secs, burst, 1_000_000_000),
             max_keys_per_shard: (max_keys / SHARDS).max(16),
             hasher: Default::default(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 
+    /// The limit's parameters (nanoseconds).
+    pub fn gcra(&self) -> Gcra {
+        self.gcra
+    }
+
     /// Decides one request for `key` at `now_ns`.
     pub fn check(&self, key: &K, now_ns: i64) -> Decision {
         let shard = (self.hasher.hash_one(key) as usize) % SHARDS;
         let mut map = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
-        let tat = map.get(key).copied().unwrap_or(now_ns).max(now_ns);
-        let new_tat = tat + self.interval;
-        let allowed = new_tat - now_ns <= self.tolerance;
-        let stored = if allowed { new_tat } else { tat };
+        let (allowed, stored) = self.gcra.step(map.get(key).copied(), now_ns);
         if allowed {
             if map.len() >= self.max_keys_per_shard && !map.contains_key(key) {
                 map.retain(|_, t| *t > now_ns);
@@ -75,20 +133,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             map.insert(key.clone(), stored);
         }
         drop(map);
-        let ahead = stored - now_ns;
-        let remaining = ((self.tolerance - ahead) / self.interval).max(0);
-        let secs = |ns: i64| u64::try_from((ns + 999_999_999) / 1_000_000_000).unwrap_or(0);
-        Decision {
-            allowed,
-            limit: self.limit,
-            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
-            reset_secs: secs(ahead.max(0)),
-            retry_after_secs: if allowed {
-                0
-            } else {
-                secs(new_tat - now_ns - self.tolerance).max(1)
-            },
-        }
+        self.gcra.decision(allowed, stored - now_ns)
     }
 }
 

@@ -28,7 +28,12 @@ pub struct AddressThrottle {
     entries: Mutex<HashMap<IpAddr, Entry>>,
 }
 
-/// IPv6 clients are grouped by /64 (one subscriber usually holds a /64).
+/// The address a client's limits are kept under: IPv6 clients are grouped
+/// by /64 (one subscriber usually holds a /64), IPv4-mapped ones are IPv4.
+pub fn address_group(addr: IpAddr) -> IpAddr {
+    key(addr)
+}
+
 fn key(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V4(_) => addr,

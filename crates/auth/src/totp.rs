@@ -187,10 +187,45 @@ pub fn normalize_backup_code(code: &str) -> Option<String> {
     (s.len() == 8 && s.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(s)
 }
 
-/// Keys derived from `vault_master.key` for MFA data at rest.
+/// Keys derived from the vault's root key for MFA data at rest, and the
+/// key of the pseudonyms that name shared limiter state (Redis keys), so
+/// that every instance of one installation derives the same names and none
+/// reveals a session id or address.
 pub struct MfaKeys {
     seal: LessSafeKey,
     code_mac: hmac::Key,
+    pseudonym: hmac::Key,
+}
+
+/// Stable, non-reversible names (HMAC-SHA256, 128 bits, hex) for ids such
+/// as session ids and client addresses, the same on every instance that
+/// shares the vault.
+#[derive(Clone)]
+pub struct Pseudonyms(hmac::Key);
+
+impl std::fmt::Debug for Pseudonyms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pseudonyms([redacted])")
+    }
+}
+
+impl Pseudonyms {
+    /// From any key material of at least 32 bytes (benchmarks and tests).
+    pub fn from_key(key: &[u8]) -> Pseudonyms {
+        Pseudonyms(hmac::Key::new(hmac::HMAC_SHA256, key))
+    }
+
+    /// The name of `id` within `domain`.
+    pub fn name(&self, domain: &str, id: &[u8]) -> String {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(domain.as_bytes());
+        ctx.update(b"\0");
+        ctx.update(id);
+        ctx.sign().as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for MfaKeys {
@@ -211,12 +246,19 @@ impl MfaKeys {
         let sub = |label: &[u8]| Zeroizing::new(hmac::sign(&root, label).as_ref().to_vec());
         let seal_key = sub(b"cryptobot/mfa/totp-secret/v1");
         let mac_key = sub(b"cryptobot/mfa/backup-code/v1");
+        let pseudonym_key = sub(b"cryptobot/shared-state/pseudonym/v1");
         let unbound = UnboundKey::new(&CHACHA20_POLY1305, &seal_key)
             .map_err(|_| AuthError::Key("cannot derive the sealing key"))?;
         Ok(MfaKeys {
             seal: LessSafeKey::new(unbound),
             code_mac: hmac::Key::new(hmac::HMAC_SHA256, &mac_key),
+            pseudonym: hmac::Key::new(hmac::HMAC_SHA256, &pseudonym_key),
         })
+    }
+
+    /// The key that names shared limiter state.
+    pub fn pseudonyms(&self) -> Pseudonyms {
+        Pseudonyms(self.pseudonym.clone())
     }
 
     /// Encrypts a TOTP secret, bound to `user_id`; base64 of nonce‖ciphertext.
@@ -279,6 +321,19 @@ impl MfaKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pseudonyms_are_stable_per_key_and_domain() {
+        let a = MfaKeys::derive(&[7u8; 32]).unwrap().pseudonyms();
+        let b = MfaKeys::derive(&[7u8; 32]).unwrap().pseudonyms();
+        let other = MfaKeys::derive(&[8u8; 32]).unwrap().pseudonyms();
+        let n = a.name("addr", b"192.0.2.1");
+        assert_eq!(n, b.name("addr", b"192.0.2.1"));
+        assert_eq!(n.len(), 32);
+        assert!(!n.contains("192"));
+        assert_ne!(n, a.name("session", b"192.0.2.1"));
+        assert_ne!(n, other.name("addr", b"192.0.2.1"));
+    }
 
     #[test]
     fn rfc4226_appendix_d() {

@@ -142,6 +142,9 @@ pub struct Redis {
     pub user: String,
     /// `dir` of the rendered `redis.conf` (where Redis keeps its files).
     pub server_dir: PathBuf,
+    /// Longest wait for one Redis answer, in milliseconds; past it the
+    /// `security.rate_limiting.redis_failure_*` mode applies.
+    pub timeout_ms: u32,
 }
 
 impl Default for Redis {
@@ -150,6 +153,7 @@ impl Default for Redis {
             url: None,
             user: "cryptobot".into(),
             server_dir: PathBuf::from("/var/lib/redis"),
+            timeout_ms: 250,
         }
     }
 }
@@ -282,6 +286,33 @@ pub struct RateLimiting {
     pub api_key_requests_per_minute: u32,
     /// Calls allowed at once above the steady rate (GCRA burst).
     pub burst: u32,
+    /// Sign-in calls while Redis (`redis.url`) cannot be reached:
+    /// `fail_closed` answers 503, `fail_open` uses this instance's own
+    /// limiter.
+    pub redis_failure_login: RedisFailure,
+    /// Every other limited call while Redis cannot be reached.
+    pub redis_failure_api: RedisFailure,
+}
+
+/// What a limit does while its shared backend (Redis) cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisFailure {
+    /// Refuse the call with 503 until Redis answers again.
+    FailClosed,
+    /// Decide with this instance's in-process limiter (each instance then
+    /// allows the full limit) and raise an alert.
+    FailOpen,
+}
+
+impl RedisFailure {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedisFailure::FailClosed => "fail_closed",
+            RedisFailure::FailOpen => "fail_open",
+        }
+    }
 }
 
 impl Default for RateLimiting {
@@ -295,6 +326,8 @@ impl Default for RateLimiting {
             api_requests_per_minute: 60,
             api_key_requests_per_minute: 120,
             burst: 20,
+            redis_failure_login: RedisFailure::FailClosed,
+            redis_failure_api: RedisFailure::FailOpen,
         }
     }
 }

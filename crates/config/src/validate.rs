@@ -211,6 +211,14 @@ fn redis(s: &Settings, out: &mut Vec<Found>) {
             "use /var/lib/redis (the default)",
         ));
     }
+    range(
+        out,
+        "redis.timeout_ms",
+        s.redis.timeout_ms,
+        10,
+        5_000,
+        "a hung Redis must not stall requests; 250 is the default",
+    );
 }
 
 /// Checks one CORS origin: `https://host[:port]`, or `http://` on loopback.

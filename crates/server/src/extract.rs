@@ -563,10 +563,10 @@ async fn session_caller(
         ApiError::unauthorized()
     })?;
     // The call limit of the session, before any database work.
-    let decision = state.api_limiter.check(
-        &crate::limits::LimitKey::Session(claims.sid.clone()),
-        crate::limits::mono_ns(),
-    );
+    let decision = state
+        .limits
+        .check(&crate::limits::LimitKey::Session(claims.sid.clone()))
+        .await?;
     record_decision(parts, decision);
     if !decision.allowed {
         return Err(crate::limits::refused(&decision));
@@ -629,10 +629,14 @@ async fn refuse_api_key(
     key_id: Option<&str>,
     reason: ApiKeyRefusal,
 ) -> ApiError {
-    let decision = state.api_limiter.check(
-        &crate::limits::LimitKey::Addr(client),
-        crate::limits::mono_ns(),
-    );
+    let decision = match state
+        .limits
+        .check(&crate::limits::LimitKey::Addr(client))
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => return e.into(),
+    };
     record_decision(parts, decision);
     if !decision.allowed {
         return crate::limits::refused(&decision);
@@ -681,10 +685,10 @@ async fn api_key_caller(
         Err(reason) => return Err(refuse_api_key(parts, state, client, Some(id), reason).await),
     };
     // The call limit of the key, once it is known to be the key's holder.
-    let decision = state.api_key_limiter.check(
-        &crate::limits::LimitKey::ApiKey(key.id.clone()),
-        crate::limits::mono_ns(),
-    );
+    let decision = state
+        .limits
+        .check(&crate::limits::LimitKey::ApiKey(key.id.clone()))
+        .await?;
     record_decision(parts, decision);
     if !decision.allowed {
         return Err(crate::limits::refused(&decision));

@@ -15,6 +15,7 @@ pub mod problem;
 pub mod qr;
 pub mod routes;
 pub mod service_keys;
+pub mod shared;
 pub mod state;
 pub mod tls;
 pub mod vault;
@@ -24,7 +25,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use cryptobot_auth::{AddressThrottle, PasswordHasher};
+use cryptobot_auth::PasswordHasher;
 use cryptobot_config::{Layout, Settings};
 use cryptobot_store::{Store, StoreError, Target};
 use secrecy::SecretString;
@@ -63,6 +64,9 @@ pub enum ServeError {
     /// The password hasher could not be built.
     #[error("password hashing: {0}")]
     Hasher(String),
+    /// Redis (`redis.url`) cannot be used as configured.
+    #[error(transparent)]
+    Redis(#[from] shared::RedisSetupError),
 }
 
 impl ServeError {
@@ -80,6 +84,9 @@ impl ServeError {
                 "stop whatever uses the port, or set server.bind to another address".into(),
             ),
             ServeError::Hasher(_) => None,
+            ServeError::Redis(_) => Some(
+                "fix redis.url (redis://host:port or rediss:// for TLS) and make config/secrets/redis_password readable, or remove redis.url to keep limits in-process".into(),
+            ),
         }
     }
 }
@@ -227,37 +234,47 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         .local_addr()
         .map_err(|source| ServeError::Bind { addr, source })?;
 
-    let limits = &settings.security.rate_limiting;
+    let redis = match &settings.redis.url {
+        Some(url) => {
+            let password = shared::read_password(&layout.secret("redis_password"))?;
+            let timeout = Duration::from_millis(u64::from(settings.redis.timeout_ms));
+            Some(shared::RedisBackend::connect(
+                url,
+                &settings.redis.user,
+                password.as_ref(),
+                timeout,
+            )?)
+        }
+        None => None,
+    };
+    let limits = shared::Limits::new(&settings.security.rate_limiting, redis, mfa.pseudonyms());
+    tracing::info!(
+        shared = limits.shared(),
+        redis_user = settings
+            .redis
+            .url
+            .as_ref()
+            .map(|_| settings.redis.user.as_str()),
+        "rate limits and sign-in delays {}",
+        if limits.shared() {
+            "are shared through Redis"
+        } else {
+            "are kept in this process"
+        }
+    );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let hasher = match hasher {
         Some(h) => h,
         None => PasswordHasher::owasp(),
     };
     let state = AppState(Arc::new(Inner {
-        throttle: AddressThrottle::new(
-            limits.login_free_failures,
-            i64::from(limits.login_delay_base_seconds),
-            i64::from(limits.login_delay_max_seconds),
-            100_000,
-        ),
+        limits,
         policy: accounts::policy_from(&settings),
         hasher,
         hash_slots: Semaphore::new(cores),
         hash_micros: AtomicU64::new(0),
         mfa,
         vault: vault_keys,
-        api_limiter: cryptobot_auth::RateLimiter::new(
-            limits.api_requests_per_minute,
-            60,
-            limits.burst,
-            1_000_000,
-        ),
-        api_key_limiter: cryptobot_auth::RateLimiter::new(
-            limits.api_key_requests_per_minute,
-            60,
-            limits.burst,
-            100_000,
-        ),
         trusted_proxies: settings
             .server
             .trusted_proxies
@@ -283,6 +300,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
     tokio::spawn(watch_keys(state.clone()));
     tokio::spawn(sweep_vault(state.clone()));
     tokio::spawn(watch_certificate(state.clone(), certificate));
+    tokio::spawn(shared::log_counters(state.clone()));
     tracing::info!(addr = %local, "listening");
     Ok(Running {
         addr: local,

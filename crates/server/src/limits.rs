@@ -1,9 +1,10 @@
-//! API request limits (`security.rate_limiting.api_requests_per_minute`
-//! with `burst`): per session for authenticated calls, per client address
-//! otherwise; per service API key with `api_key_requests_per_minute`. In-process GCRA; a shared backend for several instances is
-//! separate work. Every limited response carries `RateLimit-Limit`,
-//! `RateLimit-Remaining` and `RateLimit-Reset`; a refusal is 429 with
-//! `Retry-After`.
+//! Request limits (`security.rate_limiting`, GCRA with `burst`): API calls
+//! per session for authenticated calls, per client address otherwise; per
+//! service API key with `api_key_requests_per_minute`; sign-in attempts per
+//! client address and per account with `login_attempts_per_minute`. The
+//! backend (in-process or Redis) is in [`crate::shared`]. Every limited
+//! response carries `RateLimit-Limit`, `RateLimit-Remaining` and
+//! `RateLimit-Reset`; a refusal is 429 with `Retry-After`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -29,6 +30,12 @@ pub enum LimitKey {
     /// A service API key (by id), limited by
     /// `security.rate_limiting.api_key_requests_per_minute`.
     ApiKey(String),
+    /// Sign-in attempts from a client address (IPv6 by /64), limited by
+    /// `security.rate_limiting.login_attempts_per_minute`.
+    LoginAddr(IpAddr),
+    /// Sign-in attempts naming an account (the username as sent, lower
+    /// case, whether or not it exists), limited the same way.
+    LoginUser(String),
 }
 
 /// Nanoseconds on a monotonic clock (for the limiter).
@@ -52,6 +59,18 @@ impl LimitSlot {
     fn get(&self) -> Option<Decision> {
         self.0.lock().ok().and_then(|g| *g)
     }
+}
+
+/// The 429 answer for a refused sign-in attempt.
+pub fn refused_login(d: &Decision) -> ApiError {
+    ApiError::new(
+        Kind::TooManyRequests,
+        format!(
+            "more than {} sign-in attempts per minute from this address or for this account; wait before trying again",
+            d.limit
+        ),
+    )
+    .retry_after(d.retry_after_secs)
 }
 
 /// The 429 answer for a refused decision.
@@ -91,7 +110,10 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let ip = client_ip(peer, req.headers(), &state.trusted_proxies);
-        let d = state.api_limiter.check(&LimitKey::Addr(ip), mono_ns());
+        let d = match state.limits.check(&LimitKey::Addr(ip)).await {
+            Ok(d) => d,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
         if !d.allowed {
             let mut resp = refused(&d).into_response();
             set_headers(&mut resp, &d);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use cryptobot_auth::{AddressThrottle, MfaKeys, PasswordHasher, PasswordPolicy};
+use cryptobot_auth::{MfaKeys, PasswordHasher, PasswordPolicy};
 use cryptobot_config::{Layout, Settings};
 use cryptobot_store::{AuditEvent, Store};
 use serde_json::Value;
@@ -54,15 +54,13 @@ pub struct Inner {
     pub hasher: PasswordHasher,
     /// The password rules.
     pub policy: PasswordPolicy,
-    /// Progressive delays per client address.
-    pub throttle: AddressThrottle,
+    /// Call limits (per session, address, service key, sign-in address and
+    /// account) and progressive sign-in delays, in-process or in Redis,
+    /// with their counters.
+    pub limits: crate::shared::Limits,
     /// Bounds concurrent password hashing so a login flood cannot starve
     /// the rest of the service.
     pub hash_slots: Semaphore,
-    /// API call limits per session or address.
-    pub api_limiter: cryptobot_auth::RateLimiter<crate::limits::LimitKey>,
-    /// API call limits per service API key.
-    pub api_key_limiter: cryptobot_auth::RateLimiter<crate::limits::LimitKey>,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<cryptobot_config::IpNet>,
     /// Keys (from `vault_master.key`) sealing TOTP secrets and hashing

@@ -21,6 +21,7 @@ use crate::extract::{
     password_expired, session_end_reason,
 };
 use crate::keys::{AUDIENCE, ISSUER};
+use crate::limits::{LimitKey, refused_login};
 use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody, ProblemItem};
 use crate::state::{AppState, Who, now};
 
@@ -220,16 +221,53 @@ async fn issue_tokens(
     })
 }
 
-/// 429 with `Retry-After` while `client` is serving a progressive delay.
-fn throttle_gate(state: &AppState, client: std::net::IpAddr, now: i64) -> Result<(), ApiError> {
-    state.throttle.check(client, now).map_err(|retry| {
-        tracing::debug!(%client, retry, "throttled");
-        ApiError::new(
-            Kind::TooManyRequests,
-            "too many failed attempts from this address; wait before trying again",
-        )
-        .retry_after(u64::try_from(retry).unwrap_or(1))
-    })
+/// 429 with `Retry-After` while `client` is serving a progressive delay;
+/// 503 when the shared state cannot be reached and sign-in fails closed.
+pub(crate) async fn throttle_gate(
+    state: &AppState,
+    client: std::net::IpAddr,
+    now: i64,
+) -> Result<(), ApiError> {
+    delay_answer(client, state.limits.delay_check(client, now).await?)
+}
+
+fn delay_answer(client: std::net::IpAddr, wait: Option<u64>) -> Result<(), ApiError> {
+    match wait {
+        None => Ok(()),
+        Some(retry) => {
+            tracing::debug!(%client, retry, "throttled");
+            Err(ApiError::new(
+                Kind::TooManyRequests,
+                "too many failed attempts from this address; wait before trying again",
+            )
+            .retry_after(retry))
+        }
+    }
+}
+
+/// The sign-in gate: the address's progressive delay, and the attempt
+/// limits of the address and of the account named (decided together, one
+/// round trip each when shared).
+async fn login_gate(
+    state: &AppState,
+    client: std::net::IpAddr,
+    username: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let addr_key = LimitKey::LoginAddr(cryptobot_auth::address_group(client));
+    let user_key = LimitKey::LoginUser(username.to_string());
+    let (wait, by_addr, by_user) = tokio::join!(
+        state.limits.delay_check(client, now),
+        state.limits.check(&addr_key),
+        state.limits.check(&user_key),
+    );
+    delay_answer(client, wait?)?;
+    for d in [by_addr?, by_user?] {
+        if !d.allowed {
+            return Err(refused_login(&d));
+        }
+    }
+    Ok(())
 }
 
 /// Counts a failed sign-in step (password or second factor) towards the
@@ -241,7 +279,7 @@ async fn count_failure(
     client: std::net::IpAddr,
     now: i64,
 ) -> Result<i64, ApiError> {
-    state.throttle.record_failure(client, now);
+    state.limits.record_failure(client, now).await;
     let limits = &state.settings.security.rate_limiting;
     let outcome = state
         .store
@@ -307,8 +345,8 @@ pub(crate) async fn verify_bounded(
         BodyErrors,
         (status = 200, description = "Signed in, or (for accounts with MFA) a challenge for POST /api/v1/auth/mfa", body = LoginResponse),
         (status = 401, description = "Invalid credentials", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 503, description = "Too many sign-ins at once", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures from this address, or too many attempts from it or for the account", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "Too many sign-ins at once, or the shared rate-limit store (Redis) cannot be reached", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn login(
@@ -318,7 +356,7 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let now = now();
-    throttle_gate(&state, client, now)?;
+    login_gate(&state, client, &req.username, now).await?;
     let user = state.store.user_by_name(&req.username).await?;
     let anonymous = Who {
         actor: None,
@@ -334,7 +372,7 @@ pub async fn login(
         && u.locked_until.is_some_and(|t| t > now)
     {
         tokio::time::sleep(state.typical_hash_time()).await;
-        state.throttle.record_failure(client, now);
+        state.limits.record_failure(client, now).await;
         state
             .audit(
                 "login_failed",
@@ -351,7 +389,7 @@ pub async fn login(
     let check = verify_bounded(&state, req.password.clone(), phc).await?;
 
     let Some(user) = user else {
-        state.throttle.record_failure(client, now);
+        state.limits.record_failure(client, now).await;
         state
             .audit(
                 "login_failed",
@@ -503,6 +541,7 @@ async fn start_session(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Wrong, expired or used code or challenge", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The shared rate-limit store (Redis) cannot be reached", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn login_mfa(
@@ -511,7 +550,7 @@ pub async fn login_mfa(
     ApiJson(req): ApiJson<MfaLoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let now = now();
-    throttle_gate(&state, client, now)?;
+    throttle_gate(&state, client, now).await?;
     let hash = hash_opaque_token(req.mfa_token.expose_secret());
     let expired = || {
         ApiError::new(
@@ -595,7 +634,7 @@ pub async fn step_up(
         ));
     }
     let now = now();
-    throttle_gate(&state, caller.client, now)?;
+    throttle_gate(&state, caller.client, now).await?;
     if let Err(e) = crate::mfa::check_code(
         &state,
         &caller.user,
@@ -605,7 +644,7 @@ pub async fn step_up(
     )
     .await
     {
-        state.throttle.record_failure(caller.client, now);
+        state.limits.record_failure(caller.client, now).await;
         return Err(e);
     }
     state
@@ -762,7 +801,7 @@ pub async fn change_password(
     ApiJson(req): ApiJson<PasswordChangeRequest>,
 ) -> Result<Json<PasswordChanged>, ApiError> {
     let now = now();
-    throttle_gate(&state, caller.client, now)?;
+    throttle_gate(&state, caller.client, now).await?;
     let check = verify_bounded(
         &state,
         req.current_password.clone(),
@@ -770,7 +809,7 @@ pub async fn change_password(
     )
     .await?;
     if matches!(check, PasswordCheck::Mismatch) {
-        state.throttle.record_failure(caller.client, now);
+        state.limits.record_failure(caller.client, now).await;
         state
             .audit(
                 "password_change_failed",

@@ -334,7 +334,7 @@ pub async fn disable(
     )
     .await?;
     if matches!(check, PasswordCheck::Mismatch) {
-        state.throttle.record_failure(caller.client, now);
+        state.limits.record_failure(caller.client, now).await;
         state
             .audit(
                 "mfa_disable_failed",
@@ -355,7 +355,7 @@ pub async fn disable(
     )
     .await
     {
-        state.throttle.record_failure(caller.client, now);
+        state.limits.record_failure(caller.client, now).await;
         return Err(e);
     }
     state.store.mfa_remove(&caller.user.id).await?;

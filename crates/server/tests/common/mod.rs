@@ -54,6 +54,16 @@ static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new
 impl TestServer {
     /// Starts a server; `tweak` edits the settings first.
     pub async fn start(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        Self::start_with_secrets(db, &[], tweak).await
+    }
+
+    /// Starts a server with extra files in `config/secrets/` (e.g. the
+    /// `redis_password` that `secure-config` wrote).
+    pub async fn start_with_secrets(
+        db: Db,
+        secrets: &[(&str, &[u8])],
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestServer {
         cryptobot_server::tls::install_crypto_provider();
         let home = tempfile::tempdir().unwrap();
         let layout = Layout::new(home.path());
@@ -65,6 +75,9 @@ impl TestServer {
         let mut vault = [0u8; 32];
         getrandom::fill(&mut vault).unwrap();
         std::fs::write(layout.secret("vault_master.key"), vault).unwrap();
+        for (name, bytes) in secrets {
+            std::fs::write(layout.secret(name), bytes).unwrap();
+        }
         let cert = tls::self_signed_localhost(cryptobot_server::state::now()).unwrap();
         std::fs::write(layout.tls_dir().join("server.crt"), &cert.cert_pem).unwrap();
         std::fs::write(layout.tls_dir().join("server.key"), cert.key_pem.as_bytes()).unwrap();
@@ -116,6 +129,57 @@ impl TestServer {
             store,
             pg_db,
         }
+    }
+
+    /// A second instance of the same installation: its own home (a copy of
+    /// this one's secrets and certificate), its own port and its own
+    /// connection pool, on the same database, with the same settings.
+    pub async fn start_peer(&self) -> TestServer {
+        let home = tempfile::tempdir().unwrap();
+        let layout = Layout::new(home.path());
+        for d in [layout.data_dir(), layout.secrets_dir(), layout.tls_dir()] {
+            std::fs::create_dir_all(&d).unwrap();
+        }
+        for dir in [
+            (self.layout.secrets_dir(), layout.secrets_dir()),
+            (self.layout.tls_dir(), layout.tls_dir()),
+        ] {
+            for entry in std::fs::read_dir(&dir.0).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), dir.1.join(entry.file_name())).unwrap();
+            }
+        }
+        let target = match &self.pg_db {
+            Some(name) => Target::Postgres {
+                url: pg().socket_url("postgres", name),
+                password: None,
+            },
+            None => Target::Sqlite(self.layout.data_dir().join("cryptobot.db")),
+        };
+        let store = Store::open(&target).await.unwrap();
+        let running = cryptobot_server::start(StartOptions {
+            settings: self.settings.clone(),
+            layout: layout.clone(),
+            store: Some(store.clone()),
+            hasher: Some(cheap_hasher()),
+        })
+        .await
+        .unwrap();
+        TestServer {
+            addr: running.addr(),
+            home,
+            layout,
+            settings: self.settings.clone(),
+            running: Some(running),
+            cert_pem: self.cert_pem.clone(),
+            store,
+            pg_db: self.pg_db.clone(),
+        }
+    }
+
+    /// The running service's state (limits and their counters).
+    pub fn state(&self) -> &cryptobot_server::state::AppState {
+        self.running.as_ref().unwrap().state()
     }
 
     pub fn url(&self, path: &str) -> String {
