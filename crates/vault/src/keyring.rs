@@ -88,8 +88,11 @@ impl Keyring {
     /// Parses the file's bytes: either exactly 32 raw bytes (version 1, as
     /// `secure-config` writes it) or the text format above.
     pub fn parse(bytes: &[u8]) -> Result<Keyring, VaultError> {
+        // A text ring is always longer than 32 bytes (its header alone is
+        // 25 and one key line 46), so exactly 32 bytes are a raw key,
+        // whatever they start with.
         let text_start = bytes.starts_with(b"#") || bytes.starts_with(HEADER.as_bytes());
-        if bytes.len() == MASTER_KEY_LEN && !text_start {
+        if bytes.len() == MASTER_KEY_LEN {
             let mut key = Zeroizing::new([0u8; MASTER_KEY_LEN]);
             key.copy_from_slice(bytes);
             return Ok(Keyring::single(*key));
@@ -215,6 +218,18 @@ mod tests {
         assert_eq!(ring.versions(), vec![1]);
         assert_eq!(ring.to_file_bytes().as_slice(), &[7u8; 32]);
         assert!(ring.has_constant_key());
+    }
+
+    #[test]
+    fn any_32_raw_bytes_are_a_key_even_if_they_look_like_text() {
+        // One random key in 256 starts with `#`.
+        let mut key = [0x41u8; 32];
+        key[0] = b'#';
+        key[1] = 0xff;
+        assert_eq!(Keyring::parse(&key).expect("parse").versions(), vec![1]);
+        let mut text = *b"cryptobot-vault-keyring 1\n1 AAAA";
+        text[31] = b'A';
+        assert_eq!(Keyring::parse(&text).expect("parse").versions(), vec![1]);
     }
 
     #[test]
