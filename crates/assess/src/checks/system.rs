@@ -10,34 +10,18 @@ use crate::snapshot::Snapshot;
 
 // ----------------------------------------------------------------------- SSH
 
-/// The directives of sshd_config and its includes. The reader is the one
-/// `cryptobot firewall` uses, which opens files with the ordinary link
-/// rules; so that nothing from outside the root is reported, the lines of
-/// a file reached through a symbolic link are dropped (with a note).
+/// The directives of sshd_config and its includes, read by the reader
+/// `cryptobot firewall` uses, which follows links as inside a chroot (an
+/// absolute target starts again at the root), so nothing from outside the
+/// root is ever read.
 pub(crate) fn sshd(s: &Snapshot) -> Option<Vec<SshdDirective>> {
-    let all = match sshd_directives(s.root()) {
-        Ok(d) => d?,
+    match sshd_directives(s.root()) {
+        Ok(d) => d,
         Err(e) => {
             s.note(format!("{SSHD_CONFIG} could not be read completely: {e}"));
-            return None;
-        }
-    };
-    let direct = |host: &Path| {
-        let plain = s.root().host(host).ok();
-        plain.is_some() && s.resolve(host, true) == plain
-    };
-    let mut out = Vec::with_capacity(all.len());
-    for d in all {
-        if direct(&d.file) {
-            out.push(d);
-        } else {
-            s.note(format!(
-                "{} is reached through a symbolic link; its sshd settings were not assessed",
-                d.file.display()
-            ));
+            None
         }
     }
-    Some(out)
 }
 
 /// The effective global value of `keyword` (sshd takes the first), and
