@@ -2,6 +2,7 @@
 //! PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::net::IpAddr;
@@ -13,19 +14,6 @@ use cryptobot_auth::{Claims, sign};
 use cryptobot_server::keys::{AUDIENCE, ISSUER};
 use cryptobot_server::state::now;
 use serde_json::{Value, json};
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
 
 on_both!(
     headers_health_and_problems,

@@ -5,6 +5,7 @@
 //! rate limit, audit events, and database dumps without key secrets.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -12,19 +13,6 @@ use cryptobot_server::state::now;
 use cryptobot_store::{KeyInsert, NewServiceKey};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
 
 on_both!(
     api_key_lifecycle,

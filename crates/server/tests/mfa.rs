@@ -3,6 +3,7 @@
 //! the QR code is read back by `zbarimg`.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::process::Command;
@@ -11,19 +12,6 @@ use base64::Engine;
 use common::*;
 use cryptobot_server::state::now;
 use serde_json::{Value, json};
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
 
 on_both!(
     mfa_walkthrough,

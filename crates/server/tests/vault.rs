@@ -4,6 +4,7 @@
 //! master key refusing to start.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -13,19 +14,6 @@ use cryptobot_store::AuditQuery;
 use cryptobot_vault::{Credentials, Exchange, SignRequest};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
 
 on_both!(
     keys_are_sealed_scoped_and_sign,

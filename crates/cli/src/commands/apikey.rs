@@ -16,8 +16,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::cli::ApikeyCommand;
-use crate::commands::secure_config::prepare_if_needed;
-use crate::commands::serve::runtime;
+use crate::commands::installation;
 use crate::commands::user::cli_actor;
 use crate::context::{Context, Failure};
 
@@ -167,12 +166,7 @@ fn print_issued(ctx: &Context, verb: &str, k: &IssuedKey) {
 }
 
 pub fn run(ctx: &Context, cmd: &ApikeyCommand) -> Result<(), Failure> {
-    if !ctx.root.is_live() {
-        return Err(Failure::input(
-            "apikey commands act on this machine's accounts database; --root cannot be used with them",
-            Some("leave out --root".to_string()),
-        ));
-    }
+    installation::require_live(ctx, "apikey")?;
     // Arguments are checked before anything is prepared or opened.
     let lifetime = match cmd {
         ApikeyCommand::Create { expires, .. } => Some(parse_duration(expires)?),
@@ -185,25 +179,9 @@ pub fn run(ctx: &Context, cmd: &ApikeyCommand) -> Result<(), Failure> {
         ApikeyCommand::Create { scopes, .. } => Some(parse_scopes(scopes)?),
         _ => None,
     };
-    if let Some(n) = prepare_if_needed(ctx)?
-        && !ctx.out.quiet
-        && !ctx.out.json()
-    {
-        eprintln!(
-            "prepared {} with secure-config ({n} changes)",
-            ctx.layout.home().display()
-        );
-    }
-    let (config, _) = ctx.load_config()?;
-    let settings = config.settings().clone();
-    let rt = runtime()?;
+    let (settings, rt) = installation::prepare(ctx)?;
     rt.block_on(async {
-        let store = cryptobot_server::open_store(&settings, &ctx.layout)
-            .await
-            .map_err(|e| {
-                let hint = e.hint();
-                Failure::runtime(e.to_string(), hint)
-            })?;
+        let store = installation::open_store(ctx, &settings).await?;
         let result = run_with(ctx, cmd, &store, &settings, lifetime, scopes).await;
         store.close().await;
         result

@@ -4,7 +4,6 @@
 
 use std::io::BufRead;
 
-use cryptobot_config::Settings;
 use cryptobot_server::state::now;
 use cryptobot_server::vault::{
     ExchangeKeyView, NewCredentials, NewKeyMeta, Vault, VaultKeys, VaultOpError,
@@ -15,8 +14,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::cli::{KeysCommand, VaultCommand};
-use crate::commands::secure_config::prepare_if_needed;
-use crate::commands::serve::runtime;
+use crate::commands::installation;
 use crate::commands::user::{cli_actor, prompt_hidden};
 use crate::context::{Context, Failure};
 
@@ -161,36 +159,6 @@ fn print_list(ctx: &Context, keys: &[ExchangeKeyView]) {
     }
 }
 
-/// Prepares the installation if needed and opens what the vault needs.
-fn open(ctx: &Context) -> Result<(Settings, tokio::runtime::Runtime), Failure> {
-    if !ctx.root.is_live() {
-        return Err(Failure::input(
-            "vault commands act on this machine's database; --root cannot be used with them",
-            Some("leave out --root".to_string()),
-        ));
-    }
-    if let Some(n) = prepare_if_needed(ctx)?
-        && !ctx.out.quiet
-        && !ctx.out.json()
-    {
-        eprintln!(
-            "prepared {} with secure-config ({n} changes)",
-            ctx.layout.home().display()
-        );
-    }
-    let (config, _) = ctx.load_config()?;
-    Ok((config.settings().clone(), runtime()?))
-}
-
-async fn open_store(ctx: &Context, settings: &Settings) -> Result<Store, Failure> {
-    cryptobot_server::open_store(settings, &ctx.layout)
-        .await
-        .map_err(|e| {
-            let hint = e.hint();
-            Failure::runtime(e.to_string(), hint)
-        })
-}
-
 fn load_keys(ctx: &Context) -> Result<VaultKeys, Failure> {
     VaultKeys::load(&ctx.layout).map_err(|e| {
         let hint = e.hint().to_string();
@@ -199,6 +167,7 @@ fn load_keys(ctx: &Context) -> Result<VaultKeys, Failure> {
 }
 
 pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
+    installation::require_live(ctx, "keys")?;
     // Secrets are read before anything is prepared or opened, so a typo
     // in them changes nothing.
     let creds = match cmd {
@@ -216,10 +185,10 @@ pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
         } => Some(read_credentials(api_key, *secret_stdin, *with_passphrase)?),
         _ => None,
     };
-    let (settings, rt) = open(ctx)?;
+    let (settings, rt) = installation::prepare(ctx)?;
     let keys = load_keys(ctx)?;
     rt.block_on(async {
-        let store = open_store(ctx, &settings).await?;
+        let store = installation::open_store(ctx, &settings).await?;
         cryptobot_server::vault::check_ring(&store, &keys)
             .await
             .map_err(|e| {
@@ -280,10 +249,11 @@ pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
 }
 
 pub fn vault(ctx: &Context, cmd: &VaultCommand) -> Result<(), Failure> {
-    let (settings, rt) = open(ctx)?;
+    installation::require_live(ctx, "vault")?;
+    let (settings, rt) = installation::prepare(ctx)?;
     let keys = load_keys(ctx)?;
     rt.block_on(async {
-        let store = open_store(ctx, &settings).await?;
+        let store = installation::open_store(ctx, &settings).await?;
         let result = vault_with(ctx, cmd, &store, &keys).await;
         store.close().await;
         result

@@ -3,6 +3,7 @@ pub mod assess;
 pub mod config;
 pub mod firewall;
 pub mod firewall_live;
+pub mod installation;
 pub mod keys;
 pub mod permissions;
 pub mod rollback;

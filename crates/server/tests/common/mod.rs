@@ -1,7 +1,7 @@
 //! Test harness: a real HTTPS server (in-process, real TLS on loopback) over
 //! a real SQLite file or a real PostgreSQL server, and a client that can
 //! connect from any 127.x.y.z address.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_macros, clippy::unwrap_used)]
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -17,6 +17,21 @@ use cryptobot_store::{Store, Target};
 use cryptobot_testkit::PgServer;
 use secrecy::SecretString;
 use serde_json::Value;
+
+/// Runs each named scenario `async fn name(db: Db)` as two tests, on
+/// SQLite and on PostgreSQL (use with `#[macro_use] mod common;`).
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::Postgres).await })*
+        }
+    };
+}
 
 pub const PASSWORD: &str = "Correct-Horse-Battery-42";
 
