@@ -499,12 +499,7 @@ impl Vault<'_> {
             json!({"exchange": exchange.as_str(), "label": new.label, "permissions": permissions, "fingerprint": fingerprint}),
         )
         .await;
-        let key = self
-            .store
-            .exchange_key(&id)
-            .await?
-            .ok_or_else(|| VaultOpError::NotFound(id.clone()))?;
-        Ok(ExchangeKeyView::of(key, self.settings, now))
+        self.view(&id, now).await
     }
 
     /// Destroys versions whose grace period ended and raises the
@@ -558,6 +553,16 @@ impl Vault<'_> {
             .into_iter()
             .map(|k| ExchangeKeyView::of(k, self.settings, now))
             .collect())
+    }
+
+    /// The current view of a key.
+    async fn view(&self, id: &str, now: i64) -> Result<ExchangeKeyView, VaultOpError> {
+        let key = self
+            .store
+            .exchange_key(id)
+            .await?
+            .ok_or_else(|| VaultOpError::NotFound(short(id)))?;
+        Ok(ExchangeKeyView::of(key, self.settings, now))
     }
 
     async fn active(&self, id: &str) -> Result<ExchangeKey, VaultOpError> {
@@ -630,12 +635,7 @@ impl Vault<'_> {
         if grace_until <= now {
             self.sweep(now).await?;
         }
-        let key = self
-            .store
-            .exchange_key(&key.id)
-            .await?
-            .ok_or_else(|| VaultOpError::NotFound(key.id.clone()))?;
-        Ok(ExchangeKeyView::of(key, self.settings, now))
+        self.view(&key.id, now).await
     }
 
     /// Revokes a key: every version's sealed record is destroyed at once.
@@ -657,12 +657,7 @@ impl Vault<'_> {
             json!({"exchange": key.exchange, "label": key.label}),
         )
         .await;
-        let key = self
-            .store
-            .exchange_key(&key.id)
-            .await?
-            .ok_or_else(|| VaultOpError::NotFound(key.id.clone()))?;
-        Ok(ExchangeKeyView::of(key, self.settings, now))
+        self.view(&key.id, now).await
     }
 
     /// Signs an exchange request with the key's current credentials.
