@@ -189,6 +189,18 @@ pub struct NewCredentials {
     pub passphrase: Option<Zeroizing<String>>,
 }
 
+impl NewCredentials {
+    /// The bytes that are sealed for these credentials.
+    fn sealed_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Credentials {
+            api_key: self.api_key.clone(),
+            secret: self.secret.clone(),
+            passphrase: self.passphrase.clone(),
+        }
+        .to_bytes()
+    }
+}
+
 impl std::fmt::Debug for NewCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("NewCredentials([redacted])")
@@ -457,12 +469,7 @@ impl Vault<'_> {
         self.keys.refresh();
         let id = format!("xk_{}", random_hex(8)?);
         let fingerprint = cryptobot_vault::fingerprint(&creds.api_key);
-        let plain = Credentials {
-            api_key: creds.api_key.clone(),
-            secret: creds.secret.clone(),
-            passphrase: creds.passphrase.clone(),
-        }
-        .to_bytes();
+        let plain = creds.sealed_bytes();
         let rec = seal_record(
             &self.keys.ring(),
             record_id(&id, 1),
@@ -591,12 +598,7 @@ impl Vault<'_> {
         validate_credentials(exchange, creds)?;
         self.keys.refresh();
         let next = key.current_version + 1;
-        let plain = Credentials {
-            api_key: creds.api_key.clone(),
-            secret: creds.secret.clone(),
-            passphrase: creds.passphrase.clone(),
-        }
-        .to_bytes();
+        let plain = creds.sealed_bytes();
         let rec = seal_record(
             &self.keys.ring(),
             record_id(&key.id, next),
@@ -749,15 +751,7 @@ fn short(id: &str) -> String {
 }
 
 fn check_binance_timestamp(req: &SignRequest, now_ms: i64) -> Result<(), VaultOpError> {
-    let ts = [req.query.as_deref(), req.body.as_deref()]
-        .into_iter()
-        .flatten()
-        .flat_map(|f| f.split('&'))
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == "timestamp")
-        .and_then(|(_, v)| v.parse::<i64>().ok())
-        .or(req.timestamp);
-    let Some(ts) = ts else {
+    let Some(ts) = req.binance_timestamp() else {
         return Ok(()); // the signer reports the missing timestamp
     };
     if (ts - now_ms).abs() > MAX_TIMESTAMP_SKEW_MS {

@@ -193,6 +193,19 @@ pub struct SignRequest {
     pub nonce: Option<String>,
 }
 
+impl SignRequest {
+    /// The `timestamp=` parameter of the query or body (Binance), else
+    /// the `timestamp` field, in milliseconds.
+    pub fn binance_timestamp(&self) -> Option<i64> {
+        let query = self.query.as_deref().unwrap_or("");
+        let body = self.body.as_deref().unwrap_or("");
+        param(query, "timestamp")
+            .or_else(|| param(body, "timestamp"))
+            .and_then(|v| v.parse().ok())
+            .or(self.timestamp)
+    }
+}
+
 /// What the caller sends with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed {

@@ -57,7 +57,7 @@ fn stdin_lines(n: usize) -> Result<Vec<Zeroizing<String>>, Failure> {
 }
 
 fn prompted(prompt: &str) -> Result<Zeroizing<String>, Failure> {
-    let value = prompt_hidden(prompt)?;
+    let value = prompt_hidden(prompt, "--secret-stdin")?;
     let value = Zeroizing::new(value.expose_secret().to_string());
     if value.is_empty() {
         return Err(Failure::input(

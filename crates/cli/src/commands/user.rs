@@ -71,7 +71,8 @@ fn password_from_stdin() -> Result<SecretString, Failure> {
 }
 
 /// Asks on the terminal with echo off.
-pub(crate) fn prompt_hidden(prompt: &str) -> Result<SecretString, Failure> {
+/// `stdin_flag` names the option that reads the value from stdin instead.
+pub(crate) fn prompt_hidden(prompt: &str, stdin_flag: &str) -> Result<SecretString, Failure> {
     use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
     let tty = std::fs::OpenOptions::new()
         .read(true)
@@ -79,8 +80,11 @@ pub(crate) fn prompt_hidden(prompt: &str) -> Result<SecretString, Failure> {
         .open("/dev/tty")
         .map_err(|_| {
             Failure::input(
-                "no terminal to ask for the password",
-                Some("use --password-stdin and pipe the password in".to_string()),
+                format!(
+                    "no terminal to ask for it ({})",
+                    prompt.trim_end_matches([':', ' '])
+                ),
+                Some(format!("use {stdin_flag} and pipe the value in")),
             )
         })?;
     let saved = tcgetattr(&tty)
@@ -105,8 +109,8 @@ pub(crate) fn prompt_hidden(prompt: &str) -> Result<SecretString, Failure> {
 }
 
 fn password_twice() -> Result<SecretString, Failure> {
-    let first = prompt_hidden("New password: ")?;
-    let second = prompt_hidden("Repeat it: ")?;
+    let first = prompt_hidden("New password: ", "--password-stdin")?;
+    let second = prompt_hidden("Repeat it: ", "--password-stdin")?;
     if first.expose_secret() != second.expose_secret() {
         return Err(Failure::input(
             "the two passwords differ; nothing was changed",
