@@ -666,26 +666,19 @@ impl State {
         }
     }
 
-    /// Deletes the state files of all but the newest [`KEEP_STATES`] applies.
-    fn prune(&self) {
+    /// Deletes the state files nothing needs any more (see
+    /// [`live::prunable`]): never the pending apply's, nor a confirmed
+    /// apply's whose journal `cryptobot rollback` can still reach.
+    fn prune(&self, pending: &str) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
-        let mut by_id: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let rest = name
-                .strip_prefix("applied-")
-                .or_else(|| name.strip_prefix("previous-"));
-            if let Some((id, _)) = rest.and_then(|r| r.rsplit_once('.')) {
-                by_id.entry(id.to_string()).or_default().push(e.path());
-            }
-        }
-        let n = by_id.len();
-        for (_, files) in by_id.into_iter().take(n.saturating_sub(KEEP_STATES)) {
-            for f in files {
-                let _ = std::fs::remove_file(f);
-            }
+        let names: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        for name in live::prunable(&names, Some(pending), KEEP_STATES) {
+            let _ = std::fs::remove_file(self.path(&name));
         }
     }
 }
@@ -817,7 +810,7 @@ pub fn apply(ctx: &Context, args: &FirewallApplyArgs) -> Result<(), Failure> {
         backend.as_str(),
         live::rfc3339(deadline)
     ));
-    state.prune();
+    state.prune(&id);
 
     let secs = args.confirm_within;
     if ctx.out.json() {
@@ -1062,6 +1055,8 @@ pub fn confirm(ctx: &Context) -> Result<(), Failure> {
         ));
     }
     state.finish(&p, "confirmed", "")?;
+    // Keeps this apply's previous rules for the journal's undo (pruning).
+    state.write(&format!("{}{}", live::CONFIRMED_PREFIX, p.id), "")?;
     drop(lock);
     state.log(&format!("confirm {}: the new rules stay", p.id));
 

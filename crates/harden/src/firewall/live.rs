@@ -569,6 +569,48 @@ pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> Str
         .to_string()
 }
 
+/// Prefix of the marker `confirm` leaves for an apply it confirmed: that
+/// apply's `previous-*` files are what the journal's undo loads, so they
+/// stay as long as `cryptobot rollback` can reach that journal.
+pub const CONFIRMED_PREFIX: &str = "confirmed-";
+
+/// The apply id a state file belongs to (`applied-<id>…`, `previous-<id>…`,
+/// `confirmed-<id>`); ids never contain a dot.
+fn state_file_id(name: &str) -> Option<&str> {
+    let rest = ["applied-", "previous-", CONFIRMED_PREFIX]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))?;
+    let id = rest.split('.').next().unwrap_or(rest);
+    valid_id(id).then_some(id)
+}
+
+/// The state files to delete, from the names in the state directory:
+/// those of finished applies that were never confirmed (their rules are
+/// gone and no journal refers to them), and those of confirmed applies
+/// older than the newest `keep` (each confirm writes one journal, and only
+/// the newest `keep` journals are kept). The pending apply's files always
+/// stay; other names are never touched.
+pub fn prunable(names: &[String], pending: Option<&str>, keep: usize) -> Vec<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut by_id: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+    let mut confirmed = BTreeSet::new();
+    for name in names {
+        if let Some(id) = state_file_id(name) {
+            by_id.entry(id).or_default().push(name);
+            if name.starts_with(CONFIRMED_PREFIX) {
+                confirmed.insert(id);
+            }
+        }
+    }
+    // Ids sort by time: `new_id` starts with a UTC stamp.
+    let kept_confirmed: BTreeSet<&str> = confirmed.iter().rev().take(keep).copied().collect();
+    by_id
+        .into_iter()
+        .filter(|(id, _)| Some(*id) != pending && !kept_confirmed.contains(id))
+        .flat_map(|(_, files)| files.into_iter().cloned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -725,5 +767,47 @@ mod tests {
         let d = unified_diff("a\nb\n", "a\nc\n", "active", "new");
         assert!(d.contains("-b\n+c\n"), "{d}");
         assert!(d.starts_with("--- active\n+++ new\n"), "{d}");
+    }
+
+    #[test]
+    fn pruning_keeps_what_a_journal_or_the_pending_apply_needs() {
+        let names: Vec<String> = [
+            "applied-20261101T000000Z-1.nft",
+            "previous-20261101T000000Z-1.nft",
+            "confirmed-20261101T000000Z-1",
+            "applied-20261102T000000Z-2.v4",
+            "previous-20261102T000000Z-2.v4",
+            "previous-20261102T000000Z-2.v6",
+            "applied-20261103T000000Z-3.nft",
+            "previous-20261103T000000Z-3.ufw.user.rules",
+            "confirmed-20261103T000000Z-3",
+            "applied-20261104T000000Z-4.nft",
+            "previous-20261104T000000Z-4.nft",
+            "pending",
+            "last.json",
+            ".lock",
+            "previous-../../x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut gone = prunable(&names, Some("20261104T000000Z-4"), 5);
+        gone.sort();
+        // Only the rolled-back apply 2: 1 and 3 were confirmed, 4 is pending.
+        assert_eq!(
+            gone,
+            [
+                "applied-20261102T000000Z-2.v4",
+                "previous-20261102T000000Z-2.v4",
+                "previous-20261102T000000Z-2.v6"
+            ]
+        );
+        // Many rolled-back applies never push out a confirmed one; only
+        // confirmed applies beyond `keep` go.
+        let gone = prunable(&names, None, 1);
+        assert!(gone.contains(&"confirmed-20261101T000000Z-1".to_string()));
+        assert!(gone.contains(&"applied-20261104T000000Z-4.nft".to_string()));
+        assert!(!gone.iter().any(|n| n.contains("20261103T000000Z-3")));
+        assert!(!gone.iter().any(|n| n == "pending" || n.contains("..")));
     }
 }
