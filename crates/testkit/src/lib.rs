@@ -49,7 +49,7 @@ use std::sync::Mutex;
 
 pub use error::Error;
 pub use pg::{PgOptions, PgServer, pg_binary};
-pub use redis::{RedisServer, redis_binary};
+pub use redis::{RedisServer, RedisTls, redis_binary};
 
 /// Ports already handed out by [`free_port`] in this process, so that two
 /// servers started concurrently by the same test binary never get the same

@@ -1,7 +1,8 @@
 //! Throwaway PostgreSQL clusters.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tempfile::TempDir;
@@ -61,8 +62,45 @@ pub struct PgServer {
     data_dir: PathBuf,
     socket_dir: PathBuf,
     log_path: PathBuf,
+    /// Stops the server and deletes its directory when this process ends
+    /// without dropping the `PgServer` (a `static`, a panic that aborts, a
+    /// SIGKILL): it waits for end-of-file on a pipe only this process holds.
+    reaper: Option<Child>,
     /// Declared last: removed after `Drop::drop` has stopped the server.
     dir: TempDir,
+}
+
+/// The reaper: `$1` the data directory, `$2` the cluster's directory.
+/// SIGQUIT is PostgreSQL's immediate shutdown. A zombie counts as gone (a
+/// daemonised postmaster's parent may be an init that does not reap).
+const REAPER: &str = r#"read -r _ || true
+alive() {
+  s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+  case "$s" in Z*|X*|'') return 1 ;; esac
+}
+pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null) || pid=
+case "$pid" in
+  ''|*[!0-9]*) ;;
+  *) kill -QUIT "$pid" 2>/dev/null
+     i=0
+     while alive "$pid" && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+     kill -KILL "$pid" 2>/dev/null ;;
+esac
+[ -n "$2" ] && rm -rf -- "$2"
+"#;
+
+fn spawn_reaper(data_dir: &Path, dir: &Path) -> std::io::Result<Child> {
+    Command::new("/bin/sh")
+        .args(["-c", REAPER, "cryptobot-pg-reaper"])
+        .arg(data_dir)
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own process group: Ctrl-C of `cargo test` does not end it
+        // before the servers it looks after.
+        .process_group(0)
+        .spawn()
 }
 
 /// The `bin` directory of the highest PostgreSQL version under
@@ -187,6 +225,7 @@ impl PgServer {
             data_dir: dir.path().join("data"),
             socket_dir,
             log_path: dir.path().join("postgres.log"),
+            reaper: None,
             dir,
         };
 
@@ -227,7 +266,11 @@ impl PgServer {
                 .map_err(|e| Error::io(format!("writing {}", conf_path.display()), e))?;
             let log_before = util::read_lossy(&server.log_path).len();
             match server.pg_ctl_start("start") {
-                Ok(()) => return Ok(server),
+                Ok(()) => {
+                    // Best effort: without it only a leaked server is at stake.
+                    server.reaper = spawn_reaper(&server.data_dir, server.dir.path()).ok();
+                    return Ok(server);
+                }
                 Err(err) => {
                     let log = util::read_lossy(&server.log_path);
                     let new_log = log.get(log_before..).unwrap_or(&log);
@@ -471,6 +514,10 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
+        if let Some(mut reaper) = self.reaper.take() {
+            let _ = reaper.kill();
+            let _ = reaper.wait();
+        }
         self.shutdown();
         // `self.dir` (the TempDir) is removed when the fields drop.
     }

@@ -33,6 +33,18 @@ pub fn redis_binary() -> Result<PathBuf, Error> {
     })
 }
 
+/// Certificate files for a TLS-only Redis ([`RedisServer::start_tls_with_config`]).
+#[derive(Debug, Clone)]
+pub struct RedisTls {
+    /// The server certificate (PEM), `tls-cert-file`.
+    pub cert_file: PathBuf,
+    /// Its private key (PEM), `tls-key-file`.
+    pub key_file: PathBuf,
+    /// The CA certificate (PEM), `tls-ca-cert-file`. Client certificates
+    /// are not asked for (`tls-auth-clients no`).
+    pub ca_file: PathBuf,
+}
+
 /// A `redis-server` child process on a free loopback port, with its working
 /// directory, log and pid file in a temporary directory. Killed, reaped and
 /// deleted on drop.
@@ -41,6 +53,7 @@ pub struct RedisServer {
     port: u16,
     binary: PathBuf,
     conf: Option<PathBuf>,
+    tls: Option<RedisTls>,
     log_path: PathBuf,
     child: Option<Child>,
     /// Declared last: removed after `Drop::drop` has killed the server.
@@ -51,7 +64,7 @@ impl RedisServer {
     /// Starts `redis-server` without a config file, bound to `127.0.0.1`,
     /// without authentication or persistence.
     pub fn start() -> Result<RedisServer, Error> {
-        Self::launch(None, &mut crate::free_port)
+        Self::launch(None, None, &mut crate::free_port)
     }
 
     /// Starts `redis-server CONF` followed by the overrides `--port P --dir
@@ -63,13 +76,24 @@ impl RedisServer {
     pub fn start_with_config(conf: &Path) -> Result<RedisServer, Error> {
         let conf = std::path::absolute(conf)
             .map_err(|e| Error::io(format!("resolving {}", conf.display()), e))?;
-        Self::launch(Some(conf), &mut crate::free_port)
+        Self::launch(Some(conf), None, &mut crate::free_port)
+    }
+
+    /// Like [`RedisServer::start_with_config`], but TLS only: `--port 0
+    /// --tls-port P` with the given certificate, key and CA files and
+    /// `--tls-auth-clients no`. [`RedisServer::url`] is then
+    /// `rediss://127.0.0.1:P`.
+    pub fn start_tls_with_config(conf: &Path, tls: RedisTls) -> Result<RedisServer, Error> {
+        let conf = std::path::absolute(conf)
+            .map_err(|e| Error::io(format!("resolving {}", conf.display()), e))?;
+        Self::launch(Some(conf), Some(tls), &mut crate::free_port)
     }
 
     /// Starts the server, taking ports from `next_port` (a test seam for the
     /// address-in-use retry).
     fn launch(
         conf: Option<PathBuf>,
+        tls: Option<RedisTls>,
         next_port: &mut dyn FnMut() -> u16,
     ) -> Result<RedisServer, Error> {
         let binary = redis_binary()?;
@@ -78,6 +102,7 @@ impl RedisServer {
             port: 0,
             binary,
             conf,
+            tls,
             log_path: dir.path().join("redis.log"),
             child: None,
             dir,
@@ -110,9 +135,23 @@ impl RedisServer {
                 cmd.args(["--bind", "127.0.0.1"]);
             }
         }
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .arg("--dir")
+        match &self.tls {
+            None => {
+                cmd.arg("--port").arg(self.port.to_string());
+            }
+            Some(tls) => {
+                cmd.args(["--port", "0", "--tls-port"])
+                    .arg(self.port.to_string())
+                    .arg("--tls-cert-file")
+                    .arg(&tls.cert_file)
+                    .arg("--tls-key-file")
+                    .arg(&tls.key_file)
+                    .arg("--tls-ca-cert-file")
+                    .arg(&tls.ca_file)
+                    .args(["--tls-auth-clients", "no"]);
+            }
+        }
+        cmd.arg("--dir")
             .arg(self.dir.path())
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--logfile")
@@ -233,9 +272,11 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT`, or `rediss://127.0.0.1:PORT` when started
+    /// with TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The server's pid while it runs.
@@ -296,7 +337,7 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let taken_port = taken.local_addr().unwrap().port();
         let mut ports = vec![crate::free_port(), taken_port];
-        let redis = RedisServer::launch(None, &mut || ports.pop().unwrap()).unwrap();
+        let redis = RedisServer::launch(None, None, &mut || ports.pop().unwrap()).unwrap();
         assert_ne!(redis.port(), taken_port);
         assert!(redis.log().contains("Address already in use"));
     }
@@ -306,7 +347,7 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let taken_port = taken.local_addr().unwrap().port();
         let mut calls = 0;
-        let err = RedisServer::launch(None, &mut || {
+        let err = RedisServer::launch(None, None, &mut || {
             calls += 1;
             taken_port
         })

@@ -355,3 +355,41 @@ fn redis_two_at_once() {
     assert_eq!(redis_cmd(&mut redis_connect(a.port()), &["PING"]), "+PONG");
     assert_eq!(redis_cmd(&mut redis_connect(b.port()), &["PING"]), "+PONG");
 }
+
+/// Run by [`pg_is_stopped_when_the_test_process_ends_without_dropping_it`]
+/// in a child process: starts a cluster and exits without dropping it, as a
+/// test binary does with a server kept in a `static`.
+#[test]
+fn pg_leaky_child() {
+    if std::env::var_os("TESTKIT_LEAKY_CHILD").is_none() {
+        return;
+    }
+    let pg = PgServer::start().unwrap();
+    println!("LEAKY {} {}", pg.pid().unwrap(), pg.base_dir().display());
+    std::io::stdout().flush().unwrap();
+    std::process::exit(0);
+}
+
+#[test]
+fn pg_is_stopped_when_the_test_process_ends_without_dropping_it() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "pg_leaky_child", "--nocapture", "--test-threads=1"])
+        .env("TESTKIT_LEAKY_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("LEAKY ").map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no LEAKY line: {stdout}"));
+    let (pid, dir) = line.split_once(' ').unwrap();
+    let pid: u32 = pid.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while running(pid) || Path::new(dir).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the cluster of an ended process is still there (pid {pid}, {dir})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
