@@ -344,6 +344,11 @@ fn validate_credentials(exchange: Exchange, c: &NewCredentials) -> Result<(), Va
     }
     cryptobot_vault::check_secret_format(exchange, &c.secret)
         .map_err(|e| VaultOpError::Invalid(e.to_string()))?;
+    if exchange.needs_passphrase() && c.passphrase.is_none() {
+        return Err(VaultOpError::Invalid(format!(
+            "{exchange} API keys have a passphrase; give it too (`--with-passphrase`, or `passphrase` in the request)"
+        )));
+    }
     if let Some(p) = &c.passphrase
         && (p.is_empty() || p.len() > 128 || !printable(p))
     {
@@ -673,9 +678,7 @@ impl Vault<'_> {
         let now = now_ms.div_euclid(1000);
         let key = self.active(id).await?;
         let exchange = Exchange::parse(&key.exchange)?;
-        if exchange == Exchange::Binance {
-            check_binance_timestamp(req, now_ms)?;
-        }
+        check_timestamp(exchange, req, now_ms)?;
         let versions = self.store.usable_key_versions(&key.id, now).await?;
         let Some(secret_id) = versions.first().and_then(|v| v.secret_id.clone()) else {
             return Err(VaultOpError::Revoked(key.id));
@@ -750,13 +753,13 @@ fn short(id: &str) -> String {
     id.chars().take(40).collect()
 }
 
-fn check_binance_timestamp(req: &SignRequest, now_ms: i64) -> Result<(), VaultOpError> {
-    let Some(ts) = req.binance_timestamp() else {
-        return Ok(()); // the signer reports the missing timestamp
+fn check_timestamp(exchange: Exchange, req: &SignRequest, now_ms: i64) -> Result<(), VaultOpError> {
+    let Some(ts) = req.signed_timestamp(exchange) else {
+        return Ok(()); // the signer reports a missing timestamp
     };
     if (ts - now_ms).abs() > MAX_TIMESTAMP_SKEW_MS {
         return Err(VaultOpError::Invalid(format!(
-            "timestamp is {} s away from the vault's clock; sign requests as they are sent (Binance accepts at most 60 s of recvWindow)",
+            "timestamp is {} s away from the vault's clock; sign requests as they are sent ({exchange} refuses old requests, and the vault signs at most 60 s ahead or behind)",
             (ts - now_ms).abs() / 1000
         )));
     }

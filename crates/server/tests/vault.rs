@@ -229,6 +229,59 @@ async fn keys_are_sealed_scoped_and_sign(db: Db) {
     );
     assert_eq!(v["headers"]["API-Key"], json!(KRAKEN_KEY));
 
+    // OKX: the passphrase is required when the key is added, and a request
+    // is signed only with a current timestamp.
+    let okx = json!({"exchange": "okx", "label": "okx", "api_key": "okx-public-key-01",
+                     "secret": "okx-secret-0123456789ABCDEF", "permissions": ["read"]});
+    let (st, _, body) = post(&c, &s.url("/api/v1/exchange-keys"), Some(&admin), &okx).await;
+    assert_eq!(st, 422, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("passphrase"));
+    let mut with_pass = okx.clone();
+    with_pass["passphrase"] = json!("okx pass phrase");
+    let (st, _, body) = post(
+        &c,
+        &s.url("/api/v1/exchange-keys"),
+        Some(&admin),
+        &with_pass,
+    )
+    .await;
+    assert_eq!(st, 201, "{}", String::from_utf8_lossy(&body));
+    let oid = json(&body)["id"].as_str().unwrap().to_string();
+    let ts = now_ms();
+    let okx_req = SignRequest {
+        method: "GET".into(),
+        path: "/api/v5/account/balance".into(),
+        query: Some("ccy=BTC".into()),
+        timestamp: Some(ts),
+        ..SignRequest::default()
+    };
+    let okx_creds = Credentials {
+        api_key: Zeroizing::new("okx-public-key-01".into()),
+        secret: Zeroizing::new("okx-secret-0123456789ABCDEF".into()),
+        passphrase: Some(Zeroizing::new("okx pass phrase".into())),
+    };
+    let want = cryptobot_vault::sign(Exchange::Okx, &okx_creds, &okx_req).unwrap();
+    let sign_url = s.url(&format!("/api/v1/exchange-keys/{oid}/sign"));
+    let (st, _, body) = post(
+        &c,
+        &sign_url,
+        Some(&trader),
+        &json!({"method": "GET", "path": "/api/v5/account/balance", "query": "ccy=BTC", "timestamp": ts}),
+    )
+    .await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let v = json(&body);
+    assert_eq!(v["signature"], json!(want.signature));
+    assert_eq!(v["headers"]["OK-ACCESS-KEY"], json!("okx-public-key-01"));
+    let (st, _, body) = post(
+        &c,
+        &sign_url,
+        Some(&trader),
+        &json!({"method": "GET", "path": "/api/v5/account/balance", "timestamp": ts - 3_600_000}),
+    )
+    .await;
+    assert_eq!(st, 422, "{}", String::from_utf8_lossy(&body));
+
     // A sealed record moved onto another record does not open.
     let state = s.running.as_ref().unwrap().state();
     let ring = state.vault.ring();

@@ -373,7 +373,12 @@ fn pg_leaky_child() {
 #[test]
 fn pg_is_stopped_when_the_test_process_ends_without_dropping_it() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "pg_leaky_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "pg_leaky_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("TESTKIT_LEAKY_CHILD", "1")
         .output()
         .unwrap();

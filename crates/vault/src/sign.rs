@@ -6,6 +6,15 @@
 //! - Kraken (private REST): HMAC-SHA512 with the base64-decoded private key
 //!   over the URI path followed by SHA-256(nonce ‖ POST data), as base64;
 //!   headers `API-Key` and `API-Sign`.
+//! - Bybit (v5, HMAC keys): HMAC-SHA256 over timestamp ‖ API key ‖ receive
+//!   window ‖ (query string for GET/DELETE, JSON body for POST/PUT), as
+//!   lower-case hex; headers `X-BAPI-*`.
+//! - OKX (v5): HMAC-SHA256 over ISO-8601 timestamp ‖ method ‖ path (with
+//!   `?query`) ‖ body, as base64; headers `OK-ACCESS-*`. OKX sends the
+//!   passphrase itself as a header, so the signed headers carry it.
+//! - KuCoin (API key version 2): HMAC-SHA256 over millisecond timestamp ‖
+//!   method ‖ path (with `?query`) ‖ body, as base64; the passphrase header
+//!   is the base64 HMAC-SHA256 of the passphrase, never the passphrase.
 
 use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
@@ -23,11 +32,11 @@ pub enum Exchange {
     Kraken,
     /// Coinbase (stored only; signing not implemented).
     Coinbase,
-    /// Bybit (stored only).
+    /// Bybit (v5, HMAC keys).
     Bybit,
-    /// OKX (stored only).
+    /// OKX (v5).
     Okx,
-    /// KuCoin (stored only).
+    /// KuCoin (API key version 2).
     Kucoin,
 }
 
@@ -56,7 +65,12 @@ impl Exchange {
 
     /// Whether the vault can sign requests for it.
     pub fn can_sign(self) -> bool {
-        matches!(self, Exchange::Binance | Exchange::Kraken)
+        self != Exchange::Coinbase
+    }
+
+    /// Whether the exchange's API keys come with a passphrase.
+    pub fn needs_passphrase(self) -> bool {
+        matches!(self, Exchange::Okx | Exchange::Kucoin)
     }
 
     /// Parses a name (case-insensitive).
@@ -191,6 +205,8 @@ pub struct SignRequest {
     pub timestamp: Option<i64>,
     /// Kraken's nonce (must match `nonce=` in the body).
     pub nonce: Option<String>,
+    /// Bybit's receive window in milliseconds (default 5000).
+    pub recv_window: Option<u32>,
 }
 
 impl SignRequest {
@@ -203,6 +219,17 @@ impl SignRequest {
             .or_else(|| param(body, "timestamp"))
             .and_then(|v| v.parse().ok())
             .or(self.timestamp)
+    }
+
+    /// The time the signature claims, in milliseconds, for the exchanges
+    /// that sign one (the vault refuses one far from its clock); `None`
+    /// for Kraken (a nonce) and when it is missing.
+    pub fn signed_timestamp(&self, exchange: Exchange) -> Option<i64> {
+        match exchange {
+            Exchange::Binance => self.binance_timestamp(),
+            Exchange::Bybit | Exchange::Okx | Exchange::Kucoin => self.timestamp,
+            Exchange::Kraken | Exchange::Coinbase => None,
+        }
     }
 }
 
@@ -258,9 +285,12 @@ pub fn sign(
     match exchange {
         Exchange::Binance => sign_binance(creds, req),
         Exchange::Kraken => sign_kraken(creds, req),
-        other => Err(VaultError::Request(format!(
-            "signing for {other} is not implemented; the vault signs for binance and kraken"
-        ))),
+        Exchange::Bybit => sign_bybit(creds, req),
+        Exchange::Okx => sign_okx(creds, req),
+        Exchange::Kucoin => sign_kucoin(creds, req),
+        Exchange::Coinbase => Err(VaultError::Request(
+            "signing for coinbase is not implemented (its API keys sign ES256 JWTs); the vault signs for binance, kraken, bybit, okx and kucoin".into(),
+        )),
     }
 }
 
@@ -284,16 +314,11 @@ fn sign_binance(creds: &Credentials, req: &SignRequest) -> Result<Signed, VaultE
             "`timestamp` differs from the `timestamp=` parameter",
         ));
     }
-    let key = hmac::Key::new(hmac::HMAC_SHA256, creds.secret.as_bytes());
-    let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(query.as_bytes());
-    ctx.update(body.as_bytes());
-    let signature = ctx
-        .sign()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let signature = hex(hmac_sha256(
+        creds.secret.as_bytes(),
+        &[query.as_bytes(), body.as_bytes()],
+    )
+    .as_ref());
     Ok(Signed {
         signature,
         headers: vec![("X-MBX-APIKEY".into(), creds.api_key.to_string())],
@@ -339,6 +364,162 @@ fn sign_kraken(creds: &Credentials, req: &SignRequest) -> Result<Signed, VaultEr
         headers: vec![
             ("API-Key".into(), creds.api_key.to_string()),
             ("API-Sign".into(), signature.clone()),
+        ],
+        signature,
+    })
+}
+
+/// HMAC-SHA256 of the parts, one after another, with `key`.
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> hmac::Tag {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let mut ctx = hmac::Context::with_key(&key);
+    for part in parts {
+        ctx.update(part);
+    }
+    ctx.sign()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `timestamp` field (milliseconds), which these schemes require.
+fn timestamp_ms(exchange: Exchange, req: &SignRequest) -> Result<i64, VaultError> {
+    match req.timestamp {
+        Some(t) if t > 0 => Ok(t),
+        _ => Err(VaultError::Request(format!(
+            "{exchange} signs the request time: send `timestamp` (milliseconds since the epoch, the time you send the request)"
+        ))),
+    }
+}
+
+/// `path?query`, the way OKX and KuCoin sign the request target.
+fn path_with_query(req: &SignRequest) -> String {
+    match req.query.as_deref() {
+        Some(q) if !q.is_empty() => format!("{}?{q}", req.path),
+        _ => req.path.clone(),
+    }
+}
+
+fn passphrase(exchange: Exchange, creds: &Credentials) -> Result<&str, VaultError> {
+    creds.passphrase.as_deref().map(String::as_str).ok_or_else(|| {
+        VaultError::Request(format!(
+            "{exchange} keys have a passphrase and this key was stored without one; rotate it with the passphrase"
+        ))
+    })
+}
+
+fn sign_bybit(creds: &Credentials, req: &SignRequest) -> Result<Signed, VaultError> {
+    let ts = timestamp_ms(Exchange::Bybit, req)?.to_string();
+    let window = req.recv_window.unwrap_or(5000);
+    if !(1..=60_000).contains(&window) {
+        return Err(invalid("`recv_window` must be 1 to 60000 milliseconds"));
+    }
+    let window = window.to_string();
+    let query = req.query.as_deref().unwrap_or("");
+    let body = req.body.as_deref().unwrap_or("");
+    // Bybit signs the query string of a GET and the JSON body of a POST.
+    let payload = match req.method.as_str() {
+        "GET" | "DELETE" if body.is_empty() => query,
+        "POST" | "PUT" if query.is_empty() => body,
+        "GET" | "DELETE" => {
+            return Err(invalid(
+                "bybit: a GET request has no body; send the parameters as `query`",
+            ));
+        }
+        _ => {
+            return Err(invalid(
+                "bybit: a POST request carries its parameters as a JSON `body`, without `query`",
+            ));
+        }
+    };
+    let tag = hmac_sha256(
+        creds.secret.as_bytes(),
+        &[
+            ts.as_bytes(),
+            creds.api_key.as_bytes(),
+            window.as_bytes(),
+            payload.as_bytes(),
+        ],
+    );
+    let signature = hex(tag.as_ref());
+    Ok(Signed {
+        headers: vec![
+            ("X-BAPI-API-KEY".into(), creds.api_key.to_string()),
+            ("X-BAPI-TIMESTAMP".into(), ts),
+            ("X-BAPI-RECV-WINDOW".into(), window),
+            ("X-BAPI-SIGN".into(), signature.clone()),
+        ],
+        signature,
+    })
+}
+
+/// `2020-12-08T09:08:57.715Z`: OKX's timestamp format.
+fn iso_millis(ms: i64) -> Result<String, VaultError> {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| invalid("`timestamp` is out of range"))?;
+    Ok(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    ))
+}
+
+fn sign_okx(creds: &Credentials, req: &SignRequest) -> Result<Signed, VaultError> {
+    let ts = iso_millis(timestamp_ms(Exchange::Okx, req)?)?;
+    let pass = passphrase(Exchange::Okx, creds)?;
+    let target = path_with_query(req);
+    let body = req.body.as_deref().unwrap_or("");
+    let tag = hmac_sha256(
+        creds.secret.as_bytes(),
+        &[
+            ts.as_bytes(),
+            req.method.as_bytes(),
+            target.as_bytes(),
+            body.as_bytes(),
+        ],
+    );
+    let signature = STANDARD.encode(tag.as_ref());
+    Ok(Signed {
+        headers: vec![
+            ("OK-ACCESS-KEY".into(), creds.api_key.to_string()),
+            ("OK-ACCESS-SIGN".into(), signature.clone()),
+            ("OK-ACCESS-TIMESTAMP".into(), ts),
+            ("OK-ACCESS-PASSPHRASE".into(), pass.to_string()),
+        ],
+        signature,
+    })
+}
+
+fn sign_kucoin(creds: &Credentials, req: &SignRequest) -> Result<Signed, VaultError> {
+    let ts = timestamp_ms(Exchange::Kucoin, req)?.to_string();
+    let pass = passphrase(Exchange::Kucoin, creds)?;
+    let target = path_with_query(req);
+    let body = req.body.as_deref().unwrap_or("");
+    let secret = creds.secret.as_bytes();
+    let tag = hmac_sha256(
+        secret,
+        &[
+            ts.as_bytes(),
+            req.method.as_bytes(),
+            target.as_bytes(),
+            body.as_bytes(),
+        ],
+    );
+    let signature = STANDARD.encode(tag.as_ref());
+    let pass_sign = STANDARD.encode(hmac_sha256(secret, &[pass.as_bytes()]).as_ref());
+    Ok(Signed {
+        headers: vec![
+            ("KC-API-KEY".into(), creds.api_key.to_string()),
+            ("KC-API-SIGN".into(), signature.clone()),
+            ("KC-API-TIMESTAMP".into(), ts),
+            ("KC-API-PASSPHRASE".into(), pass_sign),
+            ("KC-API-KEY-VERSION".into(), "2".into()),
         ],
         signature,
     })

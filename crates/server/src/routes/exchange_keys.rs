@@ -85,7 +85,9 @@ impl Validate for RotateKeyRequest {
 /// An exchange request to sign. Send the fields your exchange's scheme
 /// uses: Binance signs `query` followed by `body` (which must include
 /// `timestamp=`); Kraken signs `path`, `nonce` and `body` (which must
-/// include the same `nonce=`).
+/// include the same `nonce=`); Bybit, OKX and KuCoin sign `timestamp`,
+/// `method`, `path`, `query` and the JSON `body` (Bybit also
+/// `recv_window`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignBody {
@@ -101,12 +103,16 @@ pub struct SignBody {
     /// Form-encoded body.
     #[serde(default)]
     pub body: Option<String>,
-    /// Milliseconds since the epoch (Binance).
+    /// Milliseconds since the epoch (Binance, Bybit, OKX, KuCoin); within
+    /// 60 s of the vault's clock.
     #[serde(default)]
     pub timestamp: Option<i64>,
     /// Nonce (Kraken), as a string of digits.
     #[serde(default)]
     pub nonce: Option<String>,
+    /// Receive window in milliseconds (Bybit; default 5000).
+    #[serde(default)]
+    pub recv_window: Option<u32>,
 }
 
 impl Validate for SignBody {
@@ -321,6 +327,7 @@ pub async fn sign(
         body: req.body,
         timestamp: req.timestamp,
         nonce: req.nonce,
+        recv_window: req.recv_window,
     };
     let signed = vault(&state)
         .sign(&caller.who(), &id, &request, now_ms())
