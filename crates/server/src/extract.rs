@@ -704,10 +704,43 @@ async fn api_key_caller(
         );
     };
     if key.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
-        state
+        let recorded = state
             .store
             .touch_service_key(&key.id, now, TOUCH_EVERY)
             .await?;
+        if recorded && key.last_used_at.is_none() {
+            // A new key's first call: the operator sees where it came from.
+            state
+                .audit(
+                    "api_key_first_use",
+                    &Who {
+                        actor: Some(user.username.clone()),
+                        client: Some(client),
+                    },
+                    Some(&key.id),
+                    "success",
+                    json!({"key": key.id, "name": key.name}),
+                )
+                .await;
+        }
+    }
+    if matched == ApiKeyMatch::Previous && state.first_previous_secret_use(&key.id, now) {
+        // After a rotation every client should move to the new secret; the
+        // old one still in use is a client not yet updated — or a copy
+        // someone else holds.
+        tracing::warn!(target: "alert", key = %key.id, %client, "a service key's previous secret is still in use");
+        state
+            .audit(
+                "api_key_previous_secret_used",
+                &Who {
+                    actor: Some(user.username.clone()),
+                    client: Some(client),
+                },
+                Some(&key.id),
+                "warning",
+                json!({"key": key.id, "name": key.name, "previous_valid_until": key.previous_valid_until}),
+            )
+            .await;
     }
     let scopes = crate::service_keys::role_scopes(&user).intersect(ScopeSet::parse(&key.scopes));
     Ok(Caller {

@@ -273,6 +273,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         hasher,
         hash_slots: Semaphore::new(cores),
         hash_micros: AtomicU64::new(0),
+        previous_secret_alerts: std::sync::Mutex::default(),
         mfa,
         vault: vault_keys,
         trusted_proxies: settings

@@ -71,6 +71,9 @@ pub struct Inner {
     /// Running average of one password verification, in microseconds;
     /// answers that skip hashing wait this long so timing tells nothing.
     pub hash_micros: AtomicU64,
+    /// Service keys whose previous secret was used during its grace period,
+    /// with the hour of the last alert (one alert per key and hour here).
+    pub previous_secret_alerts: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 /// Who did something and from where, for the audit log.
@@ -83,6 +86,22 @@ pub struct Who {
 }
 
 impl Inner {
+    /// Whether a use of service key `id`'s previous secret at `now` is the
+    /// first of this hour (and so worth an alert).
+    pub fn first_previous_secret_use(&self, id: &str, now: i64) -> bool {
+        let hour = now.div_euclid(3600);
+        let mut seen = match self.previous_secret_alerts.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if seen.get(id) == Some(&hour) {
+            return false;
+        }
+        seen.retain(|_, h| *h >= hour - 1);
+        seen.insert(id.to_string(), hour);
+        true
+    }
+
     /// The current key ring.
     pub fn key_ring(&self) -> Arc<KeyRing> {
         match self.keys.read() {

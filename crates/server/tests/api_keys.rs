@@ -336,8 +336,15 @@ async fn api_key_lifecycle(db: Db) {
     assert_eq!(rotated["expires_at"], created["expires_at"], "expiry kept");
     let (st, _) = key_get(&c, &s.url("/api/v1/users"), &key).await;
     assert_eq!(st, 200, "the old secret works during the grace period");
+    let (st, _) = key_get(&c, &s.url("/api/v1/users"), &key).await;
+    assert_eq!(st, 200);
     let (st, _) = key_get(&c, &s.url("/api/v1/users"), &new_key).await;
     assert_eq!(st, 200);
+    // ...but its use is reported, once per key and hour, with the address.
+    let old_used = events(&s, "api_key_previous_secret_used").await;
+    assert_eq!(old_used.len(), 1, "{old_used:?}");
+    assert_eq!(old_used[0].event.details["key"], id.as_str());
+    assert!(old_used[0].event.client_addr.is_some(), "{old_used:?}");
     // The grace period ends (moved into the past through the store): only
     // the new secret works.
     let rec = s.store.service_key(&id).await.unwrap().unwrap();
@@ -434,10 +441,19 @@ async fn api_key_lifecycle(db: Db) {
         "{p}"
     );
 
-    // Every operation is in the audit log.
+    // Every operation is in the audit log; a key's first call once.
     for e in ["api_key_created", "api_key_rotated", "api_key_revoked"] {
         assert!(!events(&s, e).await.is_empty(), "{e}");
     }
+    let first = events(&s, "api_key_first_use").await;
+    assert_eq!(
+        first
+            .iter()
+            .filter(|e| e.event.details["key"] == id.as_str())
+            .count(),
+        1,
+        "{first:?}"
+    );
     let created_events = events(&s, "api_key_created").await;
     assert!(
         created_events

@@ -287,14 +287,15 @@ impl Store {
     }
 
     /// Records a use at `now`, unless one was recorded less than
-    /// `every_secs` ago (keeps writes rare under load).
+    /// `every_secs` ago (keeps writes rare under load). True when this call
+    /// recorded it — of concurrent first uses, exactly one.
     pub async fn touch_service_key(
         &self,
         id: &str,
         now: i64,
         every_secs: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "UPDATE service_keys SET last_used_at = $2 WHERE id = $1 \
              AND (last_used_at IS NULL OR last_used_at <= $2 - $3)",
         )
@@ -303,6 +304,6 @@ impl Store {
         .bind(every_secs)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 }
