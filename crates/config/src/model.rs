@@ -138,6 +138,20 @@ pub struct Redis {
     /// from `config/secrets/redis_password`). Unset: in-process state only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// PEM file of the CA(s) that signed the Redis server's certificate, for
+    /// a `rediss://` URL whose server is not covered by the system's roots
+    /// (e.g. a private CA). Relative paths are below the installation home.
+    /// Unset: the system's root certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM, the chain) for mutual TLS, for a Redis that
+    /// asks for one (`tls-auth-clients yes`); together with `client_key`,
+    /// `rediss://` only. Relative paths are below the installation home.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    /// The private key (PEM) of `client_cert`; keep it in `config/secrets/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
     /// ACL user Cryptobot connects as.
     pub user: String,
     /// `dir` of the rendered `redis.conf` (where Redis keeps its files).
@@ -151,6 +165,9 @@ impl Default for Redis {
     fn default() -> Self {
         Redis {
             url: None,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
             user: "cryptobot".into(),
             server_dir: PathBuf::from("/var/lib/redis"),
             timeout_ms: 250,
@@ -284,8 +301,12 @@ pub struct RateLimiting {
     /// address (unauthenticated).
     pub api_requests_per_minute: u32,
     pub api_key_requests_per_minute: u32,
-    /// Calls allowed at once above the steady rate (GCRA burst).
+    /// Calls allowed at once above the steady rate (GCRA burst), for the API
+    /// and service-key limits.
     pub burst: u32,
+    /// Sign-in attempts allowed at once per client address and per account
+    /// before `login_attempts_per_minute` applies (GCRA burst).
+    pub login_burst: u32,
     /// Sign-in calls while Redis (`redis.url`) cannot be reached:
     /// `fail_closed` answers 503, `fail_open` uses this instance's own
     /// limiter.
@@ -326,6 +347,7 @@ impl Default for RateLimiting {
             api_requests_per_minute: 60,
             api_key_requests_per_minute: 120,
             burst: 20,
+            login_burst: 5,
             redis_failure_login: RedisFailure::FailClosed,
             redis_failure_api: RedisFailure::FailOpen,
         }

@@ -195,7 +195,66 @@ fn redis(s: &Settings, out: &mut Vec<Found>) {
                 "not a Redis URL",
                 "write it as redis://127.0.0.1:6379 (or rediss:// for TLS), or remove it to keep state in-process",
             ));
+        } else if url.contains('#') {
+            out.push(problem(
+                "redis.url",
+                "the URL has a #fragment; #insecure would turn off certificate verification, which Cryptobot never does",
+                "remove the #... part; to trust a private CA, set redis.ca_file to its PEM file",
+            ));
         }
+    }
+    let tls = s
+        .redis
+        .url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("rediss://"));
+    for (key, name, path, empty_fix) in [
+        (
+            "redis.ca_file",
+            "ca_file",
+            &s.redis.ca_file,
+            "name the CA's PEM file, or remove the key to use the system's root certificates",
+        ),
+        (
+            "redis.client_cert",
+            "client_cert",
+            &s.redis.client_cert,
+            "name the client certificate's PEM file, or remove the key",
+        ),
+        (
+            "redis.client_key",
+            "client_key",
+            &s.redis.client_key,
+            "name the client key's PEM file, or remove the key",
+        ),
+    ] {
+        let Some(path) = path else { continue };
+        if path.as_os_str().is_empty() {
+            out.push(problem(key, "empty path", empty_fix));
+        } else if !tls {
+            out.push(problem(
+                key,
+                format!(
+                    "{name} needs a rediss:// URL (it is used only for TLS connections to Redis)"
+                ),
+                format!("write redis.url as rediss://HOST:PORT, or remove redis.{name}"),
+            ));
+        }
+    }
+    match (&s.redis.client_cert, &s.redis.client_key) {
+        (Some(_), None) | (None, Some(_)) => {
+            let missing = if s.redis.client_key.is_none() {
+                "redis.client_key"
+            } else {
+                "redis.client_cert"
+            };
+            out.push(problem(
+                missing,
+                "redis.client_cert and redis.client_key go together (mutual TLS needs the certificate and its key)",
+                "set both, or neither",
+            ));
+        }
+        _ => {}
     }
     if !is_identifier(&s.redis.user) {
         out.push(problem(
@@ -491,6 +550,14 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
         1,
         10_000,
         "calls allowed at once",
+    );
+    range(
+        out,
+        "security.rate_limiting.login_burst",
+        r.login_burst,
+        1,
+        100,
+        "sign-in attempts allowed at once per address and per account; 5 is the default",
     );
     range(
         out,

@@ -43,6 +43,9 @@ fn empty_file_gives_the_guides_defaults() {
     assert_eq!(c.security.rate_limiting.login_attempts_per_minute, 5);
     assert_eq!(c.security.rate_limiting.api_requests_per_minute, 60);
     assert_eq!(c.security.rate_limiting.api_key_requests_per_minute, 120);
+    assert_eq!(c.security.rate_limiting.burst, 20);
+    assert_eq!(c.security.rate_limiting.login_burst, 5);
+    assert_eq!(c.redis.ca_file, None);
     assert!(c.security.mfa.required_for_admins);
     assert!(c.security.mfa.required_for_api_key_creation);
     assert_eq!(c.security.mfa.totp_issuer, "Cryptobot");
@@ -280,4 +283,104 @@ fn tls_and_csp_settings_are_checked() {
     let p = one_problem("[tls]\nvalidity_days = 3650\n");
     assert_eq!(p.key, "tls.validity_days");
     assert!(p.fix.contains("397"), "{}", p.fix);
+}
+
+#[test]
+fn redis_tls_settings_are_checked() {
+    // A private CA for a rediss:// URL; relative paths stay relative here
+    // (the service resolves them below the installation home).
+    let c = load(
+        "[redis]\nurl = \"rediss://redis.internal:6380\"\nca_file = \"config/tls/redis-ca.pem\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.redis.ca_file.as_deref(),
+        Some(Path::new("config/tls/redis-ca.pem"))
+    );
+    assert_eq!(
+        c.source_of("redis.ca_file"),
+        Source::File {
+            path: "/etc/cb.toml".into(),
+            line: 3
+        }
+    );
+    let c = load_env(
+        "",
+        &[
+            ("CRYPTOBOT_REDIS__URL", "rediss://127.0.0.1:6380"),
+            ("CRYPTOBOT_REDIS__CA_FILE", "/etc/cryptobot/redis-ca.pem"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        c.redis.ca_file.as_deref(),
+        Some(Path::new("/etc/cryptobot/redis-ca.pem"))
+    );
+    // rediss:// without a CA file uses the system's roots.
+    load("[redis]\nurl = \"rediss://redis.internal:6380\"\n").unwrap();
+
+    // A CA file only means something for TLS.
+    for text in [
+        "[redis]\nurl = \"redis://127.0.0.1:6379\"\nca_file = \"/etc/ca.pem\"\n",
+        "[redis]\nca_file = \"/etc/ca.pem\"\n",
+    ] {
+        let p = one_problem(text);
+        assert_eq!(p.key, "redis.ca_file", "{text}");
+        assert!(
+            p.message.contains("ca_file needs a rediss:// URL"),
+            "{}",
+            p.message
+        );
+        assert!(p.fix.contains("rediss://"), "{}", p.fix);
+    }
+    let p = one_problem("[redis]\nurl = \"rediss://h:6380\"\nca_file = \"\"\n");
+    assert_eq!(p.key, "redis.ca_file");
+    assert!(p.message.contains("empty"), "{}", p.message);
+
+    // Mutual TLS: certificate and key together, rediss:// only.
+    let c = load(
+        "[redis]\nurl = \"rediss://h:6380\"\nclient_cert = \"config/tls/redis-client.crt\"\nclient_key = \"config/secrets/redis-client.key\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.redis.client_key.as_deref(),
+        Some(Path::new("config/secrets/redis-client.key"))
+    );
+    let p = one_problem("[redis]\nurl = \"rediss://h:6380\"\nclient_cert = \"/c.pem\"\n");
+    assert_eq!(p.key, "redis.client_key");
+    assert!(p.message.contains("go together"), "{}", p.message);
+    let p = one_problem("[redis]\nurl = \"rediss://h:6380\"\nclient_key = \"/k.pem\"\n");
+    assert_eq!(p.key, "redis.client_cert");
+    let err = load(
+        "[redis]\nurl = \"redis://h:6379\"\nclient_cert = \"/c.pem\"\nclient_key = \"/k.pem\"\n",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["redis.client_cert", "redis.client_key"], "{err}");
+    assert!(
+        err.problems()[0]
+            .message
+            .contains("client_cert needs a rediss:// URL")
+    );
+
+    // Certificate verification is never turned off.
+    for url in ["rediss://h:6380/#insecure", "rediss://h:6380#insecure"] {
+        let p = one_problem(&format!("[redis]\nurl = \"{url}\"\n"));
+        assert_eq!(p.key, "redis.url");
+        assert!(p.message.contains("#insecure"), "{}", p.message);
+        assert!(p.fix.contains("redis.ca_file"), "{}", p.fix);
+    }
+}
+
+#[test]
+fn login_burst_is_checked() {
+    let c = load("[security.rate_limiting]\nlogin_burst = 10\n").unwrap();
+    assert_eq!(c.security.rate_limiting.login_burst, 10);
+    assert_eq!(c.security.rate_limiting.burst, 20, "independent of burst");
+    for bad in ["0", "101"] {
+        let p = one_problem(&format!("[security.rate_limiting]\nlogin_burst = {bad}\n"));
+        assert_eq!(p.key, "security.rate_limiting.login_burst");
+        assert!(p.message.contains("1..=100"), "{}", p.message);
+        assert_eq!(at_line(&p), 2);
+    }
 }

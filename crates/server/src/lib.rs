@@ -84,9 +84,7 @@ impl ServeError {
                 "stop whatever uses the port, or set server.bind to another address".into(),
             ),
             ServeError::Hasher(_) => None,
-            ServeError::Redis(_) => Some(
-                "fix redis.url (redis://host:port or rediss:// for TLS) and make config/secrets/redis_password readable, or remove redis.url to keep limits in-process".into(),
-            ),
+            ServeError::Redis(e) => Some(e.hint().into()),
         }
     }
 }
@@ -238,11 +236,26 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         Some(url) => {
             let password = shared::read_password(&layout.secret("redis_password"))?;
             let timeout = Duration::from_millis(u64::from(settings.redis.timeout_ms));
-            Some(shared::RedisBackend::connect(
+            let r = &settings.redis;
+            let tls_files = shared::RedisTlsFiles {
+                ca_pem: match &r.ca_file {
+                    Some(path) => Some(shared::read_ca_file(&layout.resolve(path))?),
+                    None => None,
+                },
+                client: match (&r.client_cert, &r.client_key) {
+                    (Some(cert), Some(key)) => Some(shared::read_client_identity(
+                        &layout.resolve(cert),
+                        &layout.resolve(key),
+                    )?),
+                    _ => None,
+                },
+            };
+            Some(shared::RedisBackend::connect_with_tls(
                 url,
-                &settings.redis.user,
+                &r.user,
                 password.as_ref(),
                 timeout,
+                &tls_files,
             )?)
         }
         None => None,
@@ -255,6 +268,17 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
             .url
             .as_ref()
             .map(|_| settings.redis.user.as_str()),
+        redis_tls = settings
+            .redis
+            .url
+            .as_deref()
+            .map(|u| u.starts_with("rediss://")),
+        redis_ca_file = settings
+            .redis
+            .ca_file
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        redis_client_cert = settings.redis.client_cert.is_some(),
         "rate limits and sign-in delays {}",
         if limits.shared() {
             "are shared through Redis"

@@ -1,7 +1,8 @@
 //! Request limits (`security.rate_limiting`, GCRA with `burst`): API calls
 //! per session for authenticated calls, per client address otherwise; per
 //! service API key with `api_key_requests_per_minute`; sign-in attempts per
-//! client address and per account with `login_attempts_per_minute`. The
+//! client address and per account with `login_attempts_per_minute` and
+//! `login_burst`. The
 //! backend (in-process or Redis) is in [`crate::shared`]. Every limited
 //! response carries `RateLimit-Limit`, `RateLimit-Remaining` and
 //! `RateLimit-Reset`; a refusal is 429 with `Retry-After`.
@@ -31,7 +32,8 @@ pub enum LimitKey {
     /// `security.rate_limiting.api_key_requests_per_minute`.
     ApiKey(String),
     /// Sign-in attempts from a client address (IPv6 by /64), limited by
-    /// `security.rate_limiting.login_attempts_per_minute`.
+    /// `security.rate_limiting.login_attempts_per_minute` with
+    /// `login_burst` at once.
     LoginAddr(IpAddr),
     /// Sign-in attempts naming an account (the username as sent, lower
     /// case, whether or not it exists), limited the same way.

@@ -195,6 +195,82 @@ pub enum RedisSetupError {
         /// The cause.
         source: std::io::Error,
     },
+    /// `redis.ca_file` cannot be read or holds no usable certificate.
+    #[error("redis.ca_file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `redis.client_cert` / `redis.client_key` cannot be read or parsed.
+    #[error("{key} {path}: {reason}")]
+    ClientCert {
+        /// `redis.client_cert` or `redis.client_key`.
+        key: &'static str,
+        /// The file.
+        path: String,
+        /// What is wrong with it (never the key's content).
+        reason: String,
+    },
+    /// `redis.url` asks to skip certificate verification (`#insecure`).
+    #[error(
+        "redis.url asks to skip TLS certificate verification (#insecure); Cryptobot always verifies"
+    )]
+    Insecure,
+    /// `redis.ca_file` or a client certificate is set but the URL is not
+    /// `rediss://`.
+    #[error("redis.ca_file, client_cert and client_key need a rediss:// URL")]
+    TlsWithoutRediss,
+}
+
+impl RedisSetupError {
+    /// How to fix it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            RedisSetupError::CaFile { .. } => {
+                "point redis.ca_file at the PEM file of the CA that signed the Redis server's certificate, or remove it to use the system's root certificates"
+            }
+            RedisSetupError::ClientCert { .. } => {
+                "point redis.client_cert at the client certificate (PEM) and redis.client_key at its private key (PEM), or remove both"
+            }
+            RedisSetupError::Insecure => {
+                "remove #insecure from redis.url; to trust a private CA, set redis.ca_file to its PEM file"
+            }
+            RedisSetupError::TlsWithoutRediss => {
+                "write redis.url as rediss://HOST:PORT, or remove redis.ca_file, client_cert and client_key"
+            }
+            RedisSetupError::Url(_) | RedisSetupError::Password { .. } => {
+                "fix redis.url (redis://host:port or rediss:// for TLS) and make config/secrets/redis_password readable, or remove redis.url to keep limits in-process"
+            }
+        }
+    }
+}
+
+/// Reads `redis.ca_file` (already resolved) and checks that it holds at
+/// least one PEM certificate that X.509-parses and can serve as a trust
+/// anchor. Returns the PEM text for the TLS connection.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<u8>, RedisSetupError> {
+    let bad = |reason: String| RedisSetupError::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let ders = cryptobot_tls::inspect::pem_certificates(&pem).map_err(|e| bad(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for (n, der) in ders.into_iter().enumerate() {
+        cryptobot_tls::inspect(&der)
+            .map_err(|e| bad(format!("certificate {} is not valid X.509: {e}", n + 1)))?;
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der))
+            .map_err(|e| {
+                bad(format!(
+                    "certificate {} cannot be a trust anchor: {e}",
+                    n + 1
+                ))
+            })?;
+    }
+    Ok(pem)
 }
 
 /// One Redis call failed.
@@ -209,6 +285,82 @@ pub enum RedisCallError {
     /// The script answered something unexpected.
     #[error("unexpected script answer")]
     Answer,
+}
+
+/// What a `rediss://` connection trusts and presents, read at start.
+#[derive(Default)]
+pub struct RedisTlsFiles {
+    /// The CA certificates to trust instead of the system's roots (from
+    /// [`read_ca_file`]).
+    pub ca_pem: Option<Vec<u8>>,
+    /// A client certificate for mutual TLS (from [`read_client_identity`]).
+    pub client: Option<ClientIdentity>,
+}
+
+impl std::fmt::Debug for RedisTlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTlsFiles")
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+/// A client certificate chain and its private key, PEM.
+pub struct ClientIdentity {
+    cert_pem: Vec<u8>,
+    key_pem: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("key_pem", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads `redis.client_cert` and `redis.client_key` (already resolved) and
+/// checks that they hold a certificate and a private key. Errors name the
+/// file, never the key's content.
+pub fn read_client_identity(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<ClientIdentity, RedisSetupError> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let bad = |key_name: &'static str, path: &std::path::Path, reason: String| {
+        RedisSetupError::ClientCert {
+            key: key_name,
+            path: path.display().to_string(),
+            reason,
+        }
+    };
+    let cert_pem = std::fs::read(cert)
+        .map_err(|e| bad("redis.client_cert", cert, format!("cannot read it: {e}")))?;
+    let ders = cryptobot_tls::inspect::pem_certificates(&cert_pem)
+        .map_err(|e| bad("redis.client_cert", cert, e.to_string()))?;
+    for (n, der) in ders.iter().enumerate() {
+        cryptobot_tls::inspect(der).map_err(|e| {
+            bad(
+                "redis.client_cert",
+                cert,
+                format!("certificate {} is not valid X.509: {e}", n + 1),
+            )
+        })?;
+    }
+    let key_pem = zeroize::Zeroizing::new(
+        std::fs::read(key)
+            .map_err(|e| bad("redis.client_key", key, format!("cannot read it: {e}")))?,
+    );
+    PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
+        bad(
+            "redis.client_key",
+            key,
+            "no PEM private key (PKCS#8, PKCS#1 or SEC1) in it".into(),
+        )
+    })?;
+    Ok(ClientIdentity { cert_pem, key_pem })
 }
 
 /// A Lua script and its SHA-1.
@@ -255,15 +407,54 @@ impl RedisBackend {
         password: Option<&SecretString>,
         timeout: Duration,
     ) -> Result<RedisBackend, RedisSetupError> {
+        Self::connect_with_tls(url, user, password, timeout, &RedisTlsFiles::default())
+    }
+
+    /// [`RedisBackend::connect`] with `tls_files` for a `rediss://` URL:
+    /// their CA certificates are trusted instead of the system's roots, and
+    /// their client certificate is presented. The server certificate is always
+    /// verified: a URL with `#insecure` is refused, and so are TLS files
+    /// for a plain `redis://` URL.
+    pub fn connect_with_tls(
+        url: &str,
+        user: &str,
+        password: Option<&SecretString>,
+        timeout: Duration,
+        tls_files: &RedisTlsFiles,
+    ) -> Result<RedisBackend, RedisSetupError> {
         let info = url
             .into_connection_info()
             .map_err(|e| RedisSetupError::Url(e.to_string()))?;
+        let tls = match info.addr() {
+            redis::ConnectionAddr::TcpTls { insecure: true, .. } => {
+                return Err(RedisSetupError::Insecure);
+            }
+            redis::ConnectionAddr::TcpTls { .. } => true,
+            _ => false,
+        };
         let mut redis_info = info.redis_settings().clone().set_username(user);
         if let Some(p) = password {
             redis_info = redis_info.set_password(p.expose_secret());
         }
         let info = info.set_redis_settings(redis_info);
-        let client = redis::Client::open(info).map_err(|e| RedisSetupError::Url(e.to_string()))?;
+        let client = match tls_files {
+            RedisTlsFiles {
+                ca_pem: None,
+                client: None,
+            } => redis::Client::open(info),
+            _ if !tls => return Err(RedisSetupError::TlsWithoutRediss),
+            RedisTlsFiles { ca_pem, client } => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: client.as_ref().map(|c| redis::ClientTlsConfig {
+                        client_cert: c.cert_pem.clone(),
+                        client_key: c.key_pem.to_vec(),
+                    }),
+                    root_cert: ca_pem.clone(),
+                },
+            ),
+        }
+        .map_err(|e| RedisSetupError::Url(e.to_string()))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -411,10 +602,10 @@ impl Limits {
         Limits {
             api: RateLimiter::new(r.api_requests_per_minute, 60, r.burst, 1_000_000),
             api_key: RateLimiter::new(r.api_key_requests_per_minute, 60, r.burst, 100_000),
-            login: RateLimiter::new(r.login_attempts_per_minute, 60, r.burst, 100_000),
+            login: RateLimiter::new(r.login_attempts_per_minute, 60, r.login_burst, 100_000),
             api_us: Gcra::new(r.api_requests_per_minute, 60, r.burst, MICROS),
             api_key_us: Gcra::new(r.api_key_requests_per_minute, 60, r.burst, MICROS),
-            login_us: Gcra::new(r.login_attempts_per_minute, 60, r.burst, MICROS),
+            login_us: Gcra::new(r.login_attempts_per_minute, 60, r.login_burst, MICROS),
             delays: AddressThrottle::new(
                 r.login_free_failures,
                 i64::from(r.login_delay_base_seconds),

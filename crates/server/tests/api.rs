@@ -37,6 +37,7 @@ on_both!(
     forwarded_headers_only_from_trusted_proxies,
     api_calls_are_limited,
     configured_csp_is_sent,
+    default_sign_in_burst,
 );
 
 /// An operator serving a console from this origin relaxes the CSP; every
@@ -1149,5 +1150,53 @@ async fn api_calls_are_limited(db: Db) {
     }
     assert_eq!(codes[..5], [200; 5]);
     assert!(codes[5..].iter().all(|c| *c == 429), "{codes:?}");
+    s.stop().await;
+}
+
+/// With the default limits a client address gets 5 sign-in attempts at
+/// once (`login_burst`), not the API's 20: the 6th immediate attempt is
+/// 429 with `Retry-After`, even with the right password for a fresh
+/// account. Another address is not affected.
+async fn default_sign_in_burst(db: Db) {
+    let s = TestServer::start(db, |st| {
+        st.security.rate_limiting = cryptobot_config::RateLimiting::default();
+    })
+    .await;
+    assert_eq!(s.settings.security.rate_limiting.login_burst, 5);
+    let users: Vec<String> = (0..6).map(|i| format!("burst{i}")).collect();
+    for u in &users {
+        s.add_user(u, "viewer").await;
+    }
+    let c = s.client_from(IpAddr::from([127, 0, 0, 40]));
+    let url = s.url("/api/v1/auth/login");
+    for u in &users[..5] {
+        let (st, _, body) = post(
+            &c,
+            &url,
+            None,
+            &json!({"username": u, "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(st, 200, "{u}: {}", String::from_utf8_lossy(&body));
+    }
+    let (st, h, body) = post(
+        &c,
+        &url,
+        None,
+        &json!({"username": users[5], "password": PASSWORD}),
+    )
+    .await;
+    assert_problem(st, &h, &body, 429, "too-many-requests");
+    assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        json(&body)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 5 sign-in attempts"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let other = s.client_from(IpAddr::from([127, 0, 0, 41]));
+    login(&s, &other, &users[5]).await;
     s.stop().await;
 }

@@ -1,6 +1,8 @@
 //! Scale-out: several `serve` instances on one PostgreSQL database and one
 //! Redis, the Redis started with the `redis.conf` and password that
-//! `secure-config` renders (ACL user `cryptobot`, default user off).
+//! `secure-config` renders (ACL user `cryptobot`, default user off), in
+//! plain TCP or TLS only (a private CA from `cryptobot-tls`, optionally
+//! client certificates).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -13,7 +15,7 @@ use common::*;
 use cryptobot_auth::{AddressThrottle, Gcra, Pseudonyms, RateLimiter};
 use cryptobot_config::{Config, Layout};
 use cryptobot_server::shared::{DelayRules, RedisBackend};
-use cryptobot_testkit::RedisServer;
+use cryptobot_testkit::{RedisServer, RedisTls};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -28,6 +30,16 @@ struct Deployment {
 
 impl Deployment {
     fn start() -> Deployment {
+        Self::start_with(None)
+    }
+
+    /// The same, but Redis listens only for TLS with `pki`'s server
+    /// certificate.
+    fn start_tls(pki: &PrivatePki, auth_clients: bool) -> Deployment {
+        Self::start_with(Some(pki.redis_tls(auth_clients)))
+    }
+
+    fn start_with(tls: Option<RedisTls>) -> Deployment {
         let dir = tempfile::tempdir().unwrap();
         let root = cryptobot_plan::Root::new(dir.path()).unwrap();
         let layout = Layout::new("/opt/cryptobot");
@@ -53,7 +65,10 @@ impl Deployment {
         assert!(text.contains("user default off"), "{text}");
         assert!(text.contains("user cryptobot on #"), "{text}");
         let password = std::fs::read(root.host(&layout.secret("redis_password")).unwrap()).unwrap();
-        let redis = RedisServer::start_with_config(&conf).unwrap();
+        let redis = match tls {
+            None => RedisServer::start_with_config(&conf).unwrap(),
+            Some(tls) => RedisServer::start_tls_with_config(&conf, tls).unwrap(),
+        };
         Deployment {
             _root: dir,
             password,
@@ -86,17 +101,120 @@ impl Deployment {
 
     /// An instance using this Redis.
     async fn instance(&self, tweak: impl FnOnce(&mut cryptobot_config::Settings)) -> TestServer {
+        self.instance_with(&[], tweak).await
+    }
+
+    /// An instance using this Redis, with more files in `config/secrets/`.
+    async fn instance_with(
+        &self,
+        files: &[(&str, &[u8])],
+        tweak: impl FnOnce(&mut cryptobot_config::Settings),
+    ) -> TestServer {
         let url = self.redis.url();
-        TestServer::start_with_secrets(
-            Db::Postgres,
-            &[("redis_password", &self.password)],
-            move |st| {
-                st.redis.url = Some(url);
-                tweak(st);
-            },
-        )
+        let mut secrets: Vec<(&str, &[u8])> = vec![("redis_password", &self.password)];
+        secrets.extend_from_slice(files);
+        TestServer::start_with_secrets(Db::Postgres, &secrets, move |st| {
+            st.redis.url = Some(url);
+            tweak(st);
+        })
         .await
     }
+}
+
+/// A private CA made by the project's own issuer (as `cryptobot ssl`
+/// does), a Redis server certificate from it for 127.0.0.1 and localhost,
+/// a client certificate from it (mutual TLS) and an unrelated second CA,
+/// as files.
+struct PrivatePki {
+    dir: tempfile::TempDir,
+    ca_pem: String,
+}
+
+impl PrivatePki {
+    fn new() -> PrivatePki {
+        use cryptobot_tls::KeyType::EcdsaP256;
+        let now = cryptobot_server::state::now();
+        let ca = cryptobot_tls::new_ca(EcdsaP256, now, 30).unwrap();
+        let names = ["localhost".to_string(), "127.0.0.1".to_string()];
+        let server = cryptobot_tls::issue_server(
+            &ca.cert_pem,
+            &ca.key_pem,
+            &names,
+            EcdsaP256,
+            now,
+            30,
+            None,
+        )
+        .unwrap();
+        let client = cryptobot_tls::issue_client(
+            &ca.cert_pem,
+            &ca.key_pem,
+            "cryptobot",
+            EcdsaP256,
+            now,
+            30,
+            None,
+        )
+        .unwrap();
+        let other = cryptobot_tls::new_ca(EcdsaP256, now, 30).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("ca.pem", ca.cert_pem.as_str()),
+            ("other-ca.pem", other.cert_pem.as_str()),
+            ("redis.crt", server.cert_pem.as_str()),
+            ("redis.key", server.key_pem.as_str()),
+            ("client.crt", client.cert_pem.as_str()),
+            ("client.key", client.key_pem.as_str()),
+        ] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        PrivatePki {
+            dir,
+            ca_pem: ca.cert_pem,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn redis_tls(&self, auth_clients: bool) -> RedisTls {
+        RedisTls {
+            cert_file: self.path("redis.crt"),
+            key_file: self.path("redis.key"),
+            ca_file: self.path("ca.pem"),
+            auth_clients,
+        }
+    }
+}
+
+/// Every log line of this test process (one subscriber for the binary).
+fn captured_logs() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .try_init();
+        buf
+    })
+}
+
+fn logs_text() -> String {
+    String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned()
 }
 
 async fn all_keys(conn: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
@@ -275,7 +393,7 @@ async fn sign_in_limits_and_delays_hold_across_instances() {
     let a = dep
         .instance(|st| {
             st.security.rate_limiting.login_attempts_per_minute = 2;
-            st.security.rate_limiting.burst = 2;
+            st.security.rate_limiting.login_burst = 2;
             st.security.rate_limiting.login_free_failures = 1;
             st.security.rate_limiting.login_delay_base_seconds = 30;
         })
@@ -513,4 +631,303 @@ async fn redis_scripts_match_the_in_process_limiters() {
         .await
         .unwrap();
     assert!(ttl > 0 && ttl <= 2_000, "{ttl}");
+}
+
+/// Redis listening only for TLS (`port 0`, `tls-port`), its certificate
+/// issued by a private CA: with `redis.ca_file` naming that CA (a path
+/// relative to the home) sign-in limits and lockout work through it. With
+/// another CA the certificate is not trusted and sign-in fails closed with
+/// 503 problem+json (never 500); the alert names the certificate problem
+/// and no secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_a_private_ca() {
+    captured_logs();
+    let pki = PrivatePki::new();
+    let dep = Deployment::start_tls(&pki, false);
+    let url = dep.redis.url();
+    assert!(url.starts_with("rediss://127.0.0.1:"), "{url}");
+
+    let s = dep
+        .instance_with(&[("redis-ca.pem", pki.ca_pem.as_bytes())], |st| {
+            st.redis.ca_file = Some("config/secrets/redis-ca.pem".into());
+            st.security.rate_limiting.login_burst = 5;
+        })
+        .await;
+    assert!(s.state().limits.shared());
+    s.add_user("bob", "trader").await;
+    let c = s.client();
+    let login_url = s.url("/api/v1/auth/login");
+    // Five failures lock the account (the limiter answered through TLS,
+    // else sign-in would be 503); the sixth attempt at once is over the
+    // sign-in burst: 429 even with the right password.
+    let wrong = json!({"username": "bob", "password": "Wrong-password-9"});
+    for i in 0..5 {
+        let (st, _, body) = post(&c, &login_url, None, &wrong).await;
+        assert_eq!(st, 401, "failure {i}: {}", String::from_utf8_lossy(&body));
+    }
+    let right = json!({"username": "bob", "password": PASSWORD});
+    let (st, h, body) = post(&c, &login_url, None, &right).await;
+    assert_problem_status(st, &h, &body, 429);
+    assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    let bob = s.store.user_by_name("bob").await.unwrap().unwrap();
+    assert!(
+        bob.locked_until
+            .is_some_and(|t| t > cryptobot_server::state::now())
+    );
+    let n = s.state().limits.counters.snapshot();
+    assert!(n.limited >= 1 && n.backend_errors == 0, "{n:?}");
+
+    // The counts are in that Redis (read over TLS with the same CA).
+    let raw_url = format!(
+        "rediss://cryptobot:{}@127.0.0.1:{}",
+        String::from_utf8(dep.password.clone()).unwrap().trim(),
+        dep.redis.port()
+    );
+    let client = redis::Client::build_with_tls(
+        raw_url,
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pki.ca_pem.clone().into_bytes()),
+        },
+    )
+    .unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let keys = all_keys(&mut raw).await;
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("cryptobot:rl:login-user:")),
+        "{keys:?}"
+    );
+
+    // Another CA: the server's certificate is not trusted.
+    let before = logs_text().len();
+    let w = dep
+        .instance(|st| {
+            st.redis.ca_file = Some(pki.path("other-ca.pem"));
+        })
+        .await;
+    w.add_user("carol", "viewer").await;
+    let cw = w.client();
+    let right = json!({"username": "carol", "password": PASSWORD});
+    for _ in 0..2 {
+        let (st, h, body) = post(&cw, &w.url("/api/v1/auth/login"), None, &right).await;
+        assert_problem_status(st, &h, &body, 503);
+        assert_eq!(json(&body)["type"], "urn:cryptobot:problem:busy");
+        assert!(h.contains_key("retry-after"));
+    }
+    let n = w.state().limits.counters.snapshot();
+    assert!(n.backend_errors >= 1 && n.refused_unavailable >= 1, "{n:?}");
+    let logs = logs_text();
+    let new = &logs[before..];
+    let alert = new
+        .lines()
+        .find(|l| l.contains("cannot be reached"))
+        .unwrap_or_else(|| panic!("no alert in {new}"));
+    assert!(
+        alert.to_lowercase().contains("certificate"),
+        "the alert does not name the certificate problem: {alert}"
+    );
+    let password = String::from_utf8(dep.password.clone()).unwrap();
+    assert!(
+        !logs.contains(password.trim()),
+        "a log line holds the password"
+    );
+    w.stop().await;
+    s.stop().await;
+}
+
+/// The checks at start: `redis.ca_file` must hold PEM certificates, a CA
+/// needs `rediss://`, and `#insecure` is refused, each with a hint; no error
+/// repeats the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_tls_setup_errors() {
+    use cryptobot_server::shared::{
+        RedisSetupError, RedisTlsFiles, read_ca_file, read_client_identity,
+    };
+    cryptobot_server::tls::install_crypto_provider();
+    let pki = PrivatePki::new();
+    assert_eq!(
+        read_ca_file(&pki.path("ca.pem")).unwrap(),
+        pki.ca_pem.as_bytes()
+    );
+
+    let missing = pki.path("missing.pem");
+    let e = read_ca_file(&missing).unwrap_err();
+    assert!(matches!(e, RedisSetupError::CaFile { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("redis.ca_file ") && text.contains("missing.pem"),
+        "{text}"
+    );
+    assert!(e.hint().contains("redis.ca_file"), "{}", e.hint());
+    std::fs::write(pki.path("junk.pem"), "not a certificate\n").unwrap();
+    let e = read_ca_file(&pki.path("junk.pem")).unwrap_err();
+    assert!(e.to_string().contains("no PEM CERTIFICATE"), "{e}");
+    // A key is not a certificate.
+    let e = read_ca_file(&pki.path("redis.key")).unwrap_err();
+    assert!(matches!(e, RedisSetupError::CaFile { .. }), "{e:?}");
+    std::fs::write(
+        pki.path("broken.pem"),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let e = read_ca_file(&pki.path("broken.pem")).unwrap_err();
+    assert!(e.to_string().contains("not valid X.509"), "{e}");
+
+    // Client certificate and key.
+    let id = read_client_identity(&pki.path("client.crt"), &pki.path("client.key")).unwrap();
+    assert!(!format!("{id:?}").contains("PRIVATE KEY"));
+    let e = read_client_identity(&pki.path("client.key"), &pki.path("client.key")).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RedisSetupError::ClientCert {
+                key: "redis.client_cert",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = read_client_identity(&pki.path("client.crt"), &pki.path("client.crt")).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RedisSetupError::ClientCert {
+                key: "redis.client_key",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().starts_with("redis.client_key "), "{e}");
+    let e = read_client_identity(&pki.path("client.crt"), &missing).unwrap_err();
+    assert!(e.to_string().contains("missing.pem"), "{e}");
+    assert!(e.hint().contains("redis.client_key"));
+
+    let secret = SecretString::from("Not-Shown-Password-1".to_string());
+    let t = Duration::from_millis(250);
+    let files = || RedisTlsFiles {
+        ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+        client: None,
+    };
+    for url in [
+        "rediss://127.0.0.1:6380/#insecure",
+        "rediss://127.0.0.1:6380#insecure",
+    ] {
+        for tls in [RedisTlsFiles::default(), files()] {
+            let e = RedisBackend::connect_with_tls(url, "cryptobot", Some(&secret), t, &tls)
+                .unwrap_err();
+            assert!(matches!(e, RedisSetupError::Insecure), "{e:?}");
+            assert!(e.hint().contains("#insecure"));
+        }
+    }
+    let e = RedisBackend::connect_with_tls(
+        "redis://127.0.0.1:6379",
+        "cryptobot",
+        Some(&secret),
+        t,
+        &files(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, RedisSetupError::TlsWithoutRediss), "{e:?}");
+    assert!(e.to_string().contains("need a rediss:// URL"), "{e}");
+    let with_client = RedisTlsFiles {
+        ca_pem: None,
+        client: Some(id),
+    };
+    let e = RedisBackend::connect_with_tls(
+        "redis://127.0.0.1:6379",
+        "cryptobot",
+        Some(&secret),
+        t,
+        &with_client,
+    )
+    .unwrap_err();
+    assert!(matches!(e, RedisSetupError::TlsWithoutRediss), "{e:?}");
+    let ok = RedisBackend::connect_with_tls(
+        "rediss://127.0.0.1:6380",
+        "cryptobot",
+        Some(&secret),
+        t,
+        &with_client,
+    )
+    .unwrap();
+    assert!(!format!("{ok:?}").contains("Not-Shown"));
+}
+
+/// A Redis that requires client certificates (`tls-auth-clients yes`):
+/// with `redis.client_cert`/`client_key` sign-in works through it; without
+/// them Redis ends the handshake and sign-in fails closed (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_a_client_certificate() {
+    let pki = PrivatePki::new();
+    let dep = Deployment::start_tls(&pki, true);
+    let ca = pki.path("ca.pem");
+    let (cert, key) = (pki.path("client.crt"), pki.path("client.key"));
+    let s = dep
+        .instance(|st| {
+            st.redis.ca_file = Some(ca.clone());
+            st.redis.client_cert = Some(cert);
+            st.redis.client_key = Some(key);
+        })
+        .await;
+    s.add_user("dora", "viewer").await;
+    login(&s, &s.client(), "dora").await;
+    let n = s.state().limits.counters.snapshot();
+    assert!(n.allowed >= 1 && n.backend_errors == 0, "{n:?}");
+
+    let w = dep
+        .instance(|st| {
+            st.redis.ca_file = Some(ca);
+        })
+        .await;
+    let (st, h, body) = post(
+        &w.client(),
+        &w.url("/api/v1/auth/login"),
+        None,
+        &json!({"username": "dora", "password": PASSWORD}),
+    )
+    .await;
+    assert_problem_status(st, &h, &body, 503);
+    assert!(w.state().limits.counters.snapshot().backend_errors >= 1);
+    w.stop().await;
+    s.stop().await;
+}
+
+/// The default sign-in burst (5) holds across instances sharing Redis:
+/// five immediate attempts from one address, alternating between two
+/// instances, pass; the sixth is 429 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_sign_in_burst_is_shared() {
+    let dep = Deployment::start();
+    let a = dep
+        .instance(|st| {
+            st.security.rate_limiting = cryptobot_config::RateLimiting::default();
+        })
+        .await;
+    let b = a.start_peer().await;
+    let users: Vec<String> = (0..6).map(|i| format!("burst{i}")).collect();
+    for u in &users {
+        a.add_user(u, "viewer").await;
+    }
+    let from = IpAddr::from([127, 0, 0, 50]);
+    let (ca, cb) = (a.client_from(from), b.client_from(from));
+    for (i, u) in users.iter().enumerate() {
+        let (s, c) = if i % 2 == 0 { (&a, &ca) } else { (&b, &cb) };
+        let (st, h, body) = post(
+            c,
+            &s.url("/api/v1/auth/login"),
+            None,
+            &json!({"username": u, "password": PASSWORD}),
+        )
+        .await;
+        if i < 5 {
+            assert_eq!(st, 200, "attempt {i}: {}", String::from_utf8_lossy(&body));
+        } else {
+            assert_problem_status(st, &h, &body, 429);
+            assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        }
+    }
+    b.stop().await;
+    a.stop().await;
 }

@@ -40,9 +40,12 @@ pub struct RedisTls {
     pub cert_file: PathBuf,
     /// Its private key (PEM), `tls-key-file`.
     pub key_file: PathBuf,
-    /// The CA certificate (PEM), `tls-ca-cert-file`. Client certificates
-    /// are not asked for (`tls-auth-clients no`).
+    /// The CA certificate (PEM), `tls-ca-cert-file`: it also verifies
+    /// client certificates.
     pub ca_file: PathBuf,
+    /// Whether clients must present a certificate from that CA
+    /// (`tls-auth-clients yes`, mutual TLS) or not (`no`).
+    pub auth_clients: bool,
 }
 
 /// A `redis-server` child process on a free loopback port, with its working
@@ -81,7 +84,7 @@ impl RedisServer {
 
     /// Like [`RedisServer::start_with_config`], but TLS only: `--port 0
     /// --tls-port P` with the given certificate, key and CA files and
-    /// `--tls-auth-clients no`. [`RedisServer::url`] is then
+    /// `--tls-auth-clients yes|no`. [`RedisServer::url`] is then
     /// `rediss://127.0.0.1:P`.
     pub fn start_tls_with_config(conf: &Path, tls: RedisTls) -> Result<RedisServer, Error> {
         let conf = std::path::absolute(conf)
@@ -148,7 +151,8 @@ impl RedisServer {
                     .arg(&tls.key_file)
                     .arg("--tls-ca-cert-file")
                     .arg(&tls.ca_file)
-                    .args(["--tls-auth-clients", "no"]);
+                    .arg("--tls-auth-clients")
+                    .arg(if tls.auth_clients { "yes" } else { "no" });
             }
         }
         cmd.arg("--dir")
@@ -275,7 +279,11 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`, or `rediss://127.0.0.1:PORT` when started
     /// with TLS.
     pub fn url(&self) -> String {
-        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 

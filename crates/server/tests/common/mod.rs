@@ -108,6 +108,9 @@ impl TestServer {
         // Scenarios make many calls quickly; the limit scenario sets its own.
         settings.security.rate_limiting.api_requests_per_minute = 1_000_000;
         settings.security.rate_limiting.burst = 10_000;
+        // The same for sign-ins (the default allows 5 at once); the
+        // sign-in limit scenarios set their own.
+        settings.security.rate_limiting.login_burst = 100;
         tweak(&mut settings);
 
         let mut pg_db = None;
