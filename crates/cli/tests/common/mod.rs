@@ -3,6 +3,8 @@
 //! changed nothing.
 #![allow(dead_code)]
 
+pub mod firewalld;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
