@@ -420,14 +420,15 @@ pub enum FirewallCommand {
     Render(FirewallRenderArgs),
     /// Check that the configuration gives rules that keep SSH reachable; exit status 2 when not
     Check,
-    /// Load the rules into the running kernel (nftables or iptables); unless `confirm` follows
+    /// Load the rules into the running kernel (nftables, iptables or ufw); unless `confirm` follows
     /// within --confirm-within seconds, the previous rules are restored automatically
     Apply(FirewallApplyArgs),
     /// Keep the rules of a pending `apply` (run it from a new SSH session), then make them
     /// persistent unless `apply --no-persist` was given
     Confirm,
     /// Write the rules where the distribution loads them at boot, as a plan `cryptobot rollback`
-    /// can undo; the running kernel is not touched (works with --root for images)
+    /// can undo; the running kernel is not touched (works with --root for images; ufw loads
+    /// its own files, so there it only says so)
     Persist(FirewallPersistArgs),
     /// Restores the previous rules when an apply is not confirmed (started by `apply`)
     #[command(hide = true)]
@@ -443,11 +444,14 @@ pub enum FirewallLiveBackendArg {
     Nftables,
     /// iptables/ip6tables: the CRYPTOBOT-* chains, replaced by `iptables-restore --noflush`
     Iptables,
+    /// ufw: rules with the comment `cryptobot …`, replaced by `ufw` commands; /etc/ufw is
+    /// written on `confirm`
+    Ufw,
 }
 
 #[derive(Debug, Args)]
 pub struct FirewallApplyArgs {
-    /// Backend [default: firewall.backend; auto is nftables on Linux]
+    /// Backend [default: firewall.backend; auto is ufw when ufw is enabled, else nftables on Linux]
     #[arg(long, value_enum)]
     pub backend: Option<FirewallLiveBackendArg>,
 
@@ -472,7 +476,7 @@ pub struct FirewallApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct FirewallPersistArgs {
-    /// Backend [default: firewall.backend; auto is nftables on Linux]
+    /// Backend [default: firewall.backend; auto is ufw when ufw is enabled, else nftables on Linux]
     #[arg(long, value_enum)]
     pub backend: Option<FirewallLiveBackendArg>,
 

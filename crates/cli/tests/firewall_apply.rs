@@ -554,8 +554,10 @@ fn a_rule_set_that_would_block_ssh_is_refused_and_nothing_changes() {
     assert!(!home.path.join("data/firewall").exists());
     assert!(watchdogs(&home.path).is_empty());
 
-    // A render-only backend, and --root, are refused the same way.
-    let home = Home::new("ssh_port = 22\nbackend = \"ufw\"\n");
+    // A render-only backend (pf; ufw is applied through `ufw`, which this
+    // test must not run outside a sandbox: see tests/firewall_ufw.rs), and
+    // --root, are refused the same way.
+    let home = Home::new("ssh_port = 22\nbackend = \"pf\"\n");
     let run = ns.cryptobot(&apply_args(&home, &[]));
     assert_eq!(run.status, 2, "{}", run.both());
     assert!(run.stderr.contains("render-only"), "{}", run.stderr);

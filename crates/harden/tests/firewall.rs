@@ -471,16 +471,16 @@ fn ufw_script_replaces_its_own_rules_only() {
     std::fs::create_dir(&bin).unwrap();
     let log = dir.path().join("calls");
     // A stand-in ufw that records its arguments and lists rules like
-    // `ufw status numbered` does: two of ours, one foreign.
+    // `ufw show added` does: three of ours, two foreign.
     let fake = format!(
         "#!/bin/sh\necho \"$*\" >> {log}\n\
-         if [ \"$1 $2\" = \"status numbered\" ]; then\n\
-         cat <<'EOF'\nStatus: active\n\n     To                         Action      From\n     --                         ------      ----\n\
-         [ 1] 2222/tcp                   LIMIT IN    Anywhere                   # cryptobot ssh\n\
-         [ 2] 80/tcp                     ALLOW IN    Anywhere                   # web server\n\
-         [ 3] 8000/tcp                   ALLOW IN    Anywhere                   # cryptobot auth\n\
-         [ 4] 8080/tcp                   ALLOW IN    Anywhere                   # cryptobotanical\n\
-         [10] 2222/tcp (v6)              LIMIT IN    Anywhere (v6)              # cryptobot ssh\n\
+         if [ \"$1 $2\" = \"show added\" ]; then\n\
+         cat <<'EOF'\nAdded user rules (see 'ufw status' for running firewall):\n\
+         ufw limit 2222/tcp comment 'cryptobot ssh'\n\
+         ufw allow 80/tcp comment 'web server'\n\
+         ufw allow 8000/tcp comment 'cryptobot auth'\n\
+         ufw allow 8080/tcp comment 'cryptobotanical'\n\
+         ufw allow out to 2001:db8::53 port 53 proto udp comment 'cryptobot dns'\n\
          EOF\nfi\n",
         log = log.display()
     );
@@ -500,10 +500,10 @@ fn ufw_script_replaces_its_own_rules_only() {
     let calls = std::fs::read_to_string(&log).unwrap();
     let calls: Vec<&str> = calls.lines().collect();
     let expected_start = [
-        "status numbered",
-        "--force delete 10",
-        "--force delete 3",
-        "--force delete 1",
+        "show added",
+        "delete limit 2222/tcp",
+        "delete allow 8000/tcp",
+        "delete allow out to 2001:db8::53 port 53 proto udp",
         "default deny incoming",
         "default deny outgoing",
         "logging low",
@@ -513,6 +513,12 @@ fn ufw_script_replaces_its_own_rules_only() {
         "prepend deny 8001/tcp comment cryptobot data loopback only",
     ];
     assert_eq!(&calls[..expected_start.len()], expected_start, "{calls:#?}");
+    // After the deletes, the script runs exactly what `firewall apply` runs.
+    let applied: Vec<String> = cryptobot_harden::firewall::ufw::commands(&r)
+        .iter()
+        .map(|c| c.join(" "))
+        .collect();
+    assert_eq!(calls[4..calls.len() - 1], applied, "{calls:#?}");
     assert!(calls.contains(&"allow out to 2001:db8::53 port 53 proto udp comment cryptobot dns"));
     assert!(
         calls.contains(&"allow out to 198.51.100.11 port 443 proto tcp comment cryptobot https")

@@ -34,6 +34,10 @@ use crate::cli::{
 };
 use crate::context::{Context, Failure};
 
+/// ufw: the backend whose own tool keeps its rules in files.
+#[path = "firewall_ufw.rs"]
+mod ufw_live;
+
 /// State files of this many applies are kept (as many as journal runs), so
 /// `cryptobot rollback` still finds the previous rules of a confirmed apply.
 const KEEP_STATES: usize = cryptobot_plan::KEEP_JOURNALS;
@@ -49,7 +53,20 @@ fn backend_of(arg: FirewallLiveBackendArg) -> LiveBackend {
     match arg {
         FirewallLiveBackendArg::Nftables => LiveBackend::Nftables,
         FirewallLiveBackendArg::Iptables => LiveBackend::Iptables,
+        FirewallLiveBackendArg::Ufw => LiveBackend::Ufw,
     }
+}
+
+/// The backends `firewall_live` loads itself (ufw goes to [`ufw_live`]
+/// before any of this is reached).
+fn not_here(backend: LiveBackend) -> Failure {
+    Failure::runtime(
+        format!(
+            "internal error: {} rules are not loaded this way",
+            backend.as_str()
+        ),
+        None,
+    )
 }
 
 // ------------------------------------------------------------ programs
@@ -188,6 +205,7 @@ impl Current {
                 }
                 Ok(Current::Ipt(states))
             }
+            LiveBackend::Ufw => Err(not_here(backend)),
         }
     }
 
@@ -225,6 +243,7 @@ fn rendered(backend: LiveBackend, rules: &RuleSet) -> Vec<String> {
             iptables::render(rules, Family::V4),
             iptables::render(rules, Family::V6),
         ],
+        LiveBackend::Ufw => vec![firewall::ufw::render(rules)],
     }
 }
 
@@ -261,6 +280,7 @@ fn check(backend: LiveBackend, texts: &[&str], what: &str) -> Result<(), Failure
                     },
                 )
             }
+            LiveBackend::Ufw => return Ok(()),
         };
         let ran = run(&program, args, Some(text))?;
         if !ran.ok {
@@ -298,6 +318,7 @@ fn load(backend: LiveBackend, files: &[PathBuf], undo: &[PathBuf]) -> Result<(),
             }
             Ok(())
         }
+        LiveBackend::Ufw => Err(not_here(backend)),
     }
 }
 
@@ -386,6 +407,7 @@ fn restore(backend: LiveBackend, state: &State, id: &str) -> Result<String, Stri
                 Err(errors.join("; "))
             }
         }
+        LiveBackend::Ufw => ufw_live::restore(state, id),
     }
 }
 
@@ -402,6 +424,7 @@ fn normalized(backend: LiveBackend, files: &[String]) -> Result<String, String> 
             .iter()
             .map(|f| live::ipt_load_script(f, &IptState::default()))
             .collect(),
+        LiveBackend::Ufw => return Err(not_here(backend).message),
     };
     let input = serde_json::to_string(&inputs).map_err(|e| e.to_string())?;
     let ran = run(
@@ -431,6 +454,15 @@ fn normalized(backend: LiveBackend, files: &[String]) -> Result<String, String> 
 /// that has only a loopback interface and no rules, i.e. the fresh one
 /// `unshare --net` made for it.
 pub fn normalize(args: &FirewallNormalizeArgs) -> Result<(), Failure> {
+    if backend_of(args.backend) == LiveBackend::Ufw {
+        return Err(Failure::input(
+            "`firewall normalize` handles nftables and iptables only",
+            Some(
+                "`cryptobot firewall apply --backend ufw --dry-run` lists the ufw commands"
+                    .to_string(),
+            ),
+        ));
+    }
     let only_lo = std::fs::read_to_string("/proc/self/net/dev")
         .map(|t| {
             t.lines()
@@ -453,6 +485,7 @@ pub fn normalize(args: &FirewallNormalizeArgs) -> Result<(), Failure> {
                 }
                 empty
             }
+            LiveBackend::Ufw => false,
         })
     };
     if !only_lo || !no_rules()? {
@@ -497,6 +530,7 @@ pub fn normalize(args: &FirewallNormalizeArgs) -> Result<(), Failure> {
             }
             print!("{}", ipt_listing(&states));
         }
+        LiveBackend::Ufw => return Err(not_here(LiveBackend::Ufw)),
     }
     Ok(())
 }
@@ -701,13 +735,12 @@ fn require_live(ctx: &Context, command: &str) -> Result<(), Failure> {
 
 // ------------------------------------------------------------ the rules
 
-/// The backend and the rendered files of the configuration's rule set
-/// (SSH lock-outs refused).
-fn live_rules(
+/// The backend and the configuration's rule set (SSH lock-outs refused).
+fn live_rule_set(
     ctx: &Context,
     arg: Option<FirewallLiveBackendArg>,
     egress: &[std::net::IpAddr],
-) -> Result<(LiveBackend, Vec<String>), Failure> {
+) -> Result<(LiveBackend, RuleSet), Failure> {
     let mut chosen = arg.map(backend_of);
     let (_, rules) = rule_set(ctx, |config| {
         if chosen.is_none() {
@@ -715,7 +748,7 @@ fn live_rules(
             chosen = Some(LiveBackend::from_target(target).ok_or_else(|| {
                 Failure::input(
                     format!(
-                        "firewall.backend = \"{}\": cryptobot loads only nftables and iptables rules itself; {} is render-only",
+                        "firewall.backend = \"{}\": cryptobot loads only nftables, iptables and ufw rules itself; {} is render-only",
                         config.firewall.backend.as_str(),
                         target.as_str()
                     ),
@@ -735,15 +768,18 @@ fn live_rules(
         firewall::resolve_hosts(&config.firewall.egress_hosts).map_err(failure)
     })?;
     let backend = chosen.unwrap_or(LiveBackend::Nftables);
-    let files = rendered(backend, &rules);
-    Ok((backend, files))
+    Ok((backend, rules))
 }
 
 // ------------------------------------------------------------- apply
 
 pub fn apply(ctx: &Context, args: &FirewallApplyArgs) -> Result<(), Failure> {
     require_live(ctx, "apply")?;
-    let (backend, files) = live_rules(ctx, args.backend, &args.egress_addresses)?;
+    let (backend, rules) = live_rule_set(ctx, args.backend, &args.egress_addresses)?;
+    if backend == LiveBackend::Ufw {
+        return ufw_live::apply(ctx, args, &rules);
+    }
+    let files = rendered(backend, &rules);
     let texts: Vec<&str> = files.iter().map(String::as_str).collect();
     check(backend, &texts, "the new rules")?;
     let current = Current::read(backend)?;
@@ -907,6 +943,7 @@ fn dry_run(
     let (what, have) = match backend {
         LiveBackend::Nftables => ("table inet cryptobot", "has"),
         LiveBackend::Iptables => ("CRYPTOBOT-* chains", "have"),
+        LiveBackend::Ufw => ("ufw rules", "have"),
     };
     let old_name = if current.present() {
         format!("active ({what})")
@@ -1063,7 +1100,20 @@ pub fn confirm(ctx: &Context) -> Result<(), Failure> {
     // Journal it, so `cryptobot rollback` can bring the previous rules (and
     // boot files) back; the boot files too, unless --no-persist. The rules
     // stay whatever happens from here on.
-    let mut planner = Planner::new(&ctx.root);
+    // ufw's undo (`ufw reload`) must run after the journal has put the
+    // previous files back, so its run is planned first (undone last).
+    let runs = rollback_changes(&state, &p);
+    let runs_first = p.backend == LiveBackend::Ufw;
+    let start = || {
+        let mut planner = Planner::new(&ctx.root);
+        if let (true, Ok(changes)) = (runs_first, rollback_changes(&state, &p)) {
+            for c in changes {
+                planner.push(c);
+            }
+        }
+        planner
+    };
+    let mut planner = start();
     let persisted = if p.persist {
         persisted_files(&state, &p)
             .and_then(|boot| plan_persist(&mut planner, &ctx.root, p.backend, &boot))
@@ -1072,11 +1122,13 @@ pub fn confirm(ctx: &Context) -> Result<(), Failure> {
     };
     if persisted.is_err() {
         // Not half of the boot files: only the journal entry.
-        planner = Planner::new(&ctx.root);
+        planner = start();
     }
-    let report = rollback_changes(&state, &p).and_then(|changes| {
-        for c in changes {
-            planner.push(c);
+    let report = runs.and_then(|changes| {
+        if !runs_first {
+            for c in changes {
+                planner.push(c);
+            }
         }
         ctx.apply(planner.plan(), "firewall confirm")
     });
@@ -1151,6 +1203,9 @@ fn persisted_files(state: &State, p: &Pending) -> Result<Vec<String>, Failure> {
 /// changes), and its undo loads the state before the apply, which is how
 /// `cryptobot rollback` takes a confirmed apply back.
 fn rollback_changes(state: &State, p: &Pending) -> Result<Vec<Change>, Failure> {
+    if p.backend == LiveBackend::Ufw {
+        return ufw_live::rollback_changes(p);
+    }
     let mut changes = Vec::new();
     for ((applied, previous), (_, restore_tool, _, _)) in
         p.backend.state_files(&p.id).iter().zip(IPT)
@@ -1164,6 +1219,7 @@ fn rollback_changes(state: &State, p: &Pending) -> Result<Vec<Change>, Failure> 
                 &["--test", "--noflush"],
                 &["--noflush"],
             ),
+            LiveBackend::Ufw => return Err(not_here(p.backend)),
         };
         let with = |flags: &[&str], file: &str| -> Vec<String> {
             flags
@@ -1196,6 +1252,8 @@ fn boot_contents(backend: LiveBackend, files: &[String]) -> Vec<String> {
             .zip([Family::V4, Family::V6])
             .map(|(f, family)| live::ipt_boot_file(f, family))
             .collect(),
+        // The files ufw wrote, as they are.
+        LiveBackend::Ufw => files.to_vec(),
     }
 }
 
@@ -1295,12 +1353,17 @@ fn plan_persist(
                 planner.note("iptables-persistent is not installed: `apt-get install iptables-persistent` loads /etc/iptables/rules.v4 and rules.v6 at boot");
             }
         }
+        LiveBackend::Ufw => paths = ufw_live::plan_persist(planner, root, boot)?,
     }
     Ok(paths)
 }
 
 pub fn persist(ctx: &Context, args: &FirewallPersistArgs) -> Result<(), Failure> {
-    let (backend, files) = live_rules(ctx, args.backend, &args.egress_addresses)?;
+    let (backend, rules) = live_rule_set(ctx, args.backend, &args.egress_addresses)?;
+    if backend == LiveBackend::Ufw {
+        return ufw_live::persist();
+    }
+    let files = rendered(backend, &rules);
     let mut notes = Vec::new();
     // The kernel's own parser, in check mode (nothing is loaded), when it
     // can be asked.

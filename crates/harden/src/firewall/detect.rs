@@ -45,7 +45,7 @@ fn read_small(root: &Root, rel: &str) -> Option<String> {
 }
 
 /// Whether ufw.conf text enables ufw.
-fn ufw_enabled(conf: &str) -> bool {
+pub(crate) fn ufw_enabled(conf: &str) -> bool {
     conf.lines().any(|l| {
         let l = l.trim();
         !l.starts_with('#')

@@ -49,6 +49,8 @@ pub const IPTABLES_BOOT_V6: &str = "/etc/iptables/rules.v6";
 pub enum LiveBackend {
     Nftables,
     Iptables,
+    /// Through the `ufw` command; its files are [`super::ufw::MANAGED`].
+    Ufw,
 }
 
 impl LiveBackend {
@@ -57,6 +59,7 @@ impl LiveBackend {
         match target {
             Target::Nftables => Some(LiveBackend::Nftables),
             Target::Iptables => Some(LiveBackend::Iptables),
+            Target::Ufw => Some(LiveBackend::Ufw),
             _ => None,
         }
     }
@@ -65,11 +68,13 @@ impl LiveBackend {
         match self {
             LiveBackend::Nftables => "nftables",
             LiveBackend::Iptables => "iptables",
+            LiveBackend::Ufw => "ufw",
         }
     }
 
     /// The state files of apply `id`: `(applied, previous)` per family
-    /// (one pair for nftables, IPv4 then IPv6 for iptables).
+    /// (one pair for nftables, IPv4 then IPv6 for iptables), or per file
+    /// ufw keeps its state in.
     pub fn state_files(self, id: &str) -> Vec<(String, String)> {
         match self {
             LiveBackend::Nftables => {
@@ -79,6 +84,7 @@ impl LiveBackend {
                 .iter()
                 .map(|f| (format!("applied-{id}.{f}"), format!("previous-{id}.{f}")))
                 .collect(),
+            LiveBackend::Ufw => super::ufw::MANAGED.state_files(id),
         }
     }
 }
@@ -104,7 +110,8 @@ pub struct Pending {
     pub deadline_unix_ms: u64,
     /// Write the boot files once confirmed (`--no-persist` turns it off).
     pub persist: bool,
-    /// Whether our rules existed before (otherwise the rollback removes them).
+    /// Whether our rules existed before (otherwise the rollback removes
+    /// them); for ufw, whether ufw was enabled.
     pub previous_present: bool,
 }
 

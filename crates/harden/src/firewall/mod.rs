@@ -32,6 +32,7 @@ pub mod fail2ban;
 pub mod firewalld;
 pub mod iptables;
 pub mod live;
+pub mod managed;
 pub mod nftables;
 pub mod pf;
 mod resolve;
