@@ -420,15 +420,15 @@ pub enum FirewallCommand {
     Render(FirewallRenderArgs),
     /// Check that the configuration gives rules that keep SSH reachable; exit status 2 when not
     Check,
-    /// Load the rules into the running kernel (nftables, iptables or ufw); unless `confirm` follows
+    /// Load the rules into the running kernel (nftables, iptables, ufw or firewalld); unless `confirm` follows
     /// within --confirm-within seconds, the previous rules are restored automatically
     Apply(FirewallApplyArgs),
     /// Keep the rules of a pending `apply` (run it from a new SSH session), then make them
     /// persistent unless `apply --no-persist` was given
     Confirm,
     /// Write the rules where the distribution loads them at boot, as a plan `cryptobot rollback`
-    /// can undo; the running kernel is not touched (works with --root for images; ufw loads
-    /// its own files, so there it only says so)
+    /// can undo; the running kernel is not touched (works with --root for images; ufw and
+    /// firewalld load their own files, so there it only says so)
     Persist(FirewallPersistArgs),
     /// Restores the previous rules when an apply is not confirmed (started by `apply`)
     #[command(hide = true)]
@@ -447,11 +447,15 @@ pub enum FirewallLiveBackendArg {
     /// ufw: rules with the comment `cryptobot …`, replaced by `ufw` commands; /etc/ufw is
     /// written on `confirm`
     Ufw,
+    /// firewalld: the zone `cryptobot` (made the default zone) and the policy
+    /// `cryptobot-egress`, loaded by `firewall-cmd --reload`; /etc/firewalld is written on
+    /// `confirm`
+    Firewalld,
 }
 
 #[derive(Debug, Args)]
 pub struct FirewallApplyArgs {
-    /// Backend [default: firewall.backend; auto is ufw when ufw is enabled, else nftables on Linux]
+    /// Backend [default: firewall.backend; auto is ufw or firewalld when enabled, else nftables on Linux]
     #[arg(long, value_enum)]
     pub backend: Option<FirewallLiveBackendArg>,
 
@@ -476,7 +480,7 @@ pub struct FirewallApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct FirewallPersistArgs {
-    /// Backend [default: firewall.backend; auto is ufw when ufw is enabled, else nftables on Linux]
+    /// Backend [default: firewall.backend; auto is ufw or firewalld when enabled, else nftables on Linux]
     #[arg(long, value_enum)]
     pub backend: Option<FirewallLiveBackendArg>,
 

@@ -34,9 +34,18 @@ use crate::cli::{
 };
 use crate::context::{Context, Failure};
 
-/// ufw: the backend whose own tool keeps its rules in files.
+/// What ufw and firewalld share: firewalls whose own tool keeps the rules
+/// in files.
+#[path = "firewall_managed.rs"]
+mod managed_live;
+
+/// ufw, through its own command.
 #[path = "firewall_ufw.rs"]
 mod ufw_live;
+
+/// firewalld, through `firewall-cmd`.
+#[path = "firewall_firewalld.rs"]
+mod firewalld_live;
 
 /// State files of this many applies are kept (as many as journal runs), so
 /// `cryptobot rollback` still finds the previous rules of a confirmed apply.
@@ -54,11 +63,12 @@ fn backend_of(arg: FirewallLiveBackendArg) -> LiveBackend {
         FirewallLiveBackendArg::Nftables => LiveBackend::Nftables,
         FirewallLiveBackendArg::Iptables => LiveBackend::Iptables,
         FirewallLiveBackendArg::Ufw => LiveBackend::Ufw,
+        FirewallLiveBackendArg::Firewalld => LiveBackend::Firewalld,
     }
 }
 
-/// The backends `firewall_live` loads itself (ufw goes to [`ufw_live`]
-/// before any of this is reached).
+/// The backends `firewall_live` loads itself (ufw and firewalld go to
+/// [`ufw_live`] and [`firewalld_live`] before any of this is reached).
 fn not_here(backend: LiveBackend) -> Failure {
     Failure::runtime(
         format!(
@@ -205,7 +215,7 @@ impl Current {
                 }
                 Ok(Current::Ipt(states))
             }
-            LiveBackend::Ufw => Err(not_here(backend)),
+            LiveBackend::Ufw | LiveBackend::Firewalld => Err(not_here(backend)),
         }
     }
 
@@ -244,6 +254,10 @@ fn rendered(backend: LiveBackend, rules: &RuleSet) -> Vec<String> {
             iptables::render(rules, Family::V6),
         ],
         LiveBackend::Ufw => vec![firewall::ufw::render(rules)],
+        LiveBackend::Firewalld => vec![
+            firewall::firewalld::zone(rules),
+            firewall::firewalld::policy(rules),
+        ],
     }
 }
 
@@ -280,7 +294,7 @@ fn check(backend: LiveBackend, texts: &[&str], what: &str) -> Result<(), Failure
                     },
                 )
             }
-            LiveBackend::Ufw => return Ok(()),
+            LiveBackend::Ufw | LiveBackend::Firewalld => return Ok(()),
         };
         let ran = run(&program, args, Some(text))?;
         if !ran.ok {
@@ -318,7 +332,7 @@ fn load(backend: LiveBackend, files: &[PathBuf], undo: &[PathBuf]) -> Result<(),
             }
             Ok(())
         }
-        LiveBackend::Ufw => Err(not_here(backend)),
+        LiveBackend::Ufw | LiveBackend::Firewalld => Err(not_here(backend)),
     }
 }
 
@@ -408,6 +422,7 @@ fn restore(backend: LiveBackend, state: &State, id: &str) -> Result<String, Stri
             }
         }
         LiveBackend::Ufw => ufw_live::restore(state, id),
+        LiveBackend::Firewalld => firewalld_live::restore(state, id),
     }
 }
 
@@ -424,7 +439,7 @@ fn normalized(backend: LiveBackend, files: &[String]) -> Result<String, String> 
             .iter()
             .map(|f| live::ipt_load_script(f, &IptState::default()))
             .collect(),
-        LiveBackend::Ufw => return Err(not_here(backend).message),
+        LiveBackend::Ufw | LiveBackend::Firewalld => return Err(not_here(backend).message),
     };
     let input = serde_json::to_string(&inputs).map_err(|e| e.to_string())?;
     let ran = run(
@@ -454,11 +469,11 @@ fn normalized(backend: LiveBackend, files: &[String]) -> Result<String, String> 
 /// that has only a loopback interface and no rules, i.e. the fresh one
 /// `unshare --net` made for it.
 pub fn normalize(args: &FirewallNormalizeArgs) -> Result<(), Failure> {
-    if backend_of(args.backend) == LiveBackend::Ufw {
+    if backend_of(args.backend).managed().is_some() {
         return Err(Failure::input(
             "`firewall normalize` handles nftables and iptables only",
             Some(
-                "`cryptobot firewall apply --backend ufw --dry-run` lists the ufw commands"
+                "`cryptobot firewall apply --backend ufw|firewalld --dry-run` shows what would change"
                     .to_string(),
             ),
         ));
@@ -485,7 +500,7 @@ pub fn normalize(args: &FirewallNormalizeArgs) -> Result<(), Failure> {
                 }
                 empty
             }
-            LiveBackend::Ufw => false,
+            LiveBackend::Ufw | LiveBackend::Firewalld => false,
         })
     };
     if !only_lo || !no_rules()? {
@@ -530,7 +545,7 @@ pub fn normalize(args: &FirewallNormalizeArgs) -> Result<(), Failure> {
             }
             print!("{}", ipt_listing(&states));
         }
-        LiveBackend::Ufw => return Err(not_here(LiveBackend::Ufw)),
+        b @ (LiveBackend::Ufw | LiveBackend::Firewalld) => return Err(not_here(b)),
     }
     Ok(())
 }
@@ -748,7 +763,7 @@ fn live_rule_set(
             chosen = Some(LiveBackend::from_target(target).ok_or_else(|| {
                 Failure::input(
                     format!(
-                        "firewall.backend = \"{}\": cryptobot loads only nftables, iptables and ufw rules itself; {} is render-only",
+                        "firewall.backend = \"{}\": cryptobot loads only nftables, iptables, ufw and firewalld rules itself; {} is render-only",
                         config.firewall.backend.as_str(),
                         target.as_str()
                     ),
@@ -776,8 +791,10 @@ fn live_rule_set(
 pub fn apply(ctx: &Context, args: &FirewallApplyArgs) -> Result<(), Failure> {
     require_live(ctx, "apply")?;
     let (backend, rules) = live_rule_set(ctx, args.backend, &args.egress_addresses)?;
-    if backend == LiveBackend::Ufw {
-        return ufw_live::apply(ctx, args, &rules);
+    match backend {
+        LiveBackend::Ufw => return ufw_live::apply(ctx, args, &rules),
+        LiveBackend::Firewalld => return firewalld_live::apply(ctx, args, &rules),
+        LiveBackend::Nftables | LiveBackend::Iptables => {}
     }
     let files = rendered(backend, &rules);
     let texts: Vec<&str> = files.iter().map(String::as_str).collect();
@@ -943,7 +960,7 @@ fn dry_run(
     let (what, have) = match backend {
         LiveBackend::Nftables => ("table inet cryptobot", "has"),
         LiveBackend::Iptables => ("CRYPTOBOT-* chains", "have"),
-        LiveBackend::Ufw => ("ufw rules", "have"),
+        LiveBackend::Ufw | LiveBackend::Firewalld => ("rules", "have"),
     };
     let old_name = if current.present() {
         format!("active ({what})")
@@ -1100,10 +1117,11 @@ pub fn confirm(ctx: &Context) -> Result<(), Failure> {
     // Journal it, so `cryptobot rollback` can bring the previous rules (and
     // boot files) back; the boot files too, unless --no-persist. The rules
     // stay whatever happens from here on.
-    // ufw's undo (`ufw reload`) must run after the journal has put the
-    // previous files back, so its run is planned first (undone last).
+    // ufw's and firewalld's undo (`ufw reload`, `firewall-cmd --reload`)
+    // must run after the journal has put the previous files back, so their
+    // run is planned first (undone last).
     let runs = rollback_changes(&state, &p);
-    let runs_first = p.backend == LiveBackend::Ufw;
+    let runs_first = p.backend.managed().is_some();
     let start = || {
         let mut planner = Planner::new(&ctx.root);
         if let (true, Ok(changes)) = (runs_first, rollback_changes(&state, &p)) {
@@ -1114,11 +1132,15 @@ pub fn confirm(ctx: &Context) -> Result<(), Failure> {
         planner
     };
     let mut planner = start();
-    let persisted = if p.persist {
+    let persisted = if !p.persist {
+        Ok(Vec::new())
+    } else if let Some(m) = p.backend.managed() {
+        managed_live::load(&state, m, &p.id, managed_live::Saved::Applied)
+            .map_err(|problems| Failure::runtime(problems.join("; "), None))
+            .and_then(|files| managed_live::plan_persist(m, &mut planner, &ctx.root, &files))
+    } else {
         persisted_files(&state, &p)
             .and_then(|boot| plan_persist(&mut planner, &ctx.root, p.backend, &boot))
-    } else {
-        Ok(Vec::new())
     };
     if persisted.is_err() {
         // Not half of the boot files: only the journal entry.
@@ -1203,8 +1225,10 @@ fn persisted_files(state: &State, p: &Pending) -> Result<Vec<String>, Failure> {
 /// changes), and its undo loads the state before the apply, which is how
 /// `cryptobot rollback` takes a confirmed apply back.
 fn rollback_changes(state: &State, p: &Pending) -> Result<Vec<Change>, Failure> {
-    if p.backend == LiveBackend::Ufw {
-        return ufw_live::rollback_changes(p);
+    match p.backend {
+        LiveBackend::Ufw => return ufw_live::rollback_changes(p),
+        LiveBackend::Firewalld => return firewalld_live::rollback_changes(p),
+        LiveBackend::Nftables | LiveBackend::Iptables => {}
     }
     let mut changes = Vec::new();
     for ((applied, previous), (_, restore_tool, _, _)) in
@@ -1219,7 +1243,7 @@ fn rollback_changes(state: &State, p: &Pending) -> Result<Vec<Change>, Failure> 
                 &["--test", "--noflush"],
                 &["--noflush"],
             ),
-            LiveBackend::Ufw => return Err(not_here(p.backend)),
+            LiveBackend::Ufw | LiveBackend::Firewalld => return Err(not_here(p.backend)),
         };
         let with = |flags: &[&str], file: &str| -> Vec<String> {
             flags
@@ -1252,8 +1276,8 @@ fn boot_contents(backend: LiveBackend, files: &[String]) -> Vec<String> {
             .zip([Family::V4, Family::V6])
             .map(|(f, family)| live::ipt_boot_file(f, family))
             .collect(),
-        // The files ufw wrote, as they are.
-        LiveBackend::Ufw => files.to_vec(),
+        // Not used: the managed files are written as the tool left them.
+        LiveBackend::Ufw | LiveBackend::Firewalld => files.to_vec(),
     }
 }
 
@@ -1353,15 +1377,17 @@ fn plan_persist(
                 planner.note("iptables-persistent is not installed: `apt-get install iptables-persistent` loads /etc/iptables/rules.v4 and rules.v6 at boot");
             }
         }
-        LiveBackend::Ufw => paths = ufw_live::plan_persist(planner, root, boot)?,
+        LiveBackend::Ufw | LiveBackend::Firewalld => return Err(not_here(backend)),
     }
     Ok(paths)
 }
 
 pub fn persist(ctx: &Context, args: &FirewallPersistArgs) -> Result<(), Failure> {
     let (backend, rules) = live_rule_set(ctx, args.backend, &args.egress_addresses)?;
-    if backend == LiveBackend::Ufw {
-        return ufw_live::persist();
+    match backend {
+        LiveBackend::Ufw => return ufw_live::persist(),
+        LiveBackend::Firewalld => return firewalld_live::persist(),
+        LiveBackend::Nftables | LiveBackend::Iptables => {}
     }
     let files = rendered(backend, &rules);
     let mut notes = Vec::new();

@@ -525,6 +525,24 @@ impl FirewalldSandbox {
         }
     }
 
+    /// Stops the sandbox's firewalld (SIGKILL, as a crash would) and waits
+    /// until `firewall-cmd --state` no longer says `running`. Its nftables
+    /// rules stay in the sandbox's network namespace.
+    pub fn stop_firewalld(&mut self) -> Result<(), String> {
+        self.firewalld.take();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.run("firewall-cmd", ["--state"]) {
+                Ok(out) if out.trim() == "running" => {}
+                _ => return Ok(()),
+            }
+            if Instant::now() > deadline {
+                return Err("firewalld still answers after it was killed".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// `program args…` in the sandbox: its network namespace, its mount view
     /// (`/etc/firewalld`, `/usr`, `/run` as described above), with
     /// `DBUS_SYSTEM_BUS_ADDRESS` naming the private bus, and the test's

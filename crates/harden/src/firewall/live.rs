@@ -51,6 +51,8 @@ pub enum LiveBackend {
     Iptables,
     /// Through the `ufw` command; its files are [`super::ufw::MANAGED`].
     Ufw,
+    /// Through `firewall-cmd`; its files are [`super::firewalld::MANAGED`].
+    Firewalld,
 }
 
 impl LiveBackend {
@@ -60,6 +62,7 @@ impl LiveBackend {
             Target::Nftables => Some(LiveBackend::Nftables),
             Target::Iptables => Some(LiveBackend::Iptables),
             Target::Ufw => Some(LiveBackend::Ufw),
+            Target::Firewalld => Some(LiveBackend::Firewalld),
             _ => None,
         }
     }
@@ -69,12 +72,13 @@ impl LiveBackend {
             LiveBackend::Nftables => "nftables",
             LiveBackend::Iptables => "iptables",
             LiveBackend::Ufw => "ufw",
+            LiveBackend::Firewalld => "firewalld",
         }
     }
 
     /// The state files of apply `id`: `(applied, previous)` per family
     /// (one pair for nftables, IPv4 then IPv6 for iptables), or per file
-    /// ufw keeps its state in.
+    /// ufw or firewalld keeps its state in.
     pub fn state_files(self, id: &str) -> Vec<(String, String)> {
         match self {
             LiveBackend::Nftables => {
@@ -85,6 +89,17 @@ impl LiveBackend {
                 .map(|f| (format!("applied-{id}.{f}"), format!("previous-{id}.{f}")))
                 .collect(),
             LiveBackend::Ufw => super::ufw::MANAGED.state_files(id),
+            LiveBackend::Firewalld => super::firewalld::MANAGED.state_files(id),
+        }
+    }
+
+    /// The description of a backend whose own tool keeps its rules in
+    /// files; `None` for nftables and iptables.
+    pub fn managed(self) -> Option<&'static super::managed::Managed> {
+        match self {
+            LiveBackend::Ufw => Some(&super::ufw::MANAGED),
+            LiveBackend::Firewalld => Some(&super::firewalld::MANAGED),
+            LiveBackend::Nftables | LiveBackend::Iptables => None,
         }
     }
 }
@@ -111,7 +126,8 @@ pub struct Pending {
     /// Write the boot files once confirmed (`--no-persist` turns it off).
     pub persist: bool,
     /// Whether our rules existed before (otherwise the rollback removes
-    /// them); for ufw, whether ufw was enabled.
+    /// them); for ufw, whether ufw was enabled; for firewalld, whether it
+    /// was running (always: apply refuses otherwise).
     pub previous_present: bool,
 }
 

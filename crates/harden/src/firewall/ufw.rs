@@ -30,32 +30,38 @@ pub const MANAGED: Managed = Managed {
             key: "user.rules",
             path: "/etc/ufw/user.rules",
             mode: 0o640,
+            required: true,
         },
         ManagedFile {
             key: "user6.rules",
             path: "/etc/ufw/user6.rules",
             mode: 0o640,
+            required: true,
         },
         // `ufw default` switches the log prefix of the catch-all rules here.
         ManagedFile {
             key: "after.rules",
             path: "/etc/ufw/after.rules",
             mode: 0o640,
+            required: true,
         },
         ManagedFile {
             key: "after6.rules",
             path: "/etc/ufw/after6.rules",
             mode: 0o640,
+            required: true,
         },
         ManagedFile {
             key: "ufw.conf",
             path: "/etc/ufw/ufw.conf",
             mode: 0o644,
+            required: true,
         },
         ManagedFile {
             key: "default",
             path: "/etc/default/ufw",
             mode: 0o644,
+            required: true,
         },
     ],
     reload: &["reload"],
