@@ -20,6 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::firewalld::FirewalldSandbox;
+use common::netns::{LISTENER, PROBE, wait_for};
 use common::{Run, cryptobot};
 
 // ---------------------------------------------------------------- helpers
@@ -99,18 +100,6 @@ fn watchdogs(home: &Path) -> Vec<u32> {
         }
     }
     pids
-}
-
-/// Polls until `cond` holds, at most `secs`.
-fn wait_for(secs: f64, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed().as_secs_f64() < secs {
-        if cond() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
 }
 
 /// An installation prepared by `secure-config`, SSH on 22; its watchdogs
@@ -209,44 +198,6 @@ fn host_state() -> String {
 }
 
 // ---------------------------------------------------------- connectivity
-
-/// Listens on the given TCP ports (IPv4 and IPv6) until stdin closes.
-const LISTENER: &str = r#"
-import socket, sys, threading
-socks = []
-for p in map(int, sys.argv[1:]):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("::", p))
-    s.listen(128)
-    socks.append(s)
-def serve(s):
-    while True:
-        c, _ = s.accept()
-        c.close()
-for s in socks:
-    threading.Thread(target=serve, args=(s,), daemon=True).start()
-print("ready", flush=True)
-sys.stdin.read()
-"#;
-
-/// `host:port open|closed` for each target, in parallel, 1 s each.
-const PROBE: &str = r#"
-import socket, sys
-from concurrent.futures import ThreadPoolExecutor
-def probe(t):
-    host, port = t.rsplit(":", 1)
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
-        return t + " open"
-    except OSError:
-        return t + " closed"
-targets = sys.argv[1:]
-with ThreadPoolExecutor(len(targets)) as ex:
-    for r in ex.map(probe, targets):
-        print(r)
-"#;
 
 const S4: &str = "10.204.0.1";
 const C4: &str = "10.204.0.2";

@@ -23,45 +23,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::netns::*;
 use common::*;
 
 // ---------------------------------------------------------------- helpers
-
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// The tools and root, or `None` after a loud skip; on CI a missing tool
-/// fails the test.
-fn require(tools: &[&str]) -> Option<BTreeMap<String, PathBuf>> {
-    let mut found = BTreeMap::new();
-    let mut missing = Vec::new();
-    for t in tools {
-        match find_tool(t) {
-            Some(p) => {
-                found.insert((*t).to_string(), p);
-            }
-            None => missing.push((*t).to_string()),
-        }
-    }
-    if !cryptobot_testkit::is_root() {
-        missing.push("root (network and mount namespaces)".into());
-    }
-    if missing.is_empty() {
-        return Some(found);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "missing on CI: {} (.ci/run installs them)",
-        missing.join(", ")
-    );
-    eprintln!("SKIPPED: missing {}", missing.join(", "));
-    None
-}
 
 fn run_ok(cmd: &mut Command) -> String {
     let shown = format!("{cmd:?}");
@@ -358,55 +323,6 @@ impl Drop for Home {
         }
     }
 }
-
-/// Polls until `cond` holds, at most `secs`; returns how long it took.
-fn wait_for(secs: f64, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed().as_secs_f64() < secs {
-        if cond() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
-}
-
-const LISTENER: &str = r#"
-import socket, sys, threading
-socks = []
-for p in map(int, sys.argv[1:]):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("::", p))
-    s.listen(128)
-    socks.append(s)
-def serve(s):
-    while True:
-        c, _ = s.accept()
-        c.close()
-for s in socks:
-    threading.Thread(target=serve, args=(s,), daemon=True).start()
-print("ready", flush=True)
-sys.stdin.read()
-"#;
-
-/// `host:port open|closed` for each target, in parallel, 1 s each.
-const PROBE: &str = r#"
-import socket, sys
-from concurrent.futures import ThreadPoolExecutor
-def probe(t):
-    host, port = t.rsplit(":", 1)
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
-        return t + " open"
-    except OSError:
-        return t + " closed"
-targets = sys.argv[1:]
-with ThreadPoolExecutor(len(targets)) as ex:
-    for r in ex.map(probe, targets):
-        print(r)
-"#;
 
 const S4: &str = "10.203.0.1";
 const C4: &str = "10.203.0.2";

@@ -35,7 +35,7 @@ use super::managed_live::{
     self as generic, Saved, paths, program, put_back, read_files, run_tool, save, shown, strings,
     write_back,
 };
-use super::{State, already_pending, now_ms, run, spawn_watchdog};
+use super::{State, arm, now_ms, open_for_apply, run};
 use crate::cli::FirewallApplyArgs;
 use crate::context::{Context, Failure};
 
@@ -253,12 +253,7 @@ pub(super) fn apply(
     }
     let check_note = offline_check(&new)?;
 
-    let state =
-        State::open(ctx, true)?.ok_or_else(|| Failure::runtime("no state directory", None))?;
-    let _lock = state.lock()?;
-    if let Some(p) = state.pending()? {
-        return Err(already_pending(p));
-    }
+    let (state, _lock) = open_for_apply(ctx)?;
     let now = now_ms();
     let id = live::new_id(now, std::process::id());
     // (1) The previous state.
@@ -272,16 +267,8 @@ pub(super) fn apply(
         persist: !args.no_persist,
         previous_present: true,
     };
-    // (2) The marker and the watchdog first: there is never a moment with
-    // new rules and nobody to take them back.
-    state.write(live::PENDING_FILE, &pending.to_json())?;
-    if let Err(e) = spawn_watchdog(ctx, LiveBackend::Firewalld, &id, pending.deadline_unix_ms) {
-        let _ = state.remove(live::PENDING_FILE);
-        return Err(Failure::runtime(
-            format!("cannot start the rollback watchdog: {e}; nothing was changed"),
-            Some("check that the cryptobot binary is still in place".to_string()),
-        ));
-    }
+    // (2) The marker and the watchdog first.
+    arm(ctx, &state, &pending)?;
     // (3)–(5); any failure rolls back at once.
     let commands = firewalld::commands();
     let staged = (|| -> Result<(), String> {

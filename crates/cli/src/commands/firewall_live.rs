@@ -805,12 +805,7 @@ pub fn apply(ctx: &Context, args: &FirewallApplyArgs) -> Result<(), Failure> {
         return dry_run(ctx, backend, &files, &current);
     }
 
-    let state =
-        State::open(ctx, true)?.ok_or_else(|| Failure::runtime("no state directory", None))?;
-    let _lock = state.lock()?;
-    if let Some(p) = state.pending()? {
-        return Err(already_pending(p));
-    }
+    let (state, _lock) = open_for_apply(ctx)?;
     let now = now_ms();
     let id = live::new_id(now, std::process::id());
     let pairs = scripts(&files, &current, &id);
@@ -838,17 +833,7 @@ pub fn apply(ctx: &Context, args: &FirewallApplyArgs) -> Result<(), Failure> {
         persist: !args.no_persist,
         previous_present: current.present(),
     };
-    state.write(live::PENDING_FILE, &pending.to_json())?;
-
-    // The watchdog first: there is never a moment with new rules and nobody
-    // to take them back.
-    if let Err(e) = spawn_watchdog(ctx, backend, &id, deadline) {
-        let _ = state.remove(live::PENDING_FILE);
-        return Err(Failure::runtime(
-            format!("cannot start the rollback watchdog: {e}; nothing was changed"),
-            Some("check that the cryptobot binary is still in place".to_string()),
-        ));
-    }
+    arm(ctx, &state, &pending)?;
     if let Err(f) = load(backend, &applied_paths, &previous_paths) {
         // The watchdog sees the marker gone and ends.
         let _ = state.remove(live::PENDING_FILE);
@@ -913,6 +898,32 @@ fn already_pending(p: Result<Pending, String>) -> Failure {
             Some("its watchdog restores the previous rules at the deadline; run `cryptobot firewall confirm` to restore them now".to_string()),
         ),
     }
+}
+
+/// The state directory, locked, for a new apply: refused while an earlier
+/// apply waits for confirmation. Keep the lock while applying.
+fn open_for_apply(ctx: &Context) -> Result<(State, File), Failure> {
+    let state =
+        State::open(ctx, true)?.ok_or_else(|| Failure::runtime("no state directory", None))?;
+    let lock = state.lock()?;
+    if let Some(p) = state.pending()? {
+        return Err(already_pending(p));
+    }
+    Ok((state, lock))
+}
+
+/// Writes the marker, then starts the watchdog — before any rule changes,
+/// so there is never a moment with new rules and nobody to take them back.
+fn arm(ctx: &Context, state: &State, pending: &Pending) -> Result<(), Failure> {
+    state.write(live::PENDING_FILE, &pending.to_json())?;
+    if let Err(e) = spawn_watchdog(ctx, pending.backend, &pending.id, pending.deadline_unix_ms) {
+        let _ = state.remove(live::PENDING_FILE);
+        return Err(Failure::runtime(
+            format!("cannot start the rollback watchdog: {e}; nothing was changed"),
+            Some("check that the cryptobot binary is still in place".to_string()),
+        ));
+    }
+    Ok(())
 }
 
 fn spawn_watchdog(

@@ -27,7 +27,7 @@ use super::managed_live::{
     self as generic, Saved, paths, program, put_back, read_files, run_tool, save, shown, strings,
     write_back,
 };
-use super::{State, already_pending, now_ms, spawn_watchdog};
+use super::{State, arm, now_ms, open_for_apply};
 use crate::cli::FirewallApplyArgs;
 use crate::context::{Context, Failure};
 
@@ -128,12 +128,7 @@ pub(super) fn apply(
         return dry_run(ctx, &stale, &commands, was_enabled(m, &before));
     }
 
-    let state =
-        State::open(ctx, true)?.ok_or_else(|| Failure::runtime("no state directory", None))?;
-    let _lock = state.lock()?;
-    if let Some(p) = state.pending()? {
-        return Err(already_pending(p));
-    }
+    let (state, _lock) = open_for_apply(ctx)?;
     let (stale, before) = read()?;
     let enabled = was_enabled(m, &before);
     let now = now_ms();
@@ -149,16 +144,8 @@ pub(super) fn apply(
         persist: !args.no_persist,
         previous_present: enabled,
     };
-    // (2) The marker and the watchdog first: there is never a moment with
-    // new rules and nobody to take them back.
-    state.write(live::PENDING_FILE, &pending.to_json())?;
-    if let Err(e) = spawn_watchdog(ctx, LiveBackend::Ufw, &id, pending.deadline_unix_ms) {
-        let _ = state.remove(live::PENDING_FILE);
-        return Err(Failure::runtime(
-            format!("cannot start the rollback watchdog: {e}; nothing was changed"),
-            Some("check that the cryptobot binary is still in place".to_string()),
-        ));
-    }
+    // (2) The marker and the watchdog first.
+    arm(ctx, &state, &pending)?;
     // (3)–(5); any failure rolls back at once.
     let staged = (|| -> Result<(), String> {
         for rule in &stale {

@@ -43,6 +43,7 @@
 //! let rules = fw.run("nft", ["list", "ruleset"]).unwrap();
 //! ```
 
+use super::netns::find_tool;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -156,14 +157,6 @@ pub fn cache_dir() -> PathBuf {
 pub fn package_root() -> Option<PathBuf> {
     let root = cache_dir().join("root");
     root.join("usr/sbin/firewalld").is_file().then_some(root)
-}
-
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 fn python_has(module: &str) -> bool {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod firewalld;
+pub mod netns;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
