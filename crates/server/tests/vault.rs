@@ -282,6 +282,45 @@ async fn keys_are_sealed_scoped_and_sign(db: Db) {
     .await;
     assert_eq!(st, 422, "{}", String::from_utf8_lossy(&body));
 
+    // Coinbase: an EC key pasted as Coinbase's key file has it (one line,
+    // `\n` escapes); the vault answers with a JWT to send as a bearer token.
+    let tmp = tempfile::tempdir().unwrap();
+    let keygen = std::process::Command::new("openssl")
+        .args(["ecparam", "-name", "prime256v1", "-genkey", "-noout"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    let pem = String::from_utf8(keygen.stdout)
+        .unwrap()
+        .replace('\n', "\\n");
+    let name = "organizations/0f7e/apiKeys/5a1c";
+    let (st, _, body) = post(
+        &c,
+        &s.url("/api/v1/exchange-keys"),
+        Some(&admin),
+        &json!({"exchange": "coinbase", "label": "cb", "api_key": name, "secret": pem, "permissions": ["read"]}),
+    )
+    .await;
+    assert_eq!(st, 201, "{}", String::from_utf8_lossy(&body));
+    assert!(!String::from_utf8_lossy(&body).contains("PRIVATE"));
+    let cid = json(&body)["id"].as_str().unwrap().to_string();
+    let (st, _, body) = post(
+        &c,
+        &s.url(&format!("/api/v1/exchange-keys/{cid}/sign")),
+        Some(&trader),
+        &json!({"method": "GET", "path": "/api/v3/brokerage/accounts", "timestamp": now_ms()}),
+    )
+    .await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let v = json(&body);
+    let jwt = v["signature"].as_str().unwrap();
+    assert_eq!(jwt.split('.').count(), 3);
+    assert_eq!(
+        v["headers"]["Authorization"],
+        json!(format!("Bearer {jwt}"))
+    );
+
     // A sealed record moved onto another record does not open.
     let state = s.running.as_ref().unwrap().state();
     let ring = state.vault.ring();

@@ -15,10 +15,16 @@
 //! - KuCoin (API key version 2): HMAC-SHA256 over millisecond timestamp ‖
 //!   method ‖ path (with `?query`) ‖ body, as base64; the passphrase header
 //!   is the base64 HMAC-SHA256 of the passphrase, never the passphrase.
+//! - Coinbase (CDP API keys, Advanced Trade): a JWT per request, valid
+//!   for 120 s, signed with the key's private key — ES256 for an EC key
+//!   (PEM), EdDSA for an Ed25519 key (base64 of seed ‖ public key); the
+//!   `uri` claim is `METHOD api.coinbase.com/path`. Header
+//!   `Authorization: Bearer <jwt>`.
 
+use aws_lc_rs::signature;
 use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;
 
 use crate::VaultError;
@@ -30,7 +36,7 @@ pub enum Exchange {
     Binance,
     /// Kraken (spot REST).
     Kraken,
-    /// Coinbase (stored only; signing not implemented).
+    /// Coinbase (CDP API keys: ES256 or EdDSA JWTs).
     Coinbase,
     /// Bybit (v5, HMAC keys).
     Bybit,
@@ -65,7 +71,7 @@ impl Exchange {
 
     /// Whether the vault can sign requests for it.
     pub fn can_sign(self) -> bool {
-        self != Exchange::Coinbase
+        true
     }
 
     /// Whether the exchange's API keys come with a passphrase.
@@ -166,6 +172,10 @@ pub fn fingerprint(api_key: &str) -> String {
 /// Checks a secret's shape for the exchange before it is stored, so a
 /// paste error is caught at `add` instead of at the first signature.
 pub fn check_secret_format(exchange: Exchange, secret: &str) -> Result<(), VaultError> {
+    if exchange == Exchange::Coinbase {
+        // A PEM key has spaces and newlines: it is parsed instead.
+        return CoinbaseKey::parse(secret).map(|_| ());
+    }
     let printable = !secret.is_empty() && secret.bytes().all(|b| b.is_ascii_graphic());
     if !printable {
         return Err(VaultError::Request(
@@ -227,8 +237,10 @@ impl SignRequest {
     pub fn signed_timestamp(&self, exchange: Exchange) -> Option<i64> {
         match exchange {
             Exchange::Binance => self.binance_timestamp(),
-            Exchange::Bybit | Exchange::Okx | Exchange::Kucoin => self.timestamp,
-            Exchange::Kraken | Exchange::Coinbase => None,
+            Exchange::Bybit | Exchange::Okx | Exchange::Kucoin | Exchange::Coinbase => {
+                self.timestamp
+            }
+            Exchange::Kraken => None,
         }
     }
 }
@@ -288,9 +300,7 @@ pub fn sign(
         Exchange::Bybit => sign_bybit(creds, req),
         Exchange::Okx => sign_okx(creds, req),
         Exchange::Kucoin => sign_kucoin(creds, req),
-        Exchange::Coinbase => Err(VaultError::Request(
-            "signing for coinbase is not implemented (its API keys sign ES256 JWTs); the vault signs for binance, kraken, bybit, okx and kucoin".into(),
-        )),
+        Exchange::Coinbase => sign_coinbase(creds, req),
     }
 }
 
@@ -522,6 +532,99 @@ fn sign_kucoin(creds: &Credentials, req: &SignRequest) -> Result<Signed, VaultEr
             ("KC-API-KEY-VERSION".into(), "2".into()),
         ],
         signature,
+    })
+}
+
+/// The host in a Coinbase JWT's `uri` claim (Advanced Trade REST).
+pub const COINBASE_HOST: &str = "api.coinbase.com";
+
+/// A Coinbase CDP API key's private key.
+enum CoinbaseKey {
+    /// EC P-256 (`-----BEGIN EC PRIVATE KEY-----` or PKCS#8), signs ES256.
+    Ec(signature::EcdsaKeyPair),
+    /// Ed25519 (base64 of the 32-byte seed and the 32-byte public key),
+    /// signs EdDSA.
+    Ed25519(signature::Ed25519KeyPair),
+}
+
+impl CoinbaseKey {
+    /// Parses the secret as Coinbase hands it out; `\n` written as two
+    /// characters (the one-line form of the key file) counts as a newline.
+    fn parse(secret: &str) -> Result<CoinbaseKey, VaultError> {
+        let text = Zeroizing::new(secret.replace("\\n", "\n"));
+        let bad = |what: &str| {
+            VaultError::Request(format!(
+                "a Coinbase API secret is an EC private key (PEM) or an Ed25519 key (base64); {what}"
+            ))
+        };
+        if text.contains("-----BEGIN") {
+            let body: String = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+                .collect();
+            let der = Zeroizing::new(
+                STANDARD
+                    .decode(body.as_bytes())
+                    .map_err(|_| bad("this PEM does not decode"))?,
+            );
+            let pair = signature::EcdsaKeyPair::from_private_key_der(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &der,
+            )
+            .map_err(|_| bad("this PEM is not a P-256 private key"))?;
+            return Ok(CoinbaseKey::Ec(pair));
+        }
+        let raw = Zeroizing::new(
+            STANDARD
+                .decode(text.trim().as_bytes())
+                .map_err(|_| bad("this one is neither PEM nor base64"))?,
+        );
+        let (seed, public) = raw
+            .split_at_checked(32)
+            .filter(|(_, p)| p.len() == 32)
+            .ok_or_else(|| bad("an Ed25519 key decodes to 64 bytes (seed and public key)"))?;
+        let pair = signature::Ed25519KeyPair::from_seed_and_public_key(seed, public)
+            .map_err(|_| bad("its public half does not match its seed"))?;
+        Ok(CoinbaseKey::Ed25519(pair))
+    }
+}
+
+fn sign_coinbase(creds: &Credentials, req: &SignRequest) -> Result<Signed, VaultError> {
+    let now = timestamp_ms(Exchange::Coinbase, req)?.div_euclid(1000);
+    let key = CoinbaseKey::parse(&creds.secret)?;
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|_| VaultError::Random)?;
+    let alg = match key {
+        CoinbaseKey::Ec(_) => "ES256",
+        CoinbaseKey::Ed25519(_) => "EdDSA",
+    };
+    let name = creds.api_key.as_str();
+    let header = serde_json::json!({"alg": alg, "kid": name, "nonce": hex(&nonce), "typ": "JWT"});
+    let claims = serde_json::json!({
+        "sub": name, "iss": "cdp", "nbf": now, "exp": now + 120,
+        "uri": format!("{} {COINBASE_HOST}{}", req.method, req.path),
+    });
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let sig = match &key {
+        CoinbaseKey::Ec(pair) => pair
+            .sign(
+                &aws_lc_rs::rand::SystemRandom::new(),
+                signing_input.as_bytes(),
+            )
+            .map_err(|_| VaultError::Random)?
+            .as_ref()
+            .to_vec(),
+        CoinbaseKey::Ed25519(pair) => pair.sign(signing_input.as_bytes()).as_ref().to_vec(),
+    };
+    let jwt = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    Ok(Signed {
+        headers: vec![("Authorization".into(), format!("Bearer {jwt}"))],
+        signature: jwt,
     })
 }
 

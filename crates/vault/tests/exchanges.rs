@@ -236,3 +236,207 @@ fn missing_fields_are_named() {
     assert_eq!(req.signed_timestamp(Exchange::Okx), Some(1_607_418_537_715));
     assert_eq!(req.signed_timestamp(Exchange::Kraken), None);
 }
+
+/// Runs openssl with `args` in `dir`; `None` when openssl is missing outside CI.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> Option<Vec<u8>> {
+    let out = match Command::new("openssl").args(args).current_dir(dir).output() {
+        Ok(o) => o,
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "openssl is needed: {e}");
+            eprintln!("SKIPPED: openssl is missing ({e})");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(out.stdout)
+}
+
+/// A DER SEQUENCE of two INTEGERs from a fixed-size `r ‖ s` signature.
+fn der_signature(raw: &[u8]) -> Vec<u8> {
+    let int = |b: &[u8]| {
+        let mut v: Vec<u8> = b.iter().copied().skip_while(|x| *x == 0).collect();
+        if v.first().is_none_or(|x| *x & 0x80 != 0) {
+            v.insert(0, 0);
+        }
+        let mut out = vec![0x02, u8::try_from(v.len()).unwrap()];
+        out.extend(v);
+        out
+    };
+    let (r, s) = raw.split_at(raw.len() / 2);
+    let body = [int(r), int(s)].concat();
+    let mut out = vec![0x30, u8::try_from(body.len()).unwrap()];
+    out.extend(body);
+    out
+}
+
+fn b64url(part: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap()
+}
+
+/// Signs a Coinbase request with `secret` and checks the JWT: its claims,
+/// and its signature with openssl and the key's public half (`pub.pem`).
+fn coinbase_jwt_verifies(dir: &std::path::Path, secret: &str, alg: &str) -> Option<()> {
+    let name = "organizations/0f7e/apiKeys/5a1c";
+    let c = Credentials {
+        api_key: Zeroizing::new(name.into()),
+        secret: Zeroizing::new(secret.into()),
+        passphrase: None,
+    };
+    cryptobot_vault::check_secret_format(Exchange::Coinbase, secret).unwrap();
+    let req = SignRequest {
+        method: "POST".into(),
+        path: "/api/v3/brokerage/orders".into(),
+        body: Some(r#"{"product_id":"BTC-USD","side":"BUY"}"#.into()),
+        timestamp: Some(1_764_400_000_123),
+        ..SignRequest::default()
+    };
+    let s = sign(Exchange::Coinbase, &c, &req).unwrap();
+    assert_eq!(
+        header(&s, "Authorization"),
+        format!("Bearer {}", s.signature)
+    );
+    let parts: Vec<&str> = s.signature.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let head: serde_json::Value = serde_json::from_slice(&b64url(parts[0])).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&b64url(parts[1])).unwrap();
+    assert_eq!(head["alg"], alg);
+    assert_eq!(head["kid"], name);
+    assert_eq!(head["typ"], "JWT");
+    assert_eq!(head["nonce"].as_str().unwrap().len(), 32);
+    assert_eq!(claims["sub"], name);
+    assert_eq!(claims["iss"], "cdp");
+    assert_eq!(claims["nbf"], 1_764_400_000);
+    assert_eq!(claims["exp"], 1_764_400_120);
+    assert_eq!(
+        claims["uri"],
+        "POST api.coinbase.com/api/v3/brokerage/orders"
+    );
+    std::fs::write(dir.join("msg"), format!("{}.{}", parts[0], parts[1])).unwrap();
+    let sig = b64url(parts[2]);
+    if alg == "ES256" {
+        assert_eq!(sig.len(), 64);
+        std::fs::write(dir.join("sig"), der_signature(&sig)).unwrap();
+        openssl(
+            dir,
+            &[
+                "dgst",
+                "-sha256",
+                "-verify",
+                "pub.pem",
+                "-signature",
+                "sig",
+                "msg",
+            ],
+        )?;
+    } else {
+        std::fs::write(dir.join("sig"), &sig).unwrap();
+        openssl(
+            dir,
+            &[
+                "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "msg",
+                "-sigfile", "sig",
+            ],
+        )?;
+    }
+    // A changed claim no longer verifies.
+    std::fs::write(dir.join("msg"), format!("{}.{}x", parts[0], parts[1])).unwrap();
+    let args: &[&str] = if alg == "ES256" {
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            "pub.pem",
+            "-signature",
+            "sig",
+            "msg",
+        ]
+    } else {
+        &[
+            "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "msg",
+            "-sigfile", "sig",
+        ]
+    };
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a tampered JWT verified");
+    Some(())
+}
+
+#[test]
+fn coinbase_es256_jwt_verifies_with_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(pem) = openssl(
+        dir.path(),
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "key.pem",
+        ],
+    ) else {
+        return;
+    };
+    drop(pem);
+    openssl(
+        dir.path(),
+        &["ec", "-in", "key.pem", "-pubout", "-out", "pub.pem"],
+    )
+    .unwrap();
+    let pem = std::fs::read_to_string(dir.path().join("key.pem")).unwrap();
+    assert!(pem.contains("BEGIN EC PRIVATE KEY"));
+    // As pasted from Coinbase's key file: one line, newlines written `\n`.
+    let one_line = pem.replace('\n', "\\n");
+    coinbase_jwt_verifies(dir.path(), &one_line, "ES256");
+    coinbase_jwt_verifies(dir.path(), &pem, "ES256");
+}
+
+#[test]
+fn coinbase_eddsa_jwt_verifies_with_openssl() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    if openssl(
+        dir.path(),
+        &["genpkey", "-algorithm", "ed25519", "-out", "key.pem"],
+    )
+    .is_none()
+    {
+        return;
+    }
+    openssl(
+        dir.path(),
+        &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"],
+    )
+    .unwrap();
+    // Coinbase's form: base64 of the 32-byte seed and the 32-byte public key
+    // (the last 32 bytes of the PKCS#8 and SubjectPublicKeyInfo DER).
+    let private = openssl(dir.path(), &["pkey", "-in", "key.pem", "-outform", "DER"]).unwrap();
+    let public = openssl(
+        dir.path(),
+        &["pkey", "-in", "key.pem", "-pubout", "-outform", "DER"],
+    )
+    .unwrap();
+    let raw = [&private[private.len() - 32..], &public[public.len() - 32..]].concat();
+    let secret = base64::engine::general_purpose::STANDARD.encode(raw);
+    coinbase_jwt_verifies(dir.path(), &secret, "EdDSA");
+    // A seed with someone else's public half is refused when added.
+    let mut wrong = base64::engine::general_purpose::STANDARD
+        .decode(&secret)
+        .unwrap();
+    wrong[40] ^= 1;
+    let wrong = base64::engine::general_purpose::STANDARD.encode(wrong);
+    assert!(cryptobot_vault::check_secret_format(Exchange::Coinbase, &wrong).is_err());
+    assert!(cryptobot_vault::check_secret_format(Exchange::Coinbase, "not a key at all").is_err());
+}

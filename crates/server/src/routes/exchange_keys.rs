@@ -87,7 +87,8 @@ impl Validate for RotateKeyRequest {
 /// `timestamp=`); Kraken signs `path`, `nonce` and `body` (which must
 /// include the same `nonce=`); Bybit, OKX and KuCoin sign `timestamp`,
 /// `method`, `path`, `query` and the JSON `body` (Bybit also
-/// `recv_window`).
+/// `recv_window`); Coinbase answers a JWT for `method`, `path` and
+/// `timestamp`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignBody {
@@ -103,7 +104,7 @@ pub struct SignBody {
     /// Form-encoded body.
     #[serde(default)]
     pub body: Option<String>,
-    /// Milliseconds since the epoch (Binance, Bybit, OKX, KuCoin); within
+    /// Milliseconds since the epoch (Binance, Bybit, OKX, KuCoin, Coinbase); within
     /// 60 s of the vault's clock.
     #[serde(default)]
     pub timestamp: Option<i64>,
