@@ -554,8 +554,30 @@ fn sshd_defaults_match_blocks_tcp6_and_expiring_certificates() {
         &cert.cert_pem,
         0o644,
     );
+    // Redis's pair (as `cryptobot ssl` issues it), the key readable by all.
+    write(
+        &r,
+        "/opt/cryptobot/config/redis/redis.crt",
+        &cert.cert_pem,
+        0o644,
+    );
+    write(
+        &r,
+        "/opt/cryptobot/config/redis/redis.key",
+        &cert.key_pem,
+        0o644,
+    );
 
     let report = run(&r);
+    let redis_crt = "/opt/cryptobot/config/redis/redis.crt";
+    expect(&report, "CB-TLS-002", redis_crt, None, "expires in 10 days");
+    expect(
+        &report,
+        "CB-APP-003",
+        "/opt/cryptobot/config/redis/redis.key",
+        None,
+        "everyone",
+    );
     let ssh = "/etc/ssh/sshd_config";
     // Unset globally: sshd's default `yes`; and set again in the Match block.
     expect(&report, "CB-SSH-003", ssh, None, "default is yes");

@@ -46,11 +46,20 @@ fn hardened() -> (tempfile::TempDir, PathBuf) {
     let (dir, r) = root_with_accounts();
     let rs = r.to_str().unwrap();
     for cmd in ["secure-config", "ssl", "permissions"] {
-        cryptobot(&[cmd, "--root", rs, "--home", HOME, "-q"]).ok();
+        cryptobot_env(
+            &[cmd, "--root", rs, "--home", HOME, "-q"],
+            &[("CRYPTOBOT_REDIS__SERVER_TLS", "true")],
+        )
+        .ok();
     }
     firewall_persist(&r);
     // What an operator does with the rendered files.
     let config = r.join("opt/cryptobot/config");
+    // Redis is TLS only (ssl issued its pair, `redis.server_tls` is on):
+    // that is part of "our own".
+    let tls = std::fs::read_to_string(config.join("redis/tls.conf")).unwrap();
+    assert!(tls.contains("\ntls-port "), "{tls}");
+    assert!(config.join("redis/redis.key").exists());
     std::fs::create_dir_all(r.join("etc/redis")).unwrap();
     std::fs::copy(
         config.join("redis/redis.conf"),

@@ -182,6 +182,7 @@ fn fixes_planted_problems_and_reports_each() {
         ("config/tls/server.key", 0o600, (uid, gid)),
         ("config/redis", 0o755, (0, gid)),
         ("config/redis/redis.conf", 0o644, (0, gid)),
+        ("config/redis/tls.conf", 0o644, (0, gid)),
         ("config/postgresql", 0o755, (0, gid)),
         ("config/postgresql/pg_hba.conf", 0o644, (0, gid)),
         ("data", 0o700, (uid, gid)),
@@ -252,6 +253,51 @@ fn fixes_planted_problems_and_reports_each() {
     let clean = perms(&r, &["--check"]);
     assert_eq!(clean.status, 0, "{}", clean.both());
     assert!(clean.stdout.contains("no deviations"), "{}", clean.stdout);
+}
+
+/// The TLS keys `cryptobot ssl` gives to the `postgres` and `redis`
+/// accounts stay theirs (0600): `permissions` neither reports nor "fixes"
+/// them back to root, and the certificates next to them are root:service.
+#[test]
+fn service_tls_keys_keep_their_owners() {
+    let (_d, r) = system();
+    let rs = r.to_str().unwrap();
+    let mut passwd = std::fs::read_to_string(r.join("etc/passwd")).unwrap();
+    passwd.push_str(
+        "postgres:x:901:901::/var/lib/postgresql:/bin/bash
+",
+    );
+    passwd.push_str(
+        "redis:x:902:902::/var/lib/redis:/usr/sbin/nologin
+",
+    );
+    std::fs::write(r.join("etc/passwd"), passwd).unwrap();
+    let mut group = std::fs::read_to_string(r.join("etc/group")).unwrap();
+    group.push_str(
+        "postgres:x:901:
+redis:x:902:
+",
+    );
+    std::fs::write(r.join("etc/group"), group).unwrap();
+    cryptobot(&["ssl", "--root", rs, "--home", HOME, "-q"]).ok();
+    perms(&r, &["-q"]).ok();
+    let check = perms(&r, &["--check"]);
+    assert_eq!(check.status, 0, "{}", check.both());
+    let home = r.join(HOME.trim_start_matches('/'));
+    let (_, gid) = account_ids(&r);
+    for (rel, m, owner) in [
+        ("config/postgresql/server.key", 0o600, (901, 901)),
+        ("config/redis/redis.key", 0o600, (902, 902)),
+        ("config/redis/redis.crt", 0o644, (0, gid)),
+        ("config/redis/ca.crt", 0o644, (0, gid)),
+    ] {
+        let p = home.join(rel);
+        assert_eq!(mode(&p), m, "mode of {rel}");
+        if is_root() {
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            assert_eq!((md.uid(), md.gid()), owner, "owner of {rel}");
+        }
+    }
 }
 
 #[test]

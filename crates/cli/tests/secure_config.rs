@@ -29,6 +29,7 @@ fn creates_the_layout_with_the_right_modes() {
         ("config/secrets", 0o700),
         ("config/tls", 0o700),
         ("config/redis/redis.conf", 0o644),
+        ("config/redis/tls.conf", 0o644),
         ("config/postgresql/pg_hba.conf", 0o644),
         ("config/postgresql/pg_ident.conf", 0o644),
         ("config/postgresql/cryptobot.conf", 0o644),
@@ -104,6 +105,7 @@ fn dry_run_on_an_empty_home_writes_nothing_and_lists_every_file() {
     for rel in [
         "config/cryptobot.toml",
         "config/redis/redis.conf",
+        "config/redis/tls.conf",
         "config/postgresql/pg_hba.conf",
         "config/postgresql/cryptobot.conf",
         "config/secrets",

@@ -668,3 +668,304 @@ fn a_revoked_client_certificate_is_on_the_served_crl() {
     let bad = on_home(&home, &["ssl", "revoke", "nobody"]);
     assert_eq!(bad.status, 2, "{}", bad.both());
 }
+
+/// `redis-cli` against 127.0.0.1:`port` as the ACL user `cryptobot`, over
+/// TLS trusting `ca` when given; stdout and stderr together, and whether it
+/// exited with success.
+fn redis_cli(port: u16, ca: Option<&Path>, password: &str, args: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new("redis-cli");
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some(ca) = ca {
+        cmd.arg("--tls").arg("--cacert").arg(ca);
+    }
+    cmd.args([
+        "--user",
+        "cryptobot",
+        "--no-auth-warning",
+        "--pass",
+        password,
+    ])
+    .args(args)
+    .stdin(Stdio::null());
+    let out = cmd.output().expect("redis-cli is installed");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text.trim().to_owned())
+}
+
+/// The uid of an account, if it exists.
+fn uid_of(account: &str) -> Option<u32> {
+    let out = Command::new("id").args(["-u", account]).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .flatten()
+}
+
+/// `cryptobot ssl` issues Redis's pair from the local CA into the directory
+/// secure-config laid out, and turns TLS on in the `tls.conf` that
+/// redis.conf includes. A real Redis started from the rendered redis.conf
+/// (only its port and directory replaced by the harness) then speaks TLS
+/// only: a client trusting the local CA signs in as `cryptobot`, plain text
+/// and a client trusting another CA are refused. `ssl renew --force`
+/// reissues the pair; Redis serves it after a restart.
+#[test]
+fn redis_serves_tls_with_a_pair_from_the_local_ca() {
+    use std::os::unix::fs::MetadataExt;
+
+    let serve_port = cryptobot_testkit::free_port();
+    let (d, home) = home(serve_port, "[services.redis]\nport = 6390");
+    let redis_dir = home.join("config/redis");
+    let conf = redis_dir.join("redis.conf");
+    let tls_conf = redis_dir.join("tls.conf");
+    let include = format!("\ninclude \"{}\"\n", tls_conf.display());
+    assert!(
+        std::fs::read_to_string(&conf).unwrap().ends_with(&include),
+        "redis.conf does not end by including tls.conf"
+    );
+    let before = std::fs::read_to_string(&tls_conf).unwrap();
+    assert!(!before.contains("tls-port"), "{before}");
+
+    // Without `redis.server_tls` the pair is issued, but Redis keeps plain
+    // text: other clients of that Redis must move to TLS first.
+    let first = on_home(&home, &["ssl"]).ok();
+    assert!(
+        first.stdout.contains("Redis's pair is ready"),
+        "{}",
+        first.stdout
+    );
+    let off = std::fs::read_to_string(&tls_conf).unwrap();
+    assert!(
+        !off.contains("tls-port") && !off.contains("port 0"),
+        "{off}"
+    );
+    assert!(redis_dir.join("redis.key").exists());
+    let toml = home.join("config/cryptobot.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str("\n[redis]\nserver_tls = true\n");
+    std::fs::write(&toml, text).unwrap();
+
+    // Turned on: the next `ssl` (nothing is due) rewrites the include.
+    let run = on_home(&home, &["ssl"]).ok();
+    let ca = redis_dir.join("ca.crt");
+    for needle in [
+        format!(
+            "Redis serves TLS after a restart: {} now sets tls-port 6390",
+            tls_conf.display()
+        ),
+        "  redis.url = \"rediss://127.0.0.1:6390\"\n".to_owned(),
+        format!("  redis.ca_file = \"{}\"\n", ca.display()),
+    ] {
+        assert!(
+            run.stdout.contains(&needle),
+            "{needle} missing:\n{}",
+            run.stdout
+        );
+    }
+    let (cert, key) = (redis_dir.join("redis.crt"), redis_dir.join("redis.key"));
+    let local_ca = home.join("config/tls/ca/ca.crt");
+    assert_eq!(
+        std::fs::read(&ca).unwrap(),
+        std::fs::read(&local_ca).unwrap()
+    );
+    let out = openssl(&[
+        "verify",
+        "-CAfile",
+        local_ca.to_str().unwrap(),
+        cert.to_str().unwrap(),
+    ]);
+    assert!(out.contains(": OK"), "{out}");
+    let text = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-text"]);
+    for needle in [
+        "DNS:localhost",
+        "IP Address:127.0.0.1",
+        "IP Address:0:0:0:0:0:0:0:1",
+        "TLS Web Server Authentication",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(&cert), 0o644);
+    assert_eq!(mode(&ca), 0o644);
+    let redis_uid = uid_of("redis");
+    let key_uid = std::fs::metadata(&key).unwrap().uid();
+    match redis_uid {
+        Some(uid) => assert_eq!(key_uid, uid, "redis.key is not the redis account's"),
+        None => assert!(
+            run.stdout.contains("there is no redis account"),
+            "{}",
+            run.stdout
+        ),
+    }
+    let tls = std::fs::read_to_string(&tls_conf).unwrap();
+    for needle in [
+        "\nport 0\n",
+        "\ntls-port 6390\n",
+        &format!("\ntls-cert-file \"{}\"\n", cert.display()),
+        &format!("\ntls-key-file \"{}\"\n", key.display()),
+        &format!("\ntls-ca-cert-file \"{}\"\n", ca.display()),
+        "\ntls-auth-clients optional\n",
+        "\ntls-protocols \"TLSv1.2 TLSv1.3\"\n",
+    ] {
+        assert!(tls.contains(needle), "{needle} missing:\n{tls}");
+    }
+    // secure-config again keeps TLS on (it renders tls.conf from the files).
+    let again = on_home(&home, &["secure-config"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(&tls_conf).unwrap(),
+        tls,
+        "{}",
+        again.stdout
+    );
+
+    // Status lists it.
+    let status = on_home(&home, &["ssl", "status", "--format", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let listed = v["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["role"] == "redis")
+        .unwrap_or_else(|| panic!("no redis certificate in {v:#}"));
+    assert_eq!(listed["path"], cert.to_str().unwrap());
+    assert!(listed["sans"].as_array().unwrap().len() >= 3, "{listed}");
+
+    // A real Redis from the rendered redis.conf (and, through its include,
+    // tls.conf); the harness replaces the port and the directory.
+    let password = std::fs::read_to_string(home.join("config/secrets/redis_password")).unwrap();
+    let password = password.trim();
+    let mut redis = cryptobot_testkit::RedisServer::start_tls_with_config(
+        &conf,
+        cryptobot_testkit::RedisTls {
+            cert_file: cert.clone(),
+            key_file: key.clone(),
+            ca_file: ca.clone(),
+            auth_clients: false,
+        },
+    )
+    .expect("redis starts with the rendered TLS configuration");
+    let port = redis.port();
+    let (ok, out) = redis_cli(port, Some(&ca), password, &["ACL", "WHOAMI"]);
+    assert!(ok && out == "cryptobot", "{out}\n{}", redis.log());
+    let (ok, out) = redis_cli(port, Some(&ca), password, &["SET", "cryptobot:tls", "v"]);
+    assert!(ok && out == "OK", "{out}");
+    let (_, out) = redis_cli(
+        port,
+        Some(&ca),
+        "wrong-password-123",
+        &["GET", "cryptobot:tls"],
+    );
+    assert!(out.contains("WRONGPASS"), "{out}");
+    // Plain text: refused.
+    let (_, out) = redis_cli(port, None, password, &["GET", "cryptobot:tls"]);
+    assert!(out.contains("I/O error"), "{out}");
+    assert!(
+        !out.lines().any(|l| l.trim() == "v"),
+        "plain text was answered: {out}"
+    );
+    // A client trusting another CA: the certificate is not trusted.
+    let other = cryptobot_tls::new_ca(cryptobot_tls::KeyType::EcdsaP256, now_secs(), 30).unwrap();
+    let other_ca = d.path().join("other-ca.crt");
+    std::fs::write(&other_ca, &other.cert_pem).unwrap();
+    let (ok, out) = redis_cli(port, Some(&other_ca), password, &["GET", "cryptobot:tls"]);
+    assert!(!ok && out.contains("certificate verify failed"), "{out}");
+
+    // `serve` with the two lines ssl printed (the port is the harness's):
+    // a sign-in decision goes through that Redis. With Redis unreachable
+    // sign-in would be 503 (fail closed); 401 means Redis answered.
+    let toml = home.join("config/cryptobot.toml");
+    let settings = std::fs::read_to_string(&toml).unwrap().replace(
+        "[redis]\nserver_tls = true\n",
+        &format!(
+            "[redis]\nserver_tls = true\nurl = \"rediss://127.0.0.1:{port}\"\nca_file = \"{}\"\n",
+            ca.display()
+        ),
+    );
+    assert!(settings.contains("rediss://"), "{settings}");
+    std::fs::write(&toml, settings).unwrap();
+    let serve = serve(&home);
+    let login = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(&local_ca)
+        .args(["-H", "content-type: application/json", "-d"])
+        .arg(r#"{"username":"nobody","password":"Wrong-password-9"}"#)
+        .arg(format!("https://127.0.0.1:{serve_port}/api/v1/auth/login"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&login.stdout),
+        "401",
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    drop(serve);
+    let (ok, out) = redis_cli(port, Some(&ca), password, &["SCAN", "0", "COUNT", "1000"]);
+    assert!(ok && out.contains("cryptobot:rl:"), "no limiter key: {out}");
+
+    // Renewal reissues Redis's pair; Redis serves it after a restart.
+    let old = file_fingerprint(&cert);
+    on_home(&home, &["ssl", "renew", "--force", "-q"]).ok();
+    assert_ne!(file_fingerprint(&cert), old);
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().uid(),
+        redis_uid.unwrap_or(0)
+    );
+    redis.restart().unwrap();
+    let (ok, out) = redis_cli(port, Some(&ca), password, &["GET", "cryptobot:tls"]);
+    assert!(ok, "{out}");
+    let served = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let served = String::from_utf8_lossy(&served.stdout).into_owned();
+    let start = served.find("-----BEGIN CERTIFICATE-----").unwrap();
+    let end = served.find("-----END CERTIFICATE-----").unwrap() + 25;
+    std::fs::write(d.path().join("served.crt"), &served[start..end]).unwrap();
+    assert_eq!(
+        file_fingerprint(&d.path().join("served.crt")),
+        file_fingerprint(&cert)
+    );
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `cryptobot rollback` after `ssl` removes the pairs of PostgreSQL and
+/// Redis and the CA copy, and puts both includes back as they were.
+#[test]
+fn rollback_after_ssl_takes_the_service_pairs_back() {
+    let (_d, home) = home(cryptobot_testkit::free_port(), "");
+    let redis_dir = home.join("config/redis");
+    let pg_dir = home.join("config/postgresql");
+    let tls_conf = std::fs::read_to_string(redis_dir.join("tls.conf")).unwrap();
+    let pg_conf = std::fs::read_to_string(pg_dir.join("cryptobot.conf")).unwrap();
+    on_home(&home, &["ssl", "-q"]).ok();
+    for f in ["redis.crt", "redis.key", "ca.crt"] {
+        assert!(redis_dir.join(f).exists(), "{f}");
+    }
+    assert_ne!(
+        std::fs::read_to_string(redis_dir.join("tls.conf")).unwrap(),
+        tls_conf
+    );
+    on_home(&home, &["rollback", "-q"]).ok();
+    for f in ["redis.crt", "redis.key", "ca.crt"] {
+        assert!(!redis_dir.join(f).exists(), "{f} is still there");
+    }
+    for f in ["server.crt", "server.key"] {
+        assert!(!pg_dir.join(f).exists(), "{f} is still there");
+    }
+    assert_eq!(
+        std::fs::read_to_string(redis_dir.join("tls.conf")).unwrap(),
+        tls_conf
+    );
+    assert_eq!(
+        std::fs::read_to_string(pg_dir.join("cryptobot.conf")).unwrap(),
+        pg_conf
+    );
+}

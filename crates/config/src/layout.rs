@@ -68,6 +68,10 @@ impl Layout {
     pub fn redis_conf(&self) -> PathBuf {
         self.redis_dir().join("redis.conf")
     }
+    /// `tls.conf`, included at the end of `redis.conf`.
+    pub fn redis_include(&self) -> PathBuf {
+        self.redis_dir().join("tls.conf")
+    }
     pub fn postgres_dir(&self) -> PathBuf {
         self.config_dir().join("postgresql")
     }

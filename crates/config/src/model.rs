@@ -159,6 +159,12 @@ pub struct Redis {
     /// Longest wait for one Redis answer, in milliseconds; past it the
     /// `security.rate_limiting.redis_failure_*` mode applies.
     pub timeout_ms: u32,
+    /// Whether the Redis that `secure-config` renders serves TLS only (its
+    /// `tls.conf` gets `port 0` and `tls-port`, with the pair `cryptobot
+    /// ssl` issues). Off by default: every client of that Redis — the
+    /// trading services too — must first move to TLS.
+    #[serde(default)]
+    pub server_tls: bool,
 }
 
 impl Default for Redis {
@@ -171,6 +177,7 @@ impl Default for Redis {
             user: "cryptobot".into(),
             server_dir: PathBuf::from("/var/lib/redis"),
             timeout_ms: 250,
+            server_tls: false,
         }
     }
 }

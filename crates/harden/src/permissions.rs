@@ -289,8 +289,9 @@ fn rule(layout: &Layout, rel: &Path, is_dir: bool) -> (Who, Want) {
             };
             (Who::Service, Want::Exact(mode))
         }
-        // PostgreSQL's TLS key: its owner (postgres) stays, nobody else reads it.
-        ["config", "postgresql", name] if !is_dir && name.ends_with(".key") => {
+        // PostgreSQL's and Redis's TLS keys: their owner (postgres, redis)
+        // stays, nobody else reads them.
+        ["config", "postgresql" | "redis", name] if !is_dir && name.ends_with(".key") => {
             (Who::Keep, Want::Exact(SECRET_FILE_MODE))
         }
         ["config", "redis" | "postgresql", ..] => (
@@ -809,6 +810,21 @@ mod tests {
             r("config/postgresql/server.key", false),
             (Who::Keep, Want::Exact(0o600))
         );
+        assert_eq!(
+            r("config/redis/redis.key", false),
+            (Who::Keep, Want::Exact(0o600))
+        );
+        for public in [
+            "config/redis/redis.crt",
+            "config/redis/ca.crt",
+            "config/redis/tls.conf",
+        ] {
+            assert_eq!(
+                r(public, false),
+                (Who::RootService, Want::Exact(0o644)),
+                "{public}"
+            );
+        }
         assert_eq!(r("config/tls/ca", true), (Who::Root, Want::Exact(0o700)));
         assert_eq!(
             r("config/tls/ca/ca.key", false),

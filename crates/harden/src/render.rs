@@ -2,7 +2,7 @@
 //! the configuration to file contents; none of them contains a secret (Redis
 //! gets the SHA-256 of its password, PostgreSQL gets none at all).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cryptobot_config::{Config, Layout};
 
@@ -37,6 +37,7 @@ pub fn redis_conf(
     let user = &config.redis.user;
     let port = config.services.redis.port;
     let conf = layout.redis_conf();
+    let include = quoted(&layout.redis_include(), '"', "redis.conf")?;
     Ok(format!(
         "{HEADER}# Start Redis with: redis-server {conf}\n\
          \n\
@@ -63,8 +64,73 @@ pub fn redis_conf(
          # MONITOR, ACL changes, ...). Its password is stored only as a SHA-256 hash;\n\
          # the password itself is in config/secrets/redis_password.\n\
          user default off resetkeys resetchannels -@all\n\
-         user {user} on #{password_sha256_hex} ~* &* +@all -@dangerous -@admin\n",
+         user {user} on #{password_sha256_hex} ~* &* +@all -@dangerous -@admin\n\
+         \n\
+         # TLS: with `server_tls = true` in [redis] of cryptobot.toml, `cryptobot ssl`\n\
+         # writes its settings into this file (rendered by secure-config, so it\n\
+         # always exists). Included last, so that its `port 0` and `tls-port`\n\
+         # replace the port above.\n\
+         include {include}\n",
         conf = conf.display(),
+    ))
+}
+
+/// Certificate, key and CA certificate Redis serves when they exist
+/// (created by `cryptobot ssl`). Like PostgreSQL's, they sit in the
+/// directory Redis reads (`config/tls/` is the service's alone); the key is
+/// owned by the `redis` account, mode 0600.
+pub fn redis_tls_files(layout: &Layout) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = layout.redis_dir();
+    (
+        dir.join("redis.crt"),
+        dir.join("redis.key"),
+        dir.join("ca.crt"),
+    )
+}
+
+/// `tls.conf`, included at the end of `redis.conf`: TLS only on the
+/// `[services.redis]` port when `redis.server_tls` is on and the pair
+/// exists, else only a comment.
+pub fn redis_include(
+    config: &Config,
+    layout: &Layout,
+    tls_present: bool,
+) -> Result<String, UnquotablePath> {
+    let file = "tls.conf";
+    let (cert, key, ca) = redis_tls_files(layout);
+    let body = if tls_present && config.redis.server_tls {
+        format!(
+            "# TLS only: the plain-text port is closed.\n\
+             port 0\n\
+             tls-port {port}\n\
+             tls-cert-file {cert}\n\
+             tls-key-file {key}\n\
+             tls-ca-cert-file {ca}\n\
+             # Clients need no certificate; one they present must come from the local CA.\n\
+             tls-auth-clients optional\n\
+             tls-protocols \"TLSv1.2 TLSv1.3\"\n\
+             tls-prefer-server-ciphers yes\n",
+            port = config.services.redis.port,
+            cert = quoted(&cert, '"', file)?,
+            key = quoted(&key, '"', file)?,
+            ca = quoted(&ca, '"', file)?,
+        )
+    } else if tls_present {
+        format!(
+            "# {} and {} are ready. To serve TLS only, set\n# `server_tls = true` in [redis] of cryptobot.toml, move every client of this\n# Redis to TLS and run `cryptobot ssl`; until then Redis speaks plain text on loopback.\n",
+            cert.display(),
+            key.display()
+        )
+    } else {
+        format!(
+            "# TLS settings are written here once {} and {} exist\n# (`cryptobot ssl` creates them) and `server_tls = true` is set in [redis];\n# until then Redis speaks plain text on loopback.\n",
+            cert.display(),
+            key.display()
+        )
+    };
+    Ok(format!(
+        "{HEADER}# Included from {conf}.\n\n{body}",
+        conf = layout.redis_conf().display()
     ))
 }
 
@@ -104,7 +170,7 @@ pub fn pg_ident() -> String {
 /// `cryptobot ssl`). They sit in `config/postgresql/`, which PostgreSQL
 /// can traverse (`config/tls/` is the service's alone); the key is owned by
 /// the `postgres` account, mode 0600, as PostgreSQL requires.
-pub fn pg_tls_files(layout: &Layout) -> (std::path::PathBuf, std::path::PathBuf) {
+pub fn pg_tls_files(layout: &Layout) -> (PathBuf, PathBuf) {
     (
         layout.postgres_dir().join("server.crt"),
         layout.postgres_dir().join("server.key"),

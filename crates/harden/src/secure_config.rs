@@ -185,6 +185,15 @@ pub fn default_config_text() -> String {
     out
 }
 
+/// Whether every one of these host files exists (a TLS pair `cryptobot ssl`
+/// made): the includes turn TLS on only then, as the servers refuse to
+/// start with it on and a file missing.
+fn files_present(root: &Root, files: &[PathBuf]) -> bool {
+    files
+        .iter()
+        .all(|p| root.host(p).map(|r| r.is_file()).unwrap_or(false))
+}
+
 /// Computes the whole `secure-config` plan. Reads the host under `root`;
 /// writes nothing.
 pub fn plan(
@@ -265,6 +274,17 @@ pub fn plan(
         PUBLIC_FILE_MODE,
         None,
     )?;
+    let (cert, key, ca) = render::redis_tls_files(layout);
+    planner.ensure_file(
+        &layout.redis_include(),
+        Content::Text(render::redis_include(
+            config,
+            layout,
+            files_present(root, &[cert, key, ca]),
+        )?),
+        PUBLIC_FILE_MODE,
+        None,
+    )?;
     planner.ensure_file(
         &layout.pg_hba(),
         Content::Text(render::pg_hba(config)),
@@ -278,12 +298,12 @@ pub fn plan(
         None,
     )?;
     let (cert, key) = render::pg_tls_files(layout);
-    let tls_present = [cert, key]
-        .iter()
-        .all(|p| root.host(p).map(|r| r.is_file()).unwrap_or(false));
     planner.ensure_file(
         &layout.pg_include(),
-        Content::Text(render::pg_include(layout, tls_present)?),
+        Content::Text(render::pg_include(
+            layout,
+            files_present(root, &[cert, key]),
+        )?),
         PUBLIC_FILE_MODE,
         None,
     )?;

@@ -51,9 +51,57 @@ fn pg_include_without_and_with_tls() {
 }
 
 #[test]
+fn redis_include_without_and_with_tls() {
+    let layout = Layout::new("/opt/cryptobot");
+    let c = config("[services.redis]\nport = 6380\n");
+    insta::assert_snapshot!(
+        "redis_include_no_tls",
+        render::redis_include(&c, &layout, false).unwrap()
+    );
+    let without = render::redis_include(&c, &layout, false).unwrap();
+    assert!(
+        !without
+            .lines()
+            .any(|l| !l.is_empty() && !l.starts_with('#')),
+        "{without}"
+    );
+    // The pair alone does not turn TLS on: `redis.server_tls` does.
+    let pair_only = render::redis_include(&c, &layout, true).unwrap();
+    assert!(
+        !pair_only
+            .lines()
+            .any(|l| !l.is_empty() && !l.starts_with('#')),
+        "{pair_only}"
+    );
+    assert!(pair_only.contains("server_tls = true"), "{pair_only}");
+    let c = config("[services.redis]\nport = 6380\n[redis]\nserver_tls = true\n");
+    let with = render::redis_include(&c, &layout, true).unwrap();
+    let d = "/opt/cryptobot/config/redis";
+    assert!(
+        with.contains(&format!(
+            "\nport 0\ntls-port 6380\ntls-cert-file \"{d}/redis.crt\"\ntls-key-file \"{d}/redis.key\"\ntls-ca-cert-file \"{d}/ca.crt\"\n"
+        )),
+        "{with}"
+    );
+    assert!(with.contains("\ntls-auth-clients optional\n"), "{with}");
+    assert!(
+        with.contains("\ntls-protocols \"TLSv1.2 TLSv1.3\"\n"),
+        "{with}"
+    );
+    // redis.conf includes it last, so its `port 0` wins.
+    let conf = render::redis_conf(&c, &layout, HASH).unwrap();
+    let last = conf.lines().rfind(|l| !l.is_empty()).unwrap();
+    assert_eq!(last, format!("include \"{d}/tls.conf\""));
+}
+
+#[test]
 fn quotes_in_paths_are_refused() {
     let layout = Layout::new("/opt/it's");
     assert!(render::pg_include(&layout, false).is_err());
+    let quote = Layout::new("/opt/re\"dis");
+    let tls_on = config("[redis]\nserver_tls = true\n");
+    assert!(render::redis_include(&tls_on, &quote, true).is_err());
+    assert!(render::redis_conf(&config(""), &quote, HASH).is_err());
     let c = config("[redis]\nserver_dir = \"/var/lib/re\\\"dis\"\n");
     assert!(render::redis_conf(&c, &Layout::new("/opt/cb"), HASH).is_err());
 }

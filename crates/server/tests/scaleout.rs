@@ -64,6 +64,19 @@ impl Deployment {
         let text = std::fs::read_to_string(&conf).unwrap();
         assert!(text.contains("user default off"), "{text}");
         assert!(text.contains("user cryptobot on #"), "{text}");
+        // The include names the host path; under the temporary root the
+        // file is elsewhere.
+        let include = layout.redis_include();
+        let under_root = root.host(&include).unwrap();
+        let text = text.replace(
+            &format!("include \"{}\"", include.display()),
+            &format!("include \"{}\"", under_root.display()),
+        );
+        assert!(
+            text.contains(&format!("{}\"\n", under_root.display())),
+            "{text}"
+        );
+        std::fs::write(&conf, text).unwrap();
         let password = std::fs::read(root.host(&layout.secret("redis_password")).unwrap()).unwrap();
         let redis = match tls {
             None => RedisServer::start_with_config(&conf).unwrap(),

@@ -80,7 +80,7 @@ pub fn secret_weak(s: &Snapshot) -> Vec<Finding> {
 
 /// Files holding secrets or private keys: everything in `config/secrets/`,
 /// the configured TLS key, `*.key` in `config/tls/` (and its `ca/`) and
-/// PostgreSQL's key.
+/// the keys of PostgreSQL and Redis.
 fn secret_files(s: &Snapshot) -> Vec<PathBuf> {
     let l = s.layout();
     let mut out: Vec<PathBuf> = s
@@ -90,7 +90,12 @@ fn secret_files(s: &Snapshot) -> Vec<PathBuf> {
         .collect();
     let config = s.config_or_default();
     out.push(l.resolve(&config.server.tls_key));
-    for dir in [l.tls_dir(), l.tls_dir().join("ca"), l.postgres_dir()] {
+    for dir in [
+        l.tls_dir(),
+        l.tls_dir().join("ca"),
+        l.postgres_dir(),
+        l.redis_dir(),
+    ] {
         for n in s.list(&dir) {
             if n.ends_with(".key") {
                 out.push(dir.join(n));
@@ -348,7 +353,7 @@ pub fn password_policy(s: &Snapshot) -> Vec<Finding> {
 // --------------------------------------------------------------- Certificates
 
 /// `(host path, certificate, whether it is the API's server certificate)`
-/// for the configured server certificate and PostgreSQL's.
+/// for the configured server certificate and those of PostgreSQL and Redis.
 fn certificates(s: &Snapshot) -> Vec<(PathBuf, Result<CertInfo, String>, bool)> {
     if !s.has_install() {
         return Vec::new();
@@ -356,8 +361,9 @@ fn certificates(s: &Snapshot) -> Vec<(PathBuf, Result<CertInfo, String>, bool)> 
     let config = s.config_or_default();
     let server = s.layout().resolve(&config.server.tls_cert);
     let (pg, _) = cryptobot_harden::render::pg_tls_files(s.layout());
+    let (redis, _, _) = cryptobot_harden::render::redis_tls_files(s.layout());
     let mut out = Vec::new();
-    for (path, is_server) in [(server, true), (pg, false)] {
+    for (path, is_server) in [(server, true), (pg, false), (redis, false)] {
         let Some(bytes) = s.read_bytes(&path) else {
             continue;
         };

@@ -1,5 +1,6 @@
 //! `cryptobot ssl`: the local CA, the server certificate `serve` uses, the
-//! pair PostgreSQL serves, client certificates, status, renewal and import.
+//! pairs PostgreSQL and Redis serve, client certificates, status, renewal
+//! and import.
 //! Every file is written through the plan engine (journal, rollback).
 
 use std::path::{Path, PathBuf};
@@ -36,12 +37,16 @@ struct Paths {
     clients: PathBuf,
     pg_cert: PathBuf,
     pg_key: PathBuf,
+    redis_cert: PathBuf,
+    redis_key: PathBuf,
+    redis_ca: PathBuf,
 }
 
 fn paths(ctx: &Context, config: &Config) -> Paths {
     let server = &config.settings().server;
     let ca_dir = ctx.layout.tls_dir().join("ca");
     let (pg_cert, pg_key) = render::pg_tls_files(&ctx.layout);
+    let (redis_cert, redis_key, redis_ca) = render::redis_tls_files(&ctx.layout);
     Paths {
         cert: ctx.layout.resolve(&server.tls_cert),
         key: ctx.layout.resolve(&server.tls_key),
@@ -51,6 +56,9 @@ fn paths(ctx: &Context, config: &Config) -> Paths {
         clients: ctx.layout.tls_dir().join("clients"),
         pg_cert,
         pg_key,
+        redis_cert,
+        redis_key,
+        redis_ca,
     }
 }
 
@@ -242,11 +250,16 @@ fn plan_crl(
 
 /// A server certificate for `[tls].san` from the local CA.
 fn issue(config: &Config, ca: &Ca) -> Result<cryptobot_tls::Issued, Failure> {
+    issue_for(config, ca, &config.settings().tls.san)
+}
+
+/// A server certificate for `names` from the local CA.
+fn issue_for(config: &Config, ca: &Ca, names: &[String]) -> Result<cryptobot_tls::Issued, Failure> {
     let tls = &config.settings().tls;
     cryptobot_tls::issue_server(
         &ca.cert,
         &ca.key,
-        &tls.san,
+        names,
         key_type(config),
         now(),
         tls.validity_days,
@@ -283,7 +296,8 @@ fn plan_pair(
     Ok(())
 }
 
-/// Plans the server certificate and PostgreSQL's pair, issued by `ca`.
+/// Plans the server certificate and the pairs of PostgreSQL and Redis,
+/// issued by `ca`.
 fn plan_server(
     planner: &mut Planner<'_>,
     ctx: &Context,
@@ -298,24 +312,85 @@ fn plan_server(
         (&p.cert, issued.cert_pem.clone(), owner.clone()),
         (&p.key, issued.key_pem.as_bytes(), owner),
     )?;
+    plan_services(planner, ctx, config, p, ca, false)
+}
 
-    // PostgreSQL's pair and its include, when secure-config laid them out.
-    let pg_dir = ctx.layout.postgres_dir();
-    if planner.owner_of(&pg_dir)?.is_some() {
-        let pg = issue(config, ca)?;
-        let dir_owner = owner_in(planner, &pg_dir)?;
-        let postgres = planner.existing_user("postgres")?;
-        if postgres.is_none() {
+/// A server that reads a key pair of the local CA from the directory
+/// `secure-config` laid out for it.
+struct Service<'a> {
+    /// As operators know it: "PostgreSQL".
+    name: &'static str,
+    /// The account it runs as, which must own its key.
+    account: &'static str,
+    dir: PathBuf,
+    cert: &'a Path,
+    key: &'a Path,
+    names: Vec<String>,
+}
+
+impl Service<'_> {
+    /// Whether `secure-config` laid out its directory.
+    fn laid_out(&self, planner: &mut Planner<'_>) -> Result<bool, Failure> {
+        Ok(planner.owner_of(&self.dir)?.is_some())
+    }
+
+    /// Plans its pair: the certificate owned like its directory, the key by
+    /// its account (0600; servers refuse a key readable by others), or by
+    /// root with a note when that account does not exist.
+    fn plan_pair(
+        &self,
+        planner: &mut Planner<'_>,
+        config: &Config,
+        ca: &Ca,
+    ) -> Result<(), Failure> {
+        let issued = issue_for(config, ca, &self.names)?;
+        let dir_owner = owner_in(planner, &self.dir)?;
+        let account = planner.existing_user(self.account)?;
+        if account.is_none() {
             planner.note(format!(
-                "there is no postgres account: {} belongs to root; give it to the account PostgreSQL runs as (mode 0600)",
-                p.pg_key.display()
+                "there is no {} account: {} belongs to root; give it to the account {} runs as (mode 0600)",
+                self.account,
+                self.key.display(),
+                self.name
             ));
         }
         plan_pair(
             planner,
-            (&p.pg_cert, pg.cert_pem.clone(), dir_owner),
-            (&p.pg_key, pg.key_pem.as_bytes(), postgres),
-        )?;
+            (self.cert, issued.cert_pem.clone(), dir_owner),
+            (self.key, issued.key_pem.as_bytes(), account),
+        )
+    }
+}
+
+/// Plans the pairs of PostgreSQL and Redis (where `secure-config` laid
+/// them out) and rewrites their includes to turn TLS on. With
+/// `only_missing`, only a pair that does not exist yet is issued (the
+/// server certificate is not due, but an older installation has no pair).
+fn plan_services(
+    planner: &mut Planner<'_>,
+    ctx: &Context,
+    config: &Config,
+    p: &Paths,
+    ca: &Ca,
+    only_missing: bool,
+) -> Result<(), Failure> {
+    let wanted =
+        |planner: &mut Planner<'_>, service: &Service<'_>| -> Result<bool, Failure> {
+            Ok(service.laid_out(planner)?
+                && (!only_missing || read_host(ctx, service.cert)?.is_none()))
+        };
+
+    // PostgreSQL's pair and its include, when secure-config laid them out.
+    let pg = Service {
+        name: "PostgreSQL",
+        account: "postgres",
+        dir: ctx.layout.postgres_dir(),
+        cert: &p.pg_cert,
+        key: &p.pg_key,
+        names: config.settings().tls.san.clone(),
+    };
+    if wanted(planner, &pg)? {
+        pg.plan_pair(planner, config, ca)?;
         let include = ctx.layout.pg_include();
         if planner.owner_of(&include)?.is_some() {
             let text = render::pg_include(&ctx.layout, true)
@@ -326,6 +401,71 @@ fn plan_server(
                 include.display()
             ));
         }
+    }
+
+    // Redis's pair, the CA next to it (Redis cannot read config/tls/), and
+    // its include, when secure-config laid them out. Loopback names always:
+    // clients reach it at 127.0.0.1.
+    let mut names = config.settings().tls.san.clone();
+    for n in ["127.0.0.1", "::1", "localhost"] {
+        if !names.iter().any(|m| m == n) {
+            names.push(n.to_owned());
+        }
+    }
+    let redis = Service {
+        name: "Redis",
+        account: "redis",
+        dir: ctx.layout.redis_dir(),
+        cert: &p.redis_cert,
+        key: &p.redis_key,
+        names,
+    };
+    let issued = wanted(planner, &redis)?;
+    if issued {
+        redis.plan_pair(planner, config, ca)?;
+        let dir_owner = owner_in(planner, &redis.dir)?;
+        planner.ensure_file(
+            &p.redis_ca,
+            Content::Text(ca.cert.clone()),
+            PUBLIC_FILE_MODE,
+            dir_owner,
+        )?;
+    }
+    // The include follows `redis.server_tls` on every run, so turning it on
+    // (or off) takes effect without waiting for a renewal.
+    let has_pair = issued || (redis.laid_out(planner)? && read_host(ctx, &p.redis_cert)?.is_some());
+    let include = ctx.layout.redis_include();
+    if !has_pair {
+        return Ok(());
+    }
+    if planner.owner_of(&include)?.is_none() {
+        planner.note(format!(
+            "{} does not exist: run `cryptobot secure-config`, which renders it and includes it from redis.conf",
+            include.display()
+        ));
+        return Ok(());
+    }
+    let text = render::redis_include(config, &ctx.layout, true)
+        .map_err(|e| Failure::input(e.to_string(), None))?;
+    let changed = read_host(ctx, &include)?.as_deref() != Some(text.as_bytes());
+    planner.ensure_file(&include, Content::Text(text), PUBLIC_FILE_MODE, None)?;
+    let port = config.settings().services.redis.port;
+    if !changed {
+        return Ok(());
+    }
+    if config.settings().redis.server_tls {
+        planner.note(format!(
+            "Redis serves TLS after a restart: {} now sets tls-port {port} and port 0 (no plain text)",
+            include.display()
+        ));
+        planner.note(format!(
+            "the service connects to it with (cryptobot.toml):\n  redis.url = \"rediss://127.0.0.1:{port}\"\n  redis.ca_file = \"{}\"",
+            p.redis_ca.display()
+        ));
+    } else {
+        planner.note(
+            "Redis's pair is ready; Redis keeps speaking plain text on loopback until `server_tls = true` is set in [redis] of cryptobot.toml and `cryptobot ssl` runs again (move every client of that Redis to TLS first)",
+        );
     }
     Ok(())
 }
@@ -519,6 +659,8 @@ fn setup(ctx: &Context, args: &SslArgs) -> Result<(), Failure> {
             "server certificate for {} issued by the local CA ({why}); running servers pick it up within a second",
             names.join(", ")
         ));
+    } else {
+        plan_services(&mut planner, ctx, &config, &p, &ca, true)?;
     }
     let plan = planner.finish();
     if !args.dry_run
@@ -766,6 +908,7 @@ fn status(ctx: &Context) -> Result<(), Failure> {
         ("server", p.cert.clone()),
         ("ca", p.ca_cert.clone()),
         ("postgresql", p.pg_cert.clone()),
+        ("redis", p.redis_cert.clone()),
     ];
     if let Ok(entries) = std::fs::read_dir(ctx.root.host(&p.clients)?) {
         let mut names: Vec<String> = entries
