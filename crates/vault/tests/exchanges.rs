@@ -320,34 +320,9 @@ fn coinbase_jwt_verifies(dir: &std::path::Path, secret: &str, alg: &str) -> Opti
     );
     std::fs::write(dir.join("msg"), format!("{}.{}", parts[0], parts[1])).unwrap();
     let sig = b64url(parts[2]);
-    if alg == "ES256" {
+    let verify: &[&str] = if alg == "ES256" {
         assert_eq!(sig.len(), 64);
         std::fs::write(dir.join("sig"), der_signature(&sig)).unwrap();
-        openssl(
-            dir,
-            &[
-                "dgst",
-                "-sha256",
-                "-verify",
-                "pub.pem",
-                "-signature",
-                "sig",
-                "msg",
-            ],
-        )?;
-    } else {
-        std::fs::write(dir.join("sig"), &sig).unwrap();
-        openssl(
-            dir,
-            &[
-                "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "msg",
-                "-sigfile", "sig",
-            ],
-        )?;
-    }
-    // A changed claim no longer verifies.
-    std::fs::write(dir.join("msg"), format!("{}.{}x", parts[0], parts[1])).unwrap();
-    let args: &[&str] = if alg == "ES256" {
         &[
             "dgst",
             "-sha256",
@@ -358,13 +333,17 @@ fn coinbase_jwt_verifies(dir: &std::path::Path, secret: &str, alg: &str) -> Opti
             "msg",
         ]
     } else {
+        std::fs::write(dir.join("sig"), &sig).unwrap();
         &[
             "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "msg",
             "-sigfile", "sig",
         ]
     };
+    openssl(dir, verify)?;
+    // A changed claim no longer verifies.
+    std::fs::write(dir.join("msg"), format!("{}.{}x", parts[0], parts[1])).unwrap();
     let out = Command::new("openssl")
-        .args(args)
+        .args(verify)
         .current_dir(dir)
         .output()
         .unwrap();
