@@ -18,7 +18,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -115,33 +115,6 @@ impl Drop for Netns {
             .args(["netns", "del", &self.name])
             .status();
     }
-}
-
-/// A child process killed on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The pids of `cryptobot firewall watchdog` processes for `home`.
-fn watchdogs(home: &Path) -> Vec<u32> {
-    let needle = format!("firewall\0watchdog\0--home\0{}\0", home.display());
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline"))
-            && String::from_utf8_lossy(&cmdline).contains(&needle)
-        {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 /// An installation prepared by `secure-config`, with SSH on 22, whose

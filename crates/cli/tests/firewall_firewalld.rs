@@ -15,12 +15,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::firewalld::FirewalldSandbox;
-use common::netns::{LISTENER, PROBE, wait_for};
+use common::netns::{LISTENER, PROBE, Running, wait_for, watchdogs};
 use common::{Run, cryptobot};
 
 // ---------------------------------------------------------------- helpers
@@ -83,23 +83,6 @@ fn ports(fw: &FirewalldSandbox) -> Vec<String> {
         .collect();
     p.sort();
     p
-}
-
-/// The pids of `cryptobot firewall watchdog` processes for `home`.
-fn watchdogs(home: &Path) -> Vec<u32> {
-    let needle = format!("firewall\0watchdog\0--home\0{}\0", home.display());
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline"))
-            && String::from_utf8_lossy(&cmdline).contains(&needle)
-        {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 /// An installation prepared by `secure-config`, SSH on 22; its watchdogs
@@ -209,16 +192,7 @@ const C4: &str = "10.204.0.2";
 struct Client {
     name: String,
     scripts: tempfile::TempDir,
-    _listener: Killed,
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    _listener: Running,
 }
 
 impl Drop for Client {
@@ -275,7 +249,7 @@ impl Client {
         let scripts = tempfile::tempdir().unwrap();
         std::fs::write(scripts.path().join("listener.py"), LISTENER).unwrap();
         std::fs::write(scripts.path().join("probe.py"), PROBE).unwrap();
-        let mut child = Killed(
+        let mut child = Running(
             fw.exec("python3", [scripts.path().join("listener.py")])
                 .args(["22", "8000", "3000", "5432", "6379"])
                 .stdin(Stdio::piped())

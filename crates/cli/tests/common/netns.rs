@@ -3,7 +3,8 @@
 //! listen on ports and probe them.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// A program on `PATH` or in the usual sbin/bin directories.
@@ -94,3 +95,30 @@ with ThreadPoolExecutor(len(targets)) as ex:
     for r in ex.map(probe, targets):
         print(r)
 "#;
+
+/// The pids of `cryptobot firewall watchdog` processes for `home`.
+pub fn watchdogs(home: &Path) -> Vec<u32> {
+    let needle = format!("firewall\0watchdog\0--home\0{}\0", home.display());
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(&needle)
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A child process killed on drop.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
