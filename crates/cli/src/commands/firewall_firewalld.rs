@@ -35,7 +35,7 @@ use super::managed_live::{
     self as generic, Saved, paths, program, put_back, read_files, run_tool, save, shown, strings,
     write_back,
 };
-use super::{State, arm, now_ms, open_for_apply, run};
+use super::{State, arm, now_ms, open_for_apply, print_armed, run};
 use crate::cli::FirewallApplyArgs;
 use crate::context::{Context, Failure};
 
@@ -332,15 +332,11 @@ pub(super) fn apply(
         });
         println!("{doc:#}");
     } else if !ctx.out.quiet {
-        println!(
-            "new rules active; run `cryptobot firewall confirm` within {secs} s from a NEW ssh session, or they are rolled back"
+        let what = format!(
+            "puts firewalld's previous files back (saved in {}) and runs `firewall-cmd --reload`: default zone {previous_zone} again",
+            state.dir.display()
         );
-        println!(
-            "  rollback at {} puts firewalld's previous files back (saved in {}) and runs `firewall-cmd --reload`: default zone {previous_zone} again (log: {})",
-            live::rfc3339(deadline),
-            state.dir.display(),
-            state.logs.join(live::LOG_FILE).display()
-        );
+        print_armed(&state, secs, deadline, &what);
         println!(
             "  until confirmed, /etc/firewalld holds the previous configuration; a reboot or `firewall-cmd --reload` goes back to it"
         );

@@ -859,20 +859,26 @@ pub fn apply(ctx: &Context, args: &FirewallApplyArgs) -> Result<(), Failure> {
         });
         println!("{doc:#}");
     } else if !ctx.out.quiet {
-        println!(
-            "new rules active; run `cryptobot firewall confirm` within {secs} s from a NEW ssh session, or they are rolled back"
-        );
-        println!(
-            "  rollback at {} restores {} (log: {})",
-            live::rfc3339(deadline),
-            state.path(&names[0].1).display(),
-            state.logs.join(live::LOG_FILE).display()
-        );
+        let what = format!("restores {}", state.path(&names[0].1).display());
+        print_armed(&state, secs, deadline, &what);
         if args.no_persist {
             println!("  --no-persist: after confirm the rules last until the next reboot");
         }
     }
     Ok(())
+}
+
+/// What every backend's apply says once its rules are active: confirm in
+/// time, or at the deadline the rollback does `what`.
+fn print_armed(state: &State, secs: u64, deadline: u64, what: &str) {
+    println!(
+        "new rules active; run `cryptobot firewall confirm` within {secs} s from a NEW ssh session, or they are rolled back"
+    );
+    println!(
+        "  rollback at {} {what} (log: {})",
+        live::rfc3339(deadline),
+        state.logs.join(live::LOG_FILE).display()
+    );
 }
 
 fn already_pending(p: Result<Pending, String>) -> Failure {

@@ -27,7 +27,7 @@ use super::managed_live::{
     self as generic, Saved, paths, program, put_back, read_files, run_tool, save, shown, strings,
     write_back,
 };
-use super::{State, arm, now_ms, open_for_apply};
+use super::{State, arm, now_ms, open_for_apply, print_armed};
 use crate::cli::FirewallApplyArgs;
 use crate::context::{Context, Failure};
 
@@ -207,15 +207,11 @@ pub(super) fn apply(
         });
         println!("{doc:#}");
     } else if !ctx.out.quiet {
-        println!(
-            "new rules active; run `cryptobot firewall confirm` within {secs} s from a NEW ssh session, or they are rolled back"
+        let what = format!(
+            "puts ufw's previous files back (saved in {}) and runs `{settle}`",
+            state.dir.display()
         );
-        println!(
-            "  rollback at {} puts ufw's previous files back (saved in {}) and runs `{settle}` (log: {})",
-            live::rfc3339(deadline),
-            state.dir.display(),
-            state.logs.join(live::LOG_FILE).display()
-        );
+        print_armed(&state, secs, deadline, &what);
         println!(
             "  until confirmed, /etc/ufw (and so `ufw status`) holds the previous rules; a reboot or `ufw reload` goes back to them"
         );
