@@ -419,41 +419,26 @@ ufw allow 7000/tcp comment 'cryptobot'\n";
     #[test]
     fn only_rules_the_new_set_lacks_are_stale() {
         let old = own_rules(SHOW_ADDED);
+        let dns = cmd(&[
+            "allow",
+            "out",
+            "to",
+            "2001:db8::53",
+            "port",
+            "53",
+            "proto",
+            "tcp",
+        ]);
         let new = vec![
             cmd(&["default", "deny", "incoming"]),
             with_comment(cmd(&["limit", "22/tcp"]), "ssh"),
             with_comment(cmd(&["prepend", "deny", "6379/tcp"]), "redis loopback only"),
-            with_comment(
-                cmd(&[
-                    "allow",
-                    "out",
-                    "to",
-                    "2001:db8::53",
-                    "port",
-                    "53",
-                    "proto",
-                    "tcp",
-                ]),
-                "dns",
-            ),
+            with_comment(dns.clone(), "dns"),
         ];
         let gone: Vec<Vec<String>> = stale(&old, &new).into_iter().map(|r| r.spec).collect();
         assert!(gone.contains(&cmd(&["allow", "8000/tcp"])), "{gone:?}");
         assert!(gone.contains(&cmd(&["allow", "out", "67/udp"])), "{gone:?}");
-        for kept in [
-            cmd(&["limit", "22/tcp"]),
-            cmd(&["deny", "6379/tcp"]),
-            cmd(&[
-                "allow",
-                "out",
-                "to",
-                "2001:db8::53",
-                "port",
-                "53",
-                "proto",
-                "tcp",
-            ]),
-        ] {
+        for kept in [cmd(&["limit", "22/tcp"]), cmd(&["deny", "6379/tcp"]), dns] {
             assert!(!gone.contains(&kept), "{kept:?} must stay: {gone:?}");
         }
     }
