@@ -131,8 +131,25 @@ impl Snapshot {
     /// What `cryptobot permissions --check` reports for the installation
     /// (computed once; empty without an installation).
     pub fn permission_findings(&self) -> &[cryptobot_harden::permissions::Finding] {
-        self.permissions
-            .get_or_init(|| crate::checks::install::permission_findings(self))
+        self.permissions.get_or_init(|| {
+            if !self.has_install() {
+                return Vec::new();
+            }
+            let config = self.config_or_default();
+            let options = cryptobot_harden::permissions::Options::default();
+            match cryptobot_harden::permissions::check(
+                self.root(),
+                self.layout(),
+                &config,
+                &options,
+            ) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.note(format!("the permission checks could not run: {e}"));
+                    Vec::new()
+                }
+            }
+        })
     }
 
     /// The configuration when it is valid, otherwise the defaults (for

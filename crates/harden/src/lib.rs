@@ -19,6 +19,7 @@ pub mod render;
 pub mod scram;
 pub mod secrets;
 pub mod secure_config;
+pub mod ssl;
 pub mod systemd;
 
 pub use secrets::{SecretBytes, SecretName, Weakness};

@@ -315,11 +315,6 @@ impl Plan {
         self.notes.extend(other.notes);
     }
 
-    /// The plan as a readable diff (what `--dry-run` prints). Secrets are never shown.
-    pub fn render_text(&self) -> String {
-        crate::render::render_plan(self)
-    }
-
     /// The plan as JSON for `--format json`. Secret content is omitted; only its length is given.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_else(

@@ -7,7 +7,14 @@ use similar::TextDiff;
 
 use crate::change::{Before, Change, Content, Owner, Plan};
 
-pub(crate) fn render_plan(plan: &Plan) -> String {
+impl Plan {
+    /// The plan as a readable diff (what `--dry-run` prints). Secrets are never shown.
+    pub fn render_text(&self) -> String {
+        render_plan(self)
+    }
+}
+
+fn render_plan(plan: &Plan) -> String {
     let mut out = String::new();
     if plan.is_empty() {
         out.push_str("nothing to do\n");

@@ -13,6 +13,7 @@
 //! [`SCHEMA_VERSION`]).
 
 mod audit;
+mod backend;
 mod error;
 mod mfa;
 mod migrate;
@@ -25,6 +26,7 @@ mod users;
 mod util;
 mod vault;
 
+pub use backend::Backend;
 pub use error::StoreError;
 pub use mfa::{Challenge, TotpRecord};
 pub use migrate::SCHEMA_VERSION;
@@ -33,5 +35,5 @@ pub use model::{
     User,
 };
 pub use service_keys::{KeyInsert, NewServiceKey, ServiceKey};
-pub use store::{Backend, Store, Target};
+pub use store::{Store, Target};
 pub use vault::{ExchangeKey, ExchangeKeyVersion, NewExchangeKey, Rewrap, Usage, VaultRecord};

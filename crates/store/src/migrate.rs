@@ -9,7 +9,7 @@
 use sqlx::AnyPool;
 use sqlx::Row;
 
-use crate::store::Backend;
+use crate::backend::Backend;
 use crate::{StoreError, util};
 
 /// One migration step: its version and the DDL statements per backend.

@@ -11,6 +11,7 @@ use sqlx::Connection;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool};
 
+use crate::backend::Backend;
 use crate::{StoreError, migrate, util};
 
 /// SQLite pool size.
@@ -19,15 +20,6 @@ const SQLITE_POOL: u32 = 4;
 const POSTGRES_POOL: u32 = 8;
 /// How long a query waits for a free pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Which database engine a [`Store`] talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Backend {
-    /// A local SQLite file.
-    Sqlite,
-    /// A PostgreSQL server.
-    Postgres,
-}
 
 /// Where the data lives.
 #[derive(Clone)]

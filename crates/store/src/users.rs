@@ -3,9 +3,10 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::backend::Backend;
 use crate::error::conflict_or;
 use crate::model::{FailureOutcome, NewUser, User};
-use crate::store::{Backend, Store};
+use crate::store::Store;
 use crate::{StoreError, util};
 
 /// The columns [`user_from_row`] reads, in a `SELECT` list.

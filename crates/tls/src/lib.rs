@@ -17,7 +17,9 @@ pub mod policy;
 
 pub use check::{CheckError, check_pair};
 pub use inspect::{CertInfo, KeyInfo, San, inspect, inspect_pem};
-pub use issue::{Issued, KeyType, Revoked, crl, issue_client, issue_server, new_ca};
+pub use issue::{
+    Issued, KeyType, Revoked, crl, issue_client, issue_server, new_ca, self_signed_localhost,
+};
 pub use policy::{Policy, PolicyError, server_config};
 
 /// Seconds since the Unix epoch.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use cryptobot_config::{ConfigError, Source};
 use cryptobot_harden::SecretName;
-use cryptobot_harden::permissions::{self, Check as PermCheck};
+use cryptobot_harden::permissions::Check as PermCheck;
 use cryptobot_tls::check::RENEW_DAYS;
 use cryptobot_tls::{CertInfo, days_left, inspect_pem};
 
@@ -534,26 +534,6 @@ pub fn perm<const I: usize>(s: &Snapshot) -> Vec<Finding> {
             Finding::new(PERM_IDS[I], f.subject.clone(), evidence)
         })
         .collect()
-}
-
-/// Runs `permissions::check` for the snapshot (once).
-pub(crate) fn permission_findings(s: &Snapshot) -> Vec<permissions::Finding> {
-    if !s.has_install() {
-        return Vec::new();
-    }
-    let config = s.config_or_default();
-    match permissions::check(
-        s.root(),
-        s.layout(),
-        &config,
-        &permissions::Options::default(),
-    ) {
-        Ok(f) => f,
-        Err(e) => {
-            s.note(format!("the permission checks could not run: {e}"));
-            Vec::new()
-        }
-    }
 }
 
 // --------------------------------------------------------------------- Files

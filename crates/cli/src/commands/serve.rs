@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use cryptobot_config::{PUBLIC_FILE_MODE, SECRET_FILE_MODE};
-use cryptobot_plan::{Content, Planner};
-use cryptobot_server::{StartOptions, tls};
-use secrecy::SecretBox;
+use cryptobot_server::StartOptions;
 
 use crate::commands::secure_config::prepare_if_needed;
 use crate::context::{Context, Failure};
@@ -47,52 +44,14 @@ fn ensure_certificate(
     ctx: &Context,
     settings: &cryptobot_config::Settings,
 ) -> Result<Option<std::path::PathBuf>, Failure> {
-    let cert = ctx.layout.resolve(&settings.server.tls_cert);
-    let key = ctx.layout.resolve(&settings.server.tls_key);
-    match (cert.exists(), key.exists()) {
-        (true, true) => return Ok(None),
-        (false, false) => {}
-        (has_cert, _) => {
-            let (present, missing) = if has_cert {
-                (&cert, &key)
-            } else {
-                (&key, &cert)
-            };
-            return Err(Failure::input(
-                format!(
-                    "{} exists but {} does not",
-                    present.display(),
-                    missing.display()
-                ),
-                Some("put the matching file in place, or remove both to get a self-signed localhost certificate".into()),
-            ));
-        }
-    }
     let now = cryptobot_server::state::now();
-    let made =
-        tls::self_signed_localhost(now).map_err(|e| Failure::runtime(e.to_string(), None))?;
-    let mut planner = Planner::new(&ctx.root);
-    for dir in [cert.parent(), key.parent()].into_iter().flatten() {
-        if !dir.exists() {
-            planner.ensure_dir(dir, 0o700, None)?;
+    match cryptobot_harden::ssl::self_signed(&ctx.root, &ctx.layout, settings, now)? {
+        None => Ok(None),
+        Some((plan, cert)) => {
+            ctx.apply(&plan, "serve: self-signed certificate")?;
+            Ok(Some(cert))
         }
     }
-    planner.ensure_file(
-        &cert,
-        Content::Text(made.cert_pem.clone()),
-        PUBLIC_FILE_MODE,
-        None,
-    )?;
-    planner.ensure_file(
-        &key,
-        Content::Secret(SecretBox::new(
-            made.key_pem.as_bytes().to_vec().into_boxed_slice(),
-        )),
-        SECRET_FILE_MODE,
-        None,
-    )?;
-    ctx.apply(&planner.finish(), "serve: self-signed certificate")?;
-    Ok(Some(cert))
 }
 
 pub fn run(ctx: &Context) -> Result<(), Failure> {
