@@ -20,6 +20,21 @@ pub struct LayoutDir {
     pub purpose: &'static str,
 }
 
+/// File names in `config/secrets/`: the one place they are spelled.
+pub mod secret_files {
+    /// Ed25519 key that signs access tokens (and its rotated siblings'
+    /// prefix).
+    pub const JWT_SIGNING_KEY: &str = "jwt_signing.key";
+    /// Key for password-reset tokens.
+    pub const RESET_TOKEN_KEY: &str = "reset_token.key";
+    /// Master key (ring) of the exchange-key vault.
+    pub const VAULT_MASTER_KEY: &str = "vault_master.key";
+    /// Password of the Redis ACL user.
+    pub const REDIS_PASSWORD: &str = "redis_password";
+    /// Password of the PostgreSQL role.
+    pub const POSTGRES_PASSWORD: &str = "postgres_password";
+}
+
 /// Mode of files in `config/secrets/` and of TLS private keys.
 pub const SECRET_FILE_MODE: u32 = 0o600;
 /// Mode of `config/cryptobot.toml`.
@@ -58,6 +73,26 @@ impl Layout {
     }
     pub fn secret(&self, name: &str) -> PathBuf {
         self.secrets_dir().join(name)
+    }
+    /// `config/secrets/jwt_signing.key`.
+    pub fn jwt_signing_key(&self) -> PathBuf {
+        self.secret(secret_files::JWT_SIGNING_KEY)
+    }
+    /// `config/secrets/reset_token.key`.
+    pub fn reset_token_key(&self) -> PathBuf {
+        self.secret(secret_files::RESET_TOKEN_KEY)
+    }
+    /// `config/secrets/vault_master.key`.
+    pub fn vault_master_key(&self) -> PathBuf {
+        self.secret(secret_files::VAULT_MASTER_KEY)
+    }
+    /// `config/secrets/redis_password`.
+    pub fn redis_password(&self) -> PathBuf {
+        self.secret(secret_files::REDIS_PASSWORD)
+    }
+    /// `config/secrets/postgres_password`.
+    pub fn postgres_password(&self) -> PathBuf {
+        self.secret(secret_files::POSTGRES_PASSWORD)
     }
     pub fn tls_dir(&self) -> PathBuf {
         self.config_dir().join("tls")

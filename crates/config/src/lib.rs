@@ -16,7 +16,9 @@ pub use firewall::{
     DEFAULT_SSH_PORT, Egress, Firewall, FirewallBackend, is_host_name, ssh_port_conflict,
 };
 pub use ipnet::IpNet;
-pub use layout::{CONFIG_FILE_MODE, Layout, LayoutDir, PUBLIC_FILE_MODE, SECRET_FILE_MODE};
+pub use layout::{
+    CONFIG_FILE_MODE, Layout, LayoutDir, PUBLIC_FILE_MODE, SECRET_FILE_MODE, secret_files,
+};
 pub use load::{Config, ConfigError, ENV_PREFIX, Problem, Source, env_overrides};
 pub use model::*;
 pub use validate::is_identifier;

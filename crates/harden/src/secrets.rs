@@ -6,6 +6,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use cryptobot_config::secret_files;
 use secrecy::{ExposeSecret, SecretBox};
 use zeroize::Zeroizing;
 
@@ -38,11 +39,11 @@ impl SecretName {
 
     pub fn file_name(self) -> &'static str {
         match self {
-            SecretName::JwtSigningKey => "jwt_signing.key",
-            SecretName::ResetTokenKey => "reset_token.key",
-            SecretName::VaultMasterKey => "vault_master.key",
-            SecretName::RedisPassword => "redis_password",
-            SecretName::PostgresPassword => "postgres_password",
+            SecretName::JwtSigningKey => secret_files::JWT_SIGNING_KEY,
+            SecretName::ResetTokenKey => secret_files::RESET_TOKEN_KEY,
+            SecretName::VaultMasterKey => secret_files::VAULT_MASTER_KEY,
+            SecretName::RedisPassword => secret_files::REDIS_PASSWORD,
+            SecretName::PostgresPassword => secret_files::POSTGRES_PASSWORD,
         }
     }
 

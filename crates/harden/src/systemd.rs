@@ -64,7 +64,7 @@ pub fn systemd_unit(
     let home = plain(layout.home())?;
     let data = plain(&layout.data_dir())?;
     let logs = plain(&layout.logs_dir())?;
-    let vault_key = plain(&layout.secret("vault_master.key"))?;
+    let vault_key = plain(&layout.vault_master_key())?;
     let bind = config.server.bind;
     let privileged_port = bind.port() < 1024;
 
