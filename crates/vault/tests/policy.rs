@@ -760,6 +760,11 @@ fn kraken_nonces_are_read_as_time() {
     for bad in ["", "-1", "1.5e12", "0x10", "123456789012345678901"] {
         assert_eq!(verdict(bad), Err("nonce-not-numeric"), "{bad:?}");
     }
+    // The `nonce` field and the body's `nonce=` are each checked.
+    let mut split = balance(&NOW.to_string());
+    split.body = Some(format!("nonce={}", NOW + year_ms));
+    let r = check(Exchange::Kraken, &split, &rt, NOW, false, &settings(false)).unwrap_err();
+    assert_eq!(r.reason.code(), "nonce-outside-window");
     let mut missing = balance("1");
     missing.nonce = None;
     missing.body = None;
@@ -802,6 +807,11 @@ fn timestamps_outside_the_window_are_refused_for_every_scheme() {
             }
         }
     }
+    // Binance: a stale `timestamp` field beside a fresh `timestamp=`.
+    let mut both = request(Exchange::Binance, "GET", "/api/v3/account", "");
+    both.timestamp = Some(NOW - 3_600_000);
+    let r = check(Exchange::Binance, &both, &rt, NOW, false, &settings(false)).unwrap_err();
+    assert_eq!(r.reason.code(), "timestamp-outside-window");
     let none = SignRequest {
         method: "GET".into(),
         path: "/api/v5/account/balance".into(),
@@ -1016,5 +1026,117 @@ fn table_sizes() {
     for exchange in Exchange::ALL {
         let n = policy::table(exchange).len();
         assert!(n >= 30, "{exchange}: {n} entries");
+    }
+}
+
+/// A small deterministic generator (xorshift64): `proptest` is not in the
+/// lockfile, and these properties need no shrinking.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Mutations of every withdraw and account-admin path (a letter's case
+/// flipped, a separator, dot segment, encoding or control character
+/// inserted, a trailing slash) are refused, unknown, or keep their class:
+/// never `read` or `trade`.
+#[test]
+fn mutated_risky_paths_never_become_reads_or_trades() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let inserts = [
+        "/", "//", "/./", "/../", "%2F", "%2f", "\r", "\n", "\t", "\u{1b}", "\u{2028}", "\0", "?",
+        "#", " ", ";", "\\", ".", "..", "~", "ſ", "K",
+    ];
+    let mut tried = 0;
+    for exchange in Exchange::ALL {
+        for e in policy::table(exchange) {
+            if !matches!(e.class, Class::Withdraw | Class::AccountAdmin) {
+                continue;
+            }
+            let concrete: String = e
+                .path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "ab-1" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            for _ in 0..200 {
+                let mut p: Vec<char> = concrete.chars().collect();
+                match rng.below(3) {
+                    0 => {
+                        let i = rng.below(p.len());
+                        p[i] = if p[i].is_ascii_lowercase() {
+                            p[i].to_ascii_uppercase()
+                        } else {
+                            p[i].to_ascii_lowercase()
+                        };
+                    }
+                    1 => {
+                        let i = rng.below(p.len() + 1);
+                        let ins = inserts[rng.below(inserts.len())];
+                        p.splice(i..i, ins.chars());
+                    }
+                    _ => p.push('/'),
+                }
+                let p: String = p.into_iter().collect();
+                if p == concrete {
+                    continue;
+                }
+                tried += 1;
+                if let Ok((class, _)) = policy::classify(exchange, e.method, &p) {
+                    assert!(
+                        !matches!(class, Class::Read | Class::Trade),
+                        "{exchange} {} {p:?} became {class}",
+                        e.method
+                    );
+                }
+            }
+        }
+    }
+    assert!(tried > 10_000, "{tried}");
+}
+
+/// Random bytes as method, path, query and body: `check` answers, never
+/// panics.
+#[test]
+fn garbage_never_panics() {
+    let mut rng = Rng(42);
+    let alphabet: Vec<char> = "aZ09/._-~%?#&=;{}[]\"':, \r\n\t\u{1b}\u{2028}é漢\0\u{7f}"
+        .chars()
+        .collect();
+    let all = key("read,trade,withdraw,account-admin");
+    let text = |rng: &mut Rng| -> String {
+        let n = rng.below(40);
+        (0..n)
+            .map(|_| alphabet[rng.below(alphabet.len())])
+            .collect()
+    };
+    for i in 0..20_000 {
+        let exchange = Exchange::ALL[i % Exchange::ALL.len()];
+        let req = SignRequest {
+            method: ["GET", "POST", "put", "TRACE"][rng.below(4)].into(),
+            path: format!("/{}", text(&mut rng)),
+            query: Some(text(&mut rng)),
+            body: Some(if rng.below(2) == 0 {
+                format!("{{\"{}\":{}}}", text(&mut rng), text(&mut rng))
+            } else {
+                text(&mut rng)
+            }),
+            timestamp: Some(NOW),
+            nonce: Some(text(&mut rng)),
+            recv_window: None,
+        };
+        let _ = check(exchange, &req, &all, NOW, true, &settings(true));
+        let _ = policy::destination(exchange, &req);
+        let _ = policy::parameter_names(exchange, &req);
     }
 }

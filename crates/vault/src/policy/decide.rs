@@ -192,9 +192,9 @@ pub fn decide(input: &DecisionInput<'_>) -> Result<Decision, Refusal> {
                 .ok_or_else(|| {
                     refuse(
                         Class::Unknown,
-                        Reason::NotPermitted {
-                            class: Class::Unknown,
-                            needs: "an extra path ([vault.extra_paths]) for this endpoint",
+                        Reason::NoExtraPath {
+                            method: clip(input.method),
+                            path: clip(input.path),
                         },
                     )
                 })?;
@@ -234,8 +234,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Result<Decision, Refusal> {
             Class::Read => "read",
             Class::Trade => "trade",
             Class::Withdraw => "withdraw",
-            Class::AccountAdmin => "account-admin",
-            Class::Unknown => "an extra path",
+            Class::AccountAdmin | Class::Unknown => "account-admin",
         };
         Err(refuse(class, Reason::NotPermitted { class, needs }))
     }

@@ -136,6 +136,16 @@ pub enum Reason {
         /// The path (escaped, cut short).
         path: String,
     },
+    /// Not in the table, and not an extra path of this key ([`decide`]).
+    #[error(
+        "`{method} {path}` is not in the policy table and not an extra path of this key ([vault.extra_paths])"
+    )]
+    NoExtraPath {
+        /// The method.
+        method: String,
+        /// The path (escaped, cut short).
+        path: String,
+    },
     /// The query or body cannot be read as the exchange reads it.
     #[error("the parameters are malformed: {0}")]
     MalformedParameters(&'static str),
@@ -248,6 +258,7 @@ impl Reason {
             Reason::TrailingSlash => "trailing-slash",
             Reason::NonCanonical { .. } => "non-canonical",
             Reason::UnknownEndpoint { .. } => "unknown-endpoint",
+            Reason::NoExtraPath { .. } => "no-extra-path",
             Reason::MalformedParameters(_) => "malformed-parameters",
             Reason::ParameterName(_) => "parameter-name",
             Reason::DuplicateParameter(_) => "duplicate-parameter",

@@ -288,28 +288,42 @@ pub fn check_freshness(
 ) -> Result<(), Reason> {
     let window = i128::from(window_ms.max(0));
     if exchange == Exchange::Kraken {
-        let nonce = kraken_nonce(req).ok_or(Reason::NonceMissing)?;
-        let (ms, unit) = nonce_millis(nonce)?;
-        let skew = ms - i128::from(now_ms);
-        if skew.abs() > window {
-            return Err(Reason::NonceOutsideWindow {
-                unit,
-                skew_ms: skew,
-                window_ms,
-            });
+        kraken_nonce(req).ok_or(Reason::NonceMissing)?;
+        // The `nonce` field and the body's `nonce=` (signing insists they
+        // are equal): each must be fresh on its own.
+        let body_nonce = param(req.body.as_deref().unwrap_or(""), "nonce");
+        for nonce in [req.nonce.as_deref(), body_nonce].into_iter().flatten() {
+            let (ms, unit) = nonce_millis(nonce)?;
+            let skew = ms - i128::from(now_ms);
+            if skew.abs() > window {
+                return Err(Reason::NonceOutsideWindow {
+                    unit,
+                    skew_ms: skew,
+                    window_ms,
+                });
+            }
         }
         return Ok(());
     }
     let claimed = req
         .signed_timestamp(exchange)
         .ok_or(Reason::TimestampMissing)?;
-    let skew = i128::from(claimed) - i128::from(now_ms);
-    if skew.abs() > window {
-        return Err(Reason::TimestampOutsideWindow {
-            claimed_ms: claimed,
-            skew_ms: skew,
-            window_ms,
-        });
+    // Binance: the `timestamp=` parameter is what is signed; a `timestamp`
+    // field beside it (signing insists they are equal) is checked too.
+    let field = if exchange == Exchange::Binance {
+        req.timestamp
+    } else {
+        None
+    };
+    for claimed in std::iter::once(claimed).chain(field) {
+        let skew = i128::from(claimed) - i128::from(now_ms);
+        if skew.abs() > window {
+            return Err(Reason::TimestampOutsideWindow {
+                claimed_ms: claimed,
+                skew_ms: skew,
+                window_ms,
+            });
+        }
     }
     Ok(())
 }
