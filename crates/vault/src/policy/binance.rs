@@ -297,8 +297,9 @@ pub(crate) const TABLE: &[Entry] = &[
     Entry::new("GET", "/sapi/v1/account/apiTradingStatus", R, "Binance Wallet docs, \"Account › Account API Trading Status (USER_DATA)\"")
     .params(&[]),
     // Binance Wallet docs, "Account": Get API Key Permission (USER_DATA)
-    // — the key's own restrictions; key management, so `account-admin`.
-    Entry::new("GET", "/sapi/v1/account/apiRestrictions", A, "Binance Wallet docs, \"Account › Get API Key Permission (USER_DATA)\"").params(&[]),
+    // — reads the calling key's own restrictions (bots check them at
+    // start); it manages nothing, so `read`.
+    Entry::new("GET", "/sapi/v1/account/apiRestrictions", R, "Binance Wallet docs, \"Account › Get API Key Permission (USER_DATA)\"").params(&[]),
     // Binance Wallet docs, "Account": Enable Fast Withdraw Switch, Disable
     // Fast Withdraw Switch (USER_DATA): security settings.
     Entry::new("POST", "/sapi/v1/account/enableFastWithdrawSwitch", A, "Binance Wallet docs, \"Account › Enable Fast Withdraw Switch (USER_DATA)\"")

@@ -523,10 +523,11 @@ pub(crate) const TABLE: &[Entry] = &[
     )
     .params(&["subuid", "frozen"])
     .required(&["subuid", "frozen"]),
+    // The calling key's own information (bots check it at start): `read`.
     Entry::new(
         "GET",
         "/v5/user/query-api",
-        A,
+        R,
         "Bybit V5 API docs, \"User › Get API Key Information\"",
     )
     .params(&[]),

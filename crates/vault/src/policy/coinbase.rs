@@ -54,10 +54,12 @@ pub(crate) const TABLE: &[Entry] = &[
         R,
         "Coinbase Advanced Trade API, \"Payment Methods › List Payment Methods\"",
     ),
+    // The calling key's own permissions (bots check them at start):
+    // `read`.
     e(
         "GET",
         "/api/v3/brokerage/key_permissions",
-        A,
+        R,
         "Coinbase Advanced Trade API, \"Data API › Get API Key Permissions\"",
     ),
     // Coinbase Advanced Trade API, "Orders".
