@@ -10,7 +10,7 @@
 //! cross-checked against the endpoint list in ccxt's `ts/src/binance.ts`
 //! (`api` section). Our own table.
 
-use super::table::{A, Entry, R, T, W};
+use super::entry::{A, Entry, R, T, W};
 
 const NEW_ORDER: &[&str] = &[
     "symbol",

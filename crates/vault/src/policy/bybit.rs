@@ -10,7 +10,7 @@
 //! endpoint list in ccxt's `ts/src/bybit.ts` (`api` section). Our own
 //! table.
 
-use super::table::{A, Entry, R, T, W};
+use super::entry::{A, Entry, R, T, W};
 
 const PLACE_ORDER: &[&str] = &[
     "category",

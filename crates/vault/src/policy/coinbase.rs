@@ -9,7 +9,7 @@
 //! Transactions, Withdrawals, Deposits), and ccxt's `ts/src/coinbase.ts`
 //! (`api` section). Our own table.
 
-use super::table::{A, Class, Entry, R, T, W};
+use super::entry::{A, Class, Entry, R, T, W};
 
 const fn e(method: &'static str, path: &'static str, class: Class, doc: &'static str) -> Entry {
     Entry::new(method, path, class, doc)

@@ -1,9 +1,10 @@
 //! Permissions, the decision rules and the one entry point, [`check`].
 
+use super::entry::{Class, Params};
 use super::params::{
     Destination, check_freshness, check_parameters, destination, parameter_names, payload_sha256,
 };
-use super::table::{Class, Params, classify};
+use super::table::classify;
 use super::{Reason, Refusal, check_path, clip, normalize_method};
 use crate::sign::{Exchange, SignRequest};
 

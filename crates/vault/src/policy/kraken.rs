@@ -7,9 +7,9 @@
 //! private endpoint list in ccxt's `ts/src/kraken.ts` (`api` section). Our
 //! own table.
 
-use super::table::{A, Entry, R, T, W};
+use super::entry::{A, Entry, R, T, W};
 
-const fn k(path: &'static str, class: super::table::Class, doc: &'static str) -> Entry {
+const fn k(path: &'static str, class: super::entry::Class, doc: &'static str) -> Entry {
     Entry::new("POST", path, class, doc)
 }
 

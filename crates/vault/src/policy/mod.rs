@@ -29,6 +29,7 @@ mod binance;
 mod bybit;
 mod coinbase;
 mod decide;
+mod entry;
 mod kraken;
 mod kucoin;
 mod okx;
@@ -40,14 +41,13 @@ pub use decide::{
     Checked, Decision, DecisionInput, ExtraPath, KeyPolicy, PermissionError, Permissions, Settings,
     check, decide,
 };
+pub use entry::{Class, Entry, Match, Params, always_allowed};
 pub use params::{
     Destination, check_freshness, check_parameters, destination, nonce_millis, parameter_names,
     payload_sha256, signed_payload,
 };
 pub use path::{check_path, normalize_method};
-pub use table::{
-    Class, Entry, Lookup, Match, Params, always_allowed, classify, lookup, markdown_table, table,
-};
+pub use table::{Lookup, classify, lookup, markdown_table, table};
 
 use crate::sign::Exchange;
 

@@ -7,7 +7,7 @@
 //! Trading", "Funding Account" and "Sub-account", and the v5 endpoint list
 //! in ccxt's `ts/src/okx.ts` (`api` section). Our own table.
 
-use super::table::{A, Class, Entry, R, T, W};
+use super::entry::{A, Class, Entry, R, T, W};
 
 const fn g(path: &'static str, class: Class, doc: &'static str) -> Entry {
     Entry::new("GET", path, class, doc)

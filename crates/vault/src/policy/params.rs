@@ -4,7 +4,8 @@
 use aws_lc_rs::digest;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::table::{Class, Entry, Params, always_allowed, table};
+use super::entry::{Class, Entry, Params, always_allowed};
+use super::table::table;
 use super::{Reason, clip};
 use crate::sign::{Exchange, SignRequest, hex, iso_millis, param, path_with_query};
 
