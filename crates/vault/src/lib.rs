@@ -10,9 +10,12 @@
 //!   does not open. Rewrapping changes only the wrapped data key.
 //! - [`sign`]: exchange request signing (Binance, Kraken), so strategies
 //!   ask the vault for a signature instead of holding the secret.
+//! - [`policy`]: which requests a key may have signed, from its declared
+//!   permissions (checked before [`sign`]).
 
 mod envelope;
 mod keyring;
+pub mod policy;
 mod sign;
 
 pub use envelope::{Binding, Sealed, open, rewrap, seal};

@@ -259,7 +259,7 @@ fn invalid(msg: &str) -> VaultError {
 }
 
 /// The value of the form parameter `name` in `a=b&c=d` text.
-fn param<'a>(form: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(form: &'a str, name: &str) -> Option<&'a str> {
     form.split('&')
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == name)
@@ -389,7 +389,7 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> hmac::Tag {
     ctx.sign()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -404,7 +404,7 @@ fn timestamp_ms(exchange: Exchange, req: &SignRequest) -> Result<i64, VaultError
 }
 
 /// `path?query`, the way OKX and KuCoin sign the request target.
-fn path_with_query(req: &SignRequest) -> String {
+pub(crate) fn path_with_query(req: &SignRequest) -> String {
     match req.query.as_deref() {
         Some(q) if !q.is_empty() => format!("{}?{q}", req.path),
         _ => req.path.clone(),
@@ -465,7 +465,7 @@ fn sign_bybit(creds: &Credentials, req: &SignRequest) -> Result<Signed, VaultErr
 }
 
 /// `2020-12-08T09:08:57.715Z`: OKX's timestamp format.
-fn iso_millis(ms: i64) -> Result<String, VaultError> {
+pub(crate) fn iso_millis(ms: i64) -> Result<String, VaultError> {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .map_err(|_| invalid("`timestamp` is out of range"))?;
     Ok(format!(
