@@ -1,11 +1,10 @@
 //! TLS for `cryptobot serve`: the rustls configuration (TLS 1.2 and 1.3
-//! only, aws-lc-rs) and the self-signed localhost certificate made at first
-//! start when the operator has not provided one.
+//! only, aws-lc-rs) and the files behind it. The self-signed localhost
+//! certificate of a first start is [`cryptobot_tls::self_signed_localhost`].
 
 use std::sync::Arc;
 
 use rustls::ServerConfig;
-use zeroize::Zeroizing;
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +24,6 @@ pub enum TlsError {
     /// rustls refused the pair (e.g. the key does not match the certificate).
     #[error("the certificate and key cannot be used together: {0}")]
     Rejected(String),
-    /// Generating the self-signed certificate failed.
-    #[error("could not create a self-signed certificate: {0}")]
-    Generate(String),
 }
 
 /// Installs aws-lc-rs as the process-wide rustls provider. Call once at the
@@ -54,54 +50,6 @@ pub fn server_config(
             PolicyError::Rejected(m) => TlsError::Rejected(m),
         },
     )
-}
-
-/// A freshly made self-signed certificate and its key, both PEM.
-pub struct SelfSigned {
-    /// The certificate (public).
-    pub cert_pem: String,
-    /// The private key (secret).
-    pub key_pem: Zeroizing<String>,
-}
-
-impl std::fmt::Debug for SelfSigned {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SelfSigned { key: [redacted] }")
-    }
-}
-
-/// Days a self-signed certificate is valid (the CA/B ceiling for public certs).
-pub const SELF_SIGNED_DAYS: i64 = 397;
-
-/// Makes an ECDSA P-256 certificate for `localhost`, `127.0.0.1` and `::1`,
-/// valid from an hour ago for [`SELF_SIGNED_DAYS`].
-pub fn self_signed_localhost(now_unix: i64) -> Result<SelfSigned, TlsError> {
-    let g = |e: rcgen::Error| TlsError::Generate(e.to_string());
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(g)?;
-    let mut params = rcgen::CertificateParams::new(vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ])
-    .map_err(g)?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    params.distinguished_name.push(
-        rcgen::DnType::OrganizationName,
-        "Cryptobot self-signed (replace with `cryptobot ssl`)",
-    );
-    let at = |t: i64| {
-        time::OffsetDateTime::from_unix_timestamp(t).map_err(|e| TlsError::Generate(e.to_string()))
-    };
-    params.not_before = at(now_unix - 3600)?;
-    params.not_after = at(now_unix + SELF_SIGNED_DAYS * 86_400)?;
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.self_signed(&key).map_err(g)?;
-    Ok(SelfSigned {
-        cert_pem: cert.pem(),
-        key_pem: Zeroizing::new(key.serialize_pem()),
-    })
 }
 
 /// Days before expiry from which a served certificate raises an alert.
@@ -131,7 +79,7 @@ mod tests {
     #[test]
     fn self_signed_pair_loads() {
         install_crypto_provider();
-        let s = self_signed_localhost(1_800_000_000).unwrap();
+        let s = cryptobot_tls::self_signed_localhost(1_800_000_000).unwrap();
         assert!(s.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         server_config(
             s.cert_pem.as_bytes(),

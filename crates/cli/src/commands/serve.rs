@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cryptobot_config::{PUBLIC_FILE_MODE, SECRET_FILE_MODE};
 use cryptobot_plan::{Content, Planner};
-use cryptobot_server::{StartOptions, tls};
+use cryptobot_server::StartOptions;
 use secrecy::SecretBox;
 
 use crate::commands::secure_config::prepare_if_needed;
@@ -68,9 +68,9 @@ fn ensure_certificate(
             ));
         }
     }
-    let now = cryptobot_server::state::now();
-    let made =
-        tls::self_signed_localhost(now).map_err(|e| Failure::runtime(e.to_string(), None))?;
+    let now = cryptobot_service::clock::now();
+    let made = cryptobot_tls::self_signed_localhost(now)
+        .map_err(|e| Failure::runtime(e.to_string(), None))?;
     let mut planner = Planner::new(&ctx.root);
     for dir in [cert.parent(), key.parent()].into_iter().flatten() {
         if !dir.exists() {

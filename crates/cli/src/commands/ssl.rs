@@ -24,7 +24,7 @@ const CRL_DAYS: u32 = 90;
 const SERVE_SELF_SIGNED: &str = "Cryptobot self-signed";
 
 fn now() -> i64 {
-    cryptobot_server::state::now()
+    cryptobot_service::clock::now()
 }
 
 /// Files of the installation's TLS material (host paths).

@@ -5,18 +5,21 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use cryptobot_auth::{
-    MAX_PASSWORD_CHARS, PasswordCheck, new_backup_codes, new_totp_secret, normalize_backup_code,
-    otpauth_uri, totp_match,
+    MAX_PASSWORD_CHARS, new_backup_codes, new_totp_secret, normalize_backup_code, otpauth_uri,
+    totp_match,
 };
+use cryptobot_service::clock::now;
+use cryptobot_service::qr;
+use cryptobot_service::sign_in::Failed;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, SessionCaller, Validate, check_len};
-use crate::mfa::{check_code, invalid_code};
 use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody};
-use crate::state::{AppState, now};
+use crate::sign_in::{invalid_code, step_answer};
+use crate::state::AppState;
 
 /// Backup codes made at confirmation and on regeneration.
 pub const BACKUP_CODES: usize = 10;
@@ -173,8 +176,8 @@ pub async fn enroll(
         &caller.user.username,
         &secret,
     );
-    let qr_png = crate::qr::png(&uri).map_err(|_| ApiError::internal())?;
-    let qr_svg = crate::qr::svg(&uri).map_err(|_| ApiError::internal())?;
+    let qr_png = qr::png(&uri).map_err(|_| ApiError::internal())?;
+    let qr_svg = qr::svg(&uri).map_err(|_| ApiError::internal())?;
     state
         .audit(
             "mfa_enrollment_started",
@@ -327,37 +330,37 @@ pub async fn disable(
         return Err(ApiError::new(Kind::Conflict, "MFA is not enabled"));
     }
     let now = now();
-    let check = crate::routes::auth::verify_bounded(
-        &state,
-        req.password.clone(),
-        Some(caller.user.password_hash.clone()),
-    )
-    .await?;
-    if matches!(check, PasswordCheck::Mismatch) {
-        state.limits.record_failure(caller.client, now).await;
-        state
-            .audit(
-                "mfa_disable_failed",
-                &caller.who(),
-                Some(&caller.user.username),
-                "denied",
-                json!({"reason": "wrong_password"}),
-            )
-            .await;
-        return Err(ApiError::invalid_field("password", "the password is wrong"));
-    }
-    if let Err(e) = check_code(
-        &state,
-        &caller.user,
-        req.code.expose_secret(),
-        &caller.who(),
-        now,
-    )
-    .await
-    {
-        state.limits.record_failure(caller.client, now).await;
-        return Err(e);
-    }
+    let failed = Failed {
+        event: "mfa_disable_failed",
+        reason: "wrong_password",
+        lockout: false,
+    };
+    let sign_in = state.sign_in();
+    sign_in
+        .recheck_password(
+            Some(&caller.user),
+            req.password.clone(),
+            &caller.who(),
+            caller.client,
+            now,
+            failed,
+        )
+        .await
+        .map_err(|e| {
+            step_answer(e, || {
+                ApiError::invalid_field("password", "the password is wrong")
+            })
+        })?;
+    sign_in
+        .recheck_code(
+            &caller.user,
+            req.code.expose_secret(),
+            &caller.who(),
+            caller.client,
+            now,
+            false,
+        )
+        .await?;
     state.store.mfa_remove(&caller.user.id).await?;
     state
         .audit(

@@ -4,7 +4,8 @@
 use cryptobot_auth::SigningKey;
 use cryptobot_config::SECRET_FILE_MODE;
 use cryptobot_plan::{Content, Planner};
-use cryptobot_server::keys;
+use cryptobot_service::clock::now;
+use cryptobot_service::signing_keys as keys;
 use secrecy::SecretBox;
 use serde_json::json;
 
@@ -19,7 +20,7 @@ fn key_failure(e: keys::KeyError) -> Failure {
 pub fn rotate_signing_key(ctx: &Context) -> Result<(), Failure> {
     prepare_if_needed(ctx)?;
     let (config, _) = ctx.load_config()?;
-    let now = cryptobot_server::state::now();
+    let now = now();
     let key_path = keys::signing_path(&ctx.layout);
     let current = keys::read_signing_key(&ctx.root.host(&key_path)?).map_err(key_failure)?;
     let host_layout = cryptobot_config::Layout::new(ctx.root.host(ctx.layout.home())?);
