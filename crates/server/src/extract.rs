@@ -10,9 +10,11 @@ use axum::http::request::Parts;
 use cryptobot_auth::{
     ApiKeyMatch, ApiKeyRefusal, Claims, Scope, ScopeSet, StoredApiKey, check_api_key, parse_api_key,
 };
+use cryptobot_service::accounts::password_expired;
 use cryptobot_service::api_keys::role_scopes;
 use cryptobot_service::audit::Who;
 use cryptobot_service::clock::now;
+use cryptobot_service::sessions::session_end_reason;
 use cryptobot_store::{Session, User};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -416,27 +418,6 @@ impl FromRequestParts<AppState> for SessionCaller {
     }
 }
 
-/// Whether a password set at `changed_at` has expired.
-pub fn password_expired(state: &AppState, changed_at: i64, now: i64) -> bool {
-    let days = i64::from(state.settings.security.password_policy.max_age_days);
-    days > 0 && now > changed_at.saturating_add(days * 86_400)
-}
-
-/// Why a session is no longer usable, if it is not.
-pub fn session_end_reason(state: &AppState, s: &Session, now: i64) -> Option<&'static str> {
-    if s.ended_at.is_some() {
-        return Some("ended");
-    }
-    if s.expires_at <= now {
-        return Some("expired");
-    }
-    let idle = i64::from(state.settings.security.session.idle_timeout_seconds);
-    if s.last_seen + idle <= now {
-        return Some("idle_timeout");
-    }
-    None
-}
-
 /// A step-up (second factor) counts for this long.
 pub const STEP_UP_SECONDS: i64 = 300;
 
@@ -513,7 +494,7 @@ async fn session_caller(
         .await?
         .filter(|s| s.user_id == claims.sub)
         .ok_or_else(ApiError::unauthorized)?;
-    if let Some(reason) = session_end_reason(state, &session, now) {
+    if let Some(reason) = session_end_reason(&state.settings, &session, now) {
         if session.ended_at.is_none() && state.store.end_session(&session.id, reason, now).await? {
             state
                 .audit(
@@ -541,7 +522,7 @@ async fn session_caller(
     }
     let scopes = role_scopes(&user).intersect(ScopeSet::parse(&claims.scope));
     let expired = claims.scope.split(' ').any(|w| w == PASSWORD_CHANGE_ONLY)
-        || password_expired(state, user.password_changed_at, now);
+        || password_expired(&state.settings, user.password_changed_at, now);
     Ok(Caller {
         principal: Principal::Session {
             claims: Box::new(claims),

@@ -88,6 +88,13 @@ impl UserView {
     }
 }
 
+/// Whether a password set at `changed_at` has expired
+/// (`security.password_policy.max_age_days`; 0 = never).
+pub fn password_expired(settings: &Settings, changed_at: i64, now: i64) -> bool {
+    let days = i64::from(settings.security.password_policy.max_age_days);
+    days > 0 && now > changed_at.saturating_add(days * 86_400)
+}
+
 /// Checks the username rule: 1-64 of `a-z 0-9 . _ -`, first a letter or digit.
 pub fn valid_username(name: &str) -> bool {
     let mut chars = name.chars();

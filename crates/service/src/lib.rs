@@ -15,6 +15,7 @@ pub mod clock;
 pub mod exchange_keys;
 pub mod mfa;
 pub mod qr;
+pub mod sessions;
 pub mod sign_in;
 pub mod signing_keys;
 pub mod store;

@@ -1,6 +1,6 @@
 //! Second-factor checks shared by sign-in, step-up and disabling MFA.
 
-use cryptobot_auth::{MfaKeys, normalize_backup_code, totp_match};
+use cryptobot_auth::{MfaKeys, new_backup_codes, normalize_backup_code, totp_match};
 use cryptobot_store::{Store, StoreError, User};
 use serde_json::json;
 
@@ -23,6 +23,23 @@ impl Method {
             Method::BackupCode => "backup_code",
         }
     }
+}
+
+/// Backup codes made at confirmation and on regeneration.
+pub const BACKUP_CODES: usize = 10;
+
+/// Fresh backup codes for `user_id`: the codes to show once, and the MACs
+/// to store. `None` when the random source fails.
+pub fn backup_codes(keys: &MfaKeys, user_id: &str) -> Option<(Vec<String>, Vec<String>)> {
+    let codes = new_backup_codes(BACKUP_CODES).ok()?;
+    let mut shown = Vec::with_capacity(codes.len());
+    let mut hashes = Vec::with_capacity(codes.len());
+    for c in &codes {
+        let normalized = normalize_backup_code(c)?;
+        hashes.push(keys.backup_code_hash(&normalized, user_id));
+        shown.push(c.to_string());
+    }
+    Some((shown, hashes))
 }
 
 /// Why a second-factor code was not accepted.

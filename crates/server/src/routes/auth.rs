@@ -7,9 +7,10 @@ use cryptobot_auth::{
     Claims, MAX_PASSWORD_CHARS, Role, hash_opaque_token, new_opaque_token, random_id, scope_string,
     sign,
 };
-use cryptobot_service::accounts::{AccountError, Accounts};
+use cryptobot_service::accounts::{AccountError, Accounts, password_expired};
 use cryptobot_service::audit::Who;
 use cryptobot_service::clock::now;
+use cryptobot_service::sessions::session_end_reason;
 use cryptobot_service::sign_in::Failed;
 use cryptobot_service::signing_keys::{AUDIENCE, ISSUER};
 use cryptobot_store::{Challenge, NewSession, RefreshUse, Session, User};
@@ -20,7 +21,6 @@ use utoipa::ToSchema;
 
 use crate::extract::{
     ApiJson, ClientAddr, PASSWORD_CHANGE_ONLY, SessionCaller, UserAgent, Validate, check_len,
-    password_expired, session_end_reason,
 };
 use crate::limits::{LimitKey, refused_login};
 use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody, ProblemItem};
@@ -175,7 +175,7 @@ async fn issue_tokens(
     session: &Session,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
-    let expired = password_expired(state, user.password_changed_at, now);
+    let expired = password_expired(&state.settings, user.password_changed_at, now);
     let scope = if expired {
         PASSWORD_CHANGE_ONLY.to_string()
     } else {
@@ -647,7 +647,7 @@ pub async fn refresh(
         .session(&session_id)
         .await?
         .ok_or_else(refused)?;
-    if let Some(reason) = session_end_reason(&state, &session, now) {
+    if let Some(reason) = session_end_reason(&state.settings, &session, now) {
         if session.ended_at.is_none() {
             state.store.end_session(&session.id, reason, now).await?;
         }

@@ -4,13 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
-use cryptobot_auth::{
-    MAX_PASSWORD_CHARS, new_backup_codes, new_totp_secret, normalize_backup_code, otpauth_uri,
-    totp_match,
-};
+use cryptobot_auth::{MAX_PASSWORD_CHARS, new_totp_secret, otpauth_uri, totp_match};
 use cryptobot_service::clock::now;
-use cryptobot_service::qr;
 use cryptobot_service::sign_in::Failed;
+use cryptobot_service::{mfa, qr};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -20,9 +17,6 @@ use crate::extract::{ApiJson, SessionCaller, Validate, check_len};
 use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody};
 use crate::sign_in::{invalid_code, step_answer};
 use crate::state::AppState;
-
-/// Backup codes made at confirmation and on regeneration.
-pub const BACKUP_CODES: usize = 10;
 
 /// MFA state of the caller.
 #[derive(Serialize, ToSchema)]
@@ -96,22 +90,6 @@ impl Validate for DisableRequest {
 pub struct BackupCodes {
     /// Each works once; earlier codes no longer work.
     pub backup_codes: Vec<String>,
-}
-
-/// Makes codes, stores their MACs, returns them for display.
-async fn fresh_codes(
-    state: &AppState,
-    user_id: &str,
-) -> Result<(Vec<String>, Vec<String>), ApiError> {
-    let codes = new_backup_codes(BACKUP_CODES).map_err(|_| ApiError::internal())?;
-    let mut shown = Vec::with_capacity(codes.len());
-    let mut hashes = Vec::with_capacity(codes.len());
-    for c in &codes {
-        let normalized = normalize_backup_code(c).ok_or_else(ApiError::internal)?;
-        hashes.push(state.mfa.backup_code_hash(&normalized, user_id));
-        shown.push(c.to_string());
-    }
-    Ok((shown, hashes))
 }
 
 /// Your MFA state.
@@ -241,7 +219,8 @@ pub async fn confirm(
             .await;
         return Err(invalid_code());
     };
-    let (shown, hashes) = fresh_codes(&state, &caller.user.id).await?;
+    let (shown, hashes) =
+        mfa::backup_codes(&state.mfa, &caller.user.id).ok_or_else(ApiError::internal)?;
     if !state
         .store
         .totp_confirm(&caller.user.id, step, &hashes, now)
@@ -290,7 +269,8 @@ pub async fn regenerate(
         return Err(ApiError::new(Kind::Conflict, "MFA is not enabled"));
     }
     caller.require_step_up(&state).await?;
-    let (shown, hashes) = fresh_codes(&state, &caller.user.id).await?;
+    let (shown, hashes) =
+        mfa::backup_codes(&state.mfa, &caller.user.id).ok_or_else(ApiError::internal)?;
     state
         .store
         .backup_codes_replace(&caller.user.id, &hashes, now())
