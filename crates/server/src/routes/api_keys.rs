@@ -384,3 +384,27 @@ pub async fn revoke(
         .map_err(map_err)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_described_view_is_the_service_view() {
+        let v = api_keys::ServiceKeyView {
+            id: "k2m4q7x3bz5a".into(),
+            name: "strategy".into(),
+            owner: "alice".into(),
+            scopes: vec!["trade:read".into()],
+            status: "active".into(),
+            created_at: 1,
+            expires_at: Some(2),
+            last_used_at: None,
+            rotated_at: Some(3),
+            previous_valid_until: None,
+            revoked_at: None,
+        };
+        let sent = serde_json::to_string(&ServiceKeyView::from(v.clone())).expect("json");
+        assert_eq!(sent, serde_json::to_string(&v).expect("json"));
+    }
+}

@@ -400,3 +400,31 @@ pub async fn sign(
         headers: signed.headers.into_iter().collect(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_described_view_is_the_service_view() {
+        let v = exchange_keys::ExchangeKeyView {
+            id: "xk_1".into(),
+            exchange: "binance".into(),
+            label: "main".into(),
+            fingerprint: "sha256:0123456789ab".into(),
+            permissions: vec!["read".into()],
+            ip_note: None,
+            created_by: Some("alice".into()),
+            created_at: 1,
+            version: 2,
+            rotated_at: 3,
+            age_days: 0,
+            rotation_due_at: 4,
+            rotation_due: false,
+            revoked_at: None,
+            can_sign: true,
+        };
+        let sent = serde_json::to_string(&ExchangeKeyView::from(v.clone())).expect("json");
+        assert_eq!(sent, serde_json::to_string(&v).expect("json"));
+    }
+}

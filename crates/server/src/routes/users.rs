@@ -235,3 +235,25 @@ pub async fn set_role(
         .map_err(map_err)?;
     Ok(Json(UserView::of(u, now())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_described_view_is_the_service_view() {
+        let v = accounts::UserView {
+            username: "alice".into(),
+            role: "admin".into(),
+            disabled: false,
+            locked: true,
+            locked_until: Some(7),
+            created_at: 1,
+            last_login_at: None,
+            password_changed_at: 2,
+            mfa_enabled: true,
+        };
+        let sent = serde_json::to_string(&UserView::from(v.clone())).expect("json");
+        assert_eq!(sent, serde_json::to_string(&v).expect("json"));
+    }
+}
