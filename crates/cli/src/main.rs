@@ -87,16 +87,16 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Assess(args) => commands::assess::run(&Context::new(cli)?, args),
         Command::Firewall(cmd) => commands::firewall::run(&Context::new(cli)?, cmd),
         Command::Openapi => {
-            println!("{:#}", cryptobot_server::app::openapi_value());
+            println!("{:#}", cryptobot_server::openapi::openapi_value());
             Ok(())
         }
         Command::Serve => commands::serve::run(&Context::new(cli)?),
         Command::User(cmd) => commands::user::run(&Context::new(cli)?, cmd),
-        Command::Apikey(cmd) => commands::apikey::run(&Context::new(cli)?, cmd),
-        Command::Keys(cmd) => commands::keys::run(&Context::new(cli)?, cmd),
-        Command::Vault(cmd) => commands::keys::vault(&Context::new(cli)?, cmd),
+        Command::Apikey(cmd) => commands::api_keys::run(&Context::new(cli)?, cmd),
+        Command::Keys(cmd) => commands::exchange_keys::run(&Context::new(cli)?, cmd),
+        Command::Vault(cmd) => commands::exchange_keys::vault(&Context::new(cli)?, cmd),
         Command::Token(TokenCommand::RotateSigningKey) => {
-            commands::token::rotate_signing_key(&Context::new(cli)?)
+            commands::signing_keys::rotate_signing_key(&Context::new(cli)?)
         }
     }
 }

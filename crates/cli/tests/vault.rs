@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use cryptobot_config::{Config, Layout};
-use cryptobot_server::state::{Who, now};
-use cryptobot_server::vault::{NewCredentials, NewKeyMeta, Vault, VaultKeys};
+use cryptobot_service::exchange_keys::{NewCredentials, NewKeyMeta, Vault, VaultKeys};
+use cryptobot_service::{audit::Who, clock::now};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -170,7 +170,7 @@ fn populate(home: &Path, n: usize) {
     let settings = config.settings().clone();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let store = cryptobot_server::open_store(&settings, &layout)
+        let store = cryptobot_service::store::open_store(&settings, &layout)
             .await
             .expect("store");
         let keys = VaultKeys::load_from(layout.secret("vault_master.key")).expect("keys");

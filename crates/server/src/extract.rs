@@ -10,12 +10,19 @@ use axum::http::request::Parts;
 use cryptobot_auth::{
     ApiKeyMatch, ApiKeyRefusal, Claims, Scope, ScopeSet, StoredApiKey, check_api_key, parse_api_key,
 };
+use cryptobot_service::accounts::password_expired;
+use cryptobot_service::api_keys::role_scopes;
+use cryptobot_service::audit::Who;
+use cryptobot_service::clock::now;
+use cryptobot_service::sessions::session_end_reason;
 use cryptobot_store::{Session, User};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::client_ip::client_ip;
+use crate::limits::{LimitKey, LimitSlot, refused};
 use crate::problem::{ApiError, Kind};
-use crate::state::{AppState, Who, now};
+use crate::state::AppState;
 
 /// Scope word put in tokens minted while the password has expired: it
 /// grants nothing but the change-password call.
@@ -42,75 +49,6 @@ impl FromRequestParts<AppState> for ClientAddr {
             &state.trusted_proxies,
         )))
     }
-}
-
-/// Parses one `for=` value or `X-Forwarded-For` entry: an address,
-/// optionally quoted, bracketed and with a port.
-fn parse_hop(raw: &str) -> Option<IpAddr> {
-    let v = raw.trim().trim_matches('"');
-    if let Ok(ip) = v.parse::<IpAddr>() {
-        return Some(ip.to_canonical());
-    }
-    if let Ok(sa) = v.parse::<SocketAddr>() {
-        return Some(sa.ip().to_canonical());
-    }
-    v.strip_prefix('[')
-        .and_then(|r| r.split(']').next())
-        .and_then(|ip| ip.parse::<IpAddr>().ok())
-        .map(|ip| ip.to_canonical())
-}
-
-/// The forwarding chain, client first; `None` if a hop is malformed.
-fn forwarded_chain(headers: &axum::http::HeaderMap) -> Option<Vec<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all(header::FORWARDED)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
-        let mut chain = Vec::new();
-        for element in forwarded.iter().flat_map(|v| v.split(',')) {
-            let for_value = element
-                .split(';')
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
-                .map(|(_, v)| v)?;
-            chain.push(parse_hop(for_value)?);
-        }
-        return Some(chain);
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(parse_hop)
-        .collect()
-}
-
-/// See [`ClientAddr`]. IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`,
-/// what a dual-stack socket reports for an IPv4 client) are turned back
-/// into IPv4, so limits, logs and `trusted_proxies` see one form.
-pub fn client_ip(
-    peer: IpAddr,
-    headers: &axum::http::HeaderMap,
-    trusted: &[cryptobot_config::IpNet],
-) -> IpAddr {
-    let peer = peer.to_canonical();
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
-    if !is_trusted(peer) {
-        return peer;
-    }
-    let Some(chain) = forwarded_chain(headers) else {
-        return peer;
-    };
-    chain
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(**ip))
-        .or(chain.first())
-        .copied()
-        .unwrap_or(peer)
 }
 
 /// The `User-Agent` header, cut to 256 characters.
@@ -480,27 +418,6 @@ impl FromRequestParts<AppState> for SessionCaller {
     }
 }
 
-/// Whether a password set at `changed_at` has expired.
-pub fn password_expired(state: &AppState, changed_at: i64, now: i64) -> bool {
-    let days = i64::from(state.settings.security.password_policy.max_age_days);
-    days > 0 && now > changed_at.saturating_add(days * 86_400)
-}
-
-/// Why a session is no longer usable, if it is not.
-pub fn session_end_reason(state: &AppState, s: &Session, now: i64) -> Option<&'static str> {
-    if s.ended_at.is_some() {
-        return Some("ended");
-    }
-    if s.expires_at <= now {
-        return Some("expired");
-    }
-    let idle = i64::from(state.settings.security.session.idle_timeout_seconds);
-    if s.last_seen + idle <= now {
-        return Some("idle_timeout");
-    }
-    None
-}
-
 /// A step-up (second factor) counts for this long.
 pub const STEP_UP_SECONDS: i64 = 300;
 
@@ -528,7 +445,7 @@ fn credential(parts: &Parts) -> Option<Credential<'_>> {
 
 /// Leaves the decision for the response headers.
 fn record_decision(parts: &Parts, decision: cryptobot_auth::Decision) {
-    if let Some(slot) = parts.extensions.get::<crate::limits::LimitSlot>() {
+    if let Some(slot) = parts.extensions.get::<LimitSlot>() {
         slot.set(decision);
     }
 }
@@ -565,11 +482,11 @@ async fn session_caller(
     // The call limit of the session, before any database work.
     let decision = state
         .limits
-        .check(&crate::limits::LimitKey::Session(claims.sid.clone()))
+        .check(&LimitKey::Session(claims.sid.clone()))
         .await?;
     record_decision(parts, decision);
     if !decision.allowed {
-        return Err(crate::limits::refused(&decision));
+        return Err(refused(&decision));
     }
     let session = state
         .store
@@ -577,7 +494,7 @@ async fn session_caller(
         .await?
         .filter(|s| s.user_id == claims.sub)
         .ok_or_else(ApiError::unauthorized)?;
-    if let Some(reason) = session_end_reason(state, &session, now) {
+    if let Some(reason) = session_end_reason(&state.settings, &session, now) {
         if session.ended_at.is_none() && state.store.end_session(&session.id, reason, now).await? {
             state
                 .audit(
@@ -603,9 +520,9 @@ async fn session_caller(
     if now - session.last_seen >= TOUCH_EVERY {
         state.store.touch_session(&session.id, now).await?;
     }
-    let scopes = crate::service_keys::role_scopes(&user).intersect(ScopeSet::parse(&claims.scope));
+    let scopes = role_scopes(&user).intersect(ScopeSet::parse(&claims.scope));
     let expired = claims.scope.split(' ').any(|w| w == PASSWORD_CHANGE_ONLY)
-        || password_expired(state, user.password_changed_at, now);
+        || password_expired(&state.settings, user.password_changed_at, now);
     Ok(Caller {
         principal: Principal::Session {
             claims: Box::new(claims),
@@ -629,17 +546,13 @@ async fn refuse_api_key(
     key_id: Option<&str>,
     reason: ApiKeyRefusal,
 ) -> ApiError {
-    let decision = match state
-        .limits
-        .check(&crate::limits::LimitKey::Addr(client))
-        .await
-    {
+    let decision = match state.limits.check(&LimitKey::Addr(client)).await {
         Ok(d) => d,
         Err(e) => return e.into(),
     };
     record_decision(parts, decision);
     if !decision.allowed {
-        return crate::limits::refused(&decision);
+        return refused(&decision);
     }
     state
         .audit(
@@ -687,11 +600,11 @@ async fn api_key_caller(
     // The call limit of the key, once it is known to be the key's holder.
     let decision = state
         .limits
-        .check(&crate::limits::LimitKey::ApiKey(key.id.clone()))
+        .check(&LimitKey::ApiKey(key.id.clone()))
         .await?;
     record_decision(parts, decision);
     if !decision.allowed {
-        return Err(crate::limits::refused(&decision));
+        return Err(refused(&decision));
     }
     let Some(user) = state
         .store
@@ -742,7 +655,7 @@ async fn api_key_caller(
             )
             .await;
     }
-    let scopes = crate::service_keys::role_scopes(&user).intersect(ScopeSet::parse(&key.scopes));
+    let scopes = role_scopes(&user).intersect(ScopeSet::parse(&key.scopes));
     Ok(Caller {
         principal: Principal::ServiceKey {
             key_id: key.id,
@@ -754,32 +667,4 @@ async fn api_key_caller(
         password_expired: false,
         client,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv4_mapped_addresses_become_ipv4() {
-        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("address");
-        let headers = axum::http::HeaderMap::new();
-        assert_eq!(
-            client_ip(mapped, &headers, &[]),
-            IpAddr::from([192, 0, 2, 7])
-        );
-        // A trusted proxy written as IPv4 matches its mapped form, and the
-        // forwarded hop is canonical too.
-        let proxy: cryptobot_config::IpNet = "10.0.0.1".parse().expect("net");
-        let mut headers = axum::http::HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            axum::http::HeaderValue::from_static("::ffff:198.51.100.9"),
-        );
-        let peer: IpAddr = "::ffff:10.0.0.1".parse().expect("address");
-        assert_eq!(
-            client_ip(peer, &headers, &[proxy]),
-            IpAddr::from([198, 51, 100, 9])
-        );
-    }
 }

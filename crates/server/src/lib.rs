@@ -1,47 +1,53 @@
-//! The HTTPS security service behind `cryptobot serve`: accounts, sign-in
-//! with lockout and progressive delays, EdDSA access tokens with rotating
-//! single-use refresh tokens, sessions, role-based scopes and the audit log.
+//! The HTTPS security service behind `cryptobot serve`: the HTTP side of
+//! accounts, sign-in with lockout and progressive delays, EdDSA access
+//! tokens with rotating single-use refresh tokens, sessions, role-based
+//! scopes and the audit log. The operations themselves live in
+//! `cryptobot-service`; this crate routes, extracts, limits, answers with
+//! problem+json, serves TLS and describes itself in OpenAPI.
 //!
-//! [`start`] runs it; [`open_store`] and [`accounts`] serve the
-//! `cryptobot user` commands.
+//! [`start`] runs it.
 
-pub mod accounts;
 pub mod app;
+pub mod client_ip;
 pub mod extract;
-pub mod keys;
 pub mod limits;
-pub mod mfa;
+pub mod openapi;
 pub mod problem;
-pub mod qr;
 pub mod routes;
-pub mod service_keys;
 pub mod shared;
+pub mod sign_in;
 pub mod state;
+mod tasks;
 pub mod tls;
-pub mod vault;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cryptobot_auth::PasswordHasher;
 use cryptobot_config::{Layout, Settings};
-use cryptobot_store::{Store, StoreError, Target};
-use secrecy::SecretString;
-use tokio::sync::Semaphore;
+use cryptobot_service::clock::now;
+use cryptobot_service::exchange_keys::{self, MasterKeyError, VaultKeys};
+use cryptobot_service::sign_in::Hashing;
+use cryptobot_service::store::{OpenError, open_store};
+use cryptobot_service::{accounts, signing_keys};
+use cryptobot_store::Store;
 
-use crate::state::{AppState, Inner, now};
+use crate::state::{AppState, Inner};
+use crate::tasks::CertWatch;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The database could not be opened or migrated.
-    #[error("database: {0}")]
-    Store(#[from] StoreError),
+    #[error(transparent)]
+    Store(#[from] OpenError),
     /// The signing keys could not be loaded.
     #[error(transparent)]
-    Keys(#[from] keys::KeyError),
+    Keys(#[from] signing_keys::KeyError),
+    /// The vault master key ring cannot be used.
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
@@ -73,10 +79,9 @@ impl ServeError {
     /// How to fix it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            ServeError::Store(_) => Some(
-                "check [database] in the configuration; for PostgreSQL, that the server runs and `cryptobot secure-config --apply-db` created the role".into(),
-            ),
+            ServeError::Store(e) => e.hint(),
             ServeError::Keys(k) => Some(k.hint().into()),
+            ServeError::MasterKey(k) => Some(k.hint().into()),
             ServeError::Tls(_) | ServeError::ReadTls { .. } => Some(
                 "fix or remove the files named by server.tls_cert and server.tls_key (without them a self-signed localhost certificate is made)".into(),
             ),
@@ -87,42 +92,6 @@ impl ServeError {
             ServeError::Redis(e) => Some(e.hint().into()),
         }
     }
-}
-
-/// Where the database is, from the configuration: PostgreSQL when
-/// `database.url` is set (password from `config/secrets/postgres_password`
-/// if that file exists), otherwise the SQLite file.
-pub fn store_target(settings: &Settings, layout: &Layout) -> Result<Target, ServeError> {
-    match &settings.database.url {
-        Some(url) => {
-            let path = layout.secret("postgres_password");
-            let password = match std::fs::read(&path) {
-                Ok(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes).trim().to_string();
-                    Some(SecretString::from(text))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(source) => {
-                    return Err(ServeError::ReadTls {
-                        path: path.display().to_string(),
-                        source,
-                    });
-                }
-            };
-            Ok(Target::Postgres {
-                url: url.clone(),
-                password,
-            })
-        }
-        None => Ok(Target::Sqlite(
-            layout.resolve(&settings.database.sqlite_path),
-        )),
-    }
-}
-
-/// Opens (and migrates) the configured database.
-pub async fn open_store(settings: &Settings, layout: &Layout) -> Result<Store, ServeError> {
-    Ok(Store::open(&store_target(settings, layout)?).await?)
 }
 
 /// What [`start`] needs.
@@ -198,12 +167,12 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         Some(s) => s,
         None => open_store(&settings, &layout).await?,
     };
-    let ring = keys::load(&layout, now())?;
-    let vault_keys = vault::VaultKeys::load(&layout)?;
-    vault::check_ring(&store, &vault_keys).await?;
-    let mfa = vault::mfa_keys(&store, &vault_keys, now())
+    let ring = signing_keys::load(&layout, now())?;
+    let vault_keys = VaultKeys::load(&layout)?;
+    exchange_keys::check_ring(&store, &vault_keys).await?;
+    let mfa = exchange_keys::mfa_keys(&store, &vault_keys, now())
         .await
-        .map_err(|e| keys::KeyError::VaultCheck(e.to_string()))?;
+        .map_err(|e| MasterKeyError::Check(e.to_string()))?;
     let cert_path = layout.resolve(&settings.server.tls_cert);
     let key_path = layout.resolve(&settings.server.tls_key);
     let policy = cryptobot_tls::Policy::parse(&settings.tls.policy).unwrap_or_default();
@@ -294,9 +263,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
     let state = AppState(Arc::new(Inner {
         limits,
         policy: accounts::policy_from(&settings),
-        hasher,
-        hash_slots: Semaphore::new(cores),
-        hash_micros: AtomicU64::new(0),
+        hashing: Hashing::new(hasher, cores),
         previous_secret_alerts: std::sync::Mutex::default(),
         mfa,
         vault: vault_keys,
@@ -322,10 +289,10 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await
     });
-    tokio::spawn(watch_keys(state.clone()));
-    tokio::spawn(sweep_vault(state.clone()));
-    tokio::spawn(watch_certificate(state.clone(), certificate));
-    tokio::spawn(shared::log_counters(state.clone()));
+    tokio::spawn(tasks::watch_keys(state.clone()));
+    tokio::spawn(tasks::sweep_vault(state.clone()));
+    tokio::spawn(tasks::watch_certificate(state.clone(), certificate));
+    tokio::spawn(tasks::log_counters(state.clone()));
     tracing::info!(addr = %local, "listening");
     Ok(Running {
         addr: local,
@@ -333,182 +300,4 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         task,
         state,
     })
-}
-
-/// What the certificate watcher needs.
-struct CertWatch {
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
-    policy: cryptobot_tls::Policy,
-    config: axum_server::tls_rustls::RustlsConfig,
-    first_pem: Vec<u8>,
-}
-
-/// Serves new certificate files without a restart: checked every second
-/// and on SIGHUP. New connections get the new certificate; open ones keep
-/// theirs. A pair that cannot be loaded (e.g. the key written after the
-/// certificate) is logged and retried; the old one stays in service. Also
-/// raises the expiry alert, at most once a day.
-async fn watch_certificate(state: AppState, w: CertWatch) {
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut stamp = tls::files_stamp(&w.cert, &w.key);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last_alert: Option<i64> = None;
-    let mut pending_error: Option<String> = None;
-    expiry_alert(&state, &w.cert, &w.first_pem, &mut last_alert).await;
-    let mut ticks: u64 = 0;
-    loop {
-        let forced = tokio::select! {
-            _ = tick.tick() => false,
-            Some(()) = async {
-                match hangup.as_mut() {
-                    Some(h) => h.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => true,
-        };
-        ticks = ticks.wrapping_add(1);
-        let now_stamp = tls::files_stamp(&w.cert, &w.key);
-        if !forced && now_stamp == stamp {
-            if ticks.is_multiple_of(3600)
-                && let Ok(pem) = std::fs::read(&w.cert)
-            {
-                expiry_alert(&state, &w.cert, &pem, &mut last_alert).await;
-            }
-            continue;
-        }
-        let loaded = std::fs::read(&w.cert)
-            .and_then(|c| std::fs::read(&w.key).map(|k| (c, zeroize::Zeroizing::new(k))))
-            .map_err(|e| e.to_string())
-            .and_then(|(c, k)| {
-                tls::server_config(
-                    &c,
-                    &k,
-                    &w.cert.display().to_string(),
-                    &w.key.display().to_string(),
-                    w.policy,
-                )
-                .map(|cfg| (c, cfg))
-                .map_err(|e| e.to_string())
-            });
-        match loaded {
-            Ok((pem, cfg)) => {
-                w.config.reload_from_config(cfg);
-                stamp = now_stamp;
-                pending_error = None;
-                let info = cryptobot_tls::inspect_pem(&pem).ok();
-                tracing::info!(
-                    cert = %w.cert.display(),
-                    fingerprint = info.as_ref().map(|i| i.fingerprint.as_str()).unwrap_or(""),
-                    "certificate reloaded"
-                );
-                state
-                    .audit(
-                        "certificate_reloaded",
-                        &state::Who {
-                            actor: Some("system".into()),
-                            client: None,
-                        },
-                        Some(&w.cert.display().to_string()),
-                        "success",
-                        serde_json::json!({
-                            "fingerprint": info.as_ref().map(|i| i.fingerprint.clone()),
-                            "not_after": info.as_ref().map(|i| i.not_after),
-                        }),
-                    )
-                    .await;
-                last_alert = None;
-                expiry_alert(&state, &w.cert, &pem, &mut last_alert).await;
-            }
-            Err(e) => {
-                // Logged once per distinct error, retried every second.
-                if pending_error.as_deref() != Some(e.as_str()) {
-                    tracing::error!(error = %e, "certificate files changed but cannot be loaded; still serving the previous certificate");
-                    pending_error = Some(e);
-                }
-                if forced {
-                    stamp = now_stamp;
-                }
-            }
-        }
-    }
-}
-
-/// An audit event and an alert when the served certificate has fewer than
-/// [`tls::ALERT_DAYS`] days left (once a day at most).
-async fn expiry_alert(
-    state: &AppState,
-    path: &std::path::Path,
-    pem: &[u8],
-    last: &mut Option<i64>,
-) {
-    let Ok(info) = cryptobot_tls::inspect_pem(pem) else {
-        return;
-    };
-    let now = now();
-    let left = cryptobot_tls::days_left(info.not_after, now);
-    if left >= tls::ALERT_DAYS || last.is_some_and(|t| now - t < 86_400) {
-        return;
-    }
-    *last = Some(now);
-    tracing::warn!(
-        alert = true,
-        cert = %path.display(),
-        days_left = left,
-        "the served certificate expires soon: run `cryptobot ssl renew` or import a new one"
-    );
-    state
-        .audit(
-            "certificate_expiring",
-            &state::Who { actor: Some("system".into()), client: None },
-            Some(&path.display().to_string()),
-            "warning",
-            serde_json::json!({ "days_left": left, "not_after": info.not_after, "subject": info.subject }),
-        )
-        .await;
-}
-
-/// Reloads the key ring when `cryptobot token rotate-signing-key` changed
-/// the files, so running servers pick up a rotation without a restart.
-async fn watch_keys(state: AppState) {
-    let mut stamp = keys::files_stamp(&state.layout);
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
-    let mut ticks: u32 = 0;
-    loop {
-        tick.tick().await;
-        ticks = ticks.wrapping_add(1);
-        let now_stamp = keys::files_stamp(&state.layout);
-        // Reload on a change, and every minute so retired keys age out.
-        if now_stamp == stamp && !ticks.is_multiple_of(30) {
-            continue;
-        }
-        match keys::load(&state.layout, now()) {
-            Ok(ring) => {
-                tracing::info!(kids = ?ring.verifier.kids(), "signing keys reloaded");
-                state.set_key_ring(ring);
-                stamp = now_stamp;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "signing keys changed but cannot be loaded; keeping the old ones")
-            }
-        }
-    }
-}
-
-/// Once a minute: destroys exchange-key versions whose grace period ended,
-/// raises rotation-due events, and picks up a rotated master key ring.
-async fn sweep_vault(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tick.tick().await;
-        state.vault.refresh();
-        let v = vault::Vault {
-            store: &state.store,
-            keys: &state.vault,
-            settings: &state.settings,
-        };
-        if let Err(e) = v.sweep(now()).await {
-            tracing::error!(error = %e, "vault sweep failed");
-        }
-    }
 }

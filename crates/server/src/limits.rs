@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cryptobot_auth::Decision;
 
-use crate::extract::client_ip;
+use crate::client_ip::client_ip;
 use crate::problem::{ApiError, Kind};
 use crate::state::AppState;
 

@@ -796,6 +796,12 @@ impl Limits {
     }
 }
 
+impl cryptobot_service::sign_in::AddressDelays for Limits {
+    fn record_failure(&self, addr: IpAddr, now: i64) -> impl Future<Output = i64> + Send {
+        Limits::record_failure(self, addr, now)
+    }
+}
+
 /// Reads the Redis password from `path`; `None` when the file does not
 /// exist (a Redis without ACLs, e.g. in development).
 pub fn read_password(path: &std::path::Path) -> Result<Option<SecretString>, RedisSetupError> {
@@ -810,29 +816,5 @@ pub fn read_password(path: &std::path::Path) -> Result<Option<SecretString>, Red
             path: path.display().to_string(),
             source,
         }),
-    }
-}
-
-/// Logs the counters once a minute when they changed.
-pub async fn log_counters(state: crate::state::AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    let mut last = CounterSnapshot::default();
-    loop {
-        tick.tick().await;
-        let now = state.limits.counters.snapshot();
-        if now != last {
-            tracing::info!(
-                target: "metrics",
-                allowed = now.allowed,
-                limited = now.limited,
-                delayed = now.delayed,
-                refused_unavailable = now.refused_unavailable,
-                fallback = now.fallback,
-                backend_errors = now.backend_errors,
-                shared = state.limits.shared(),
-                "rate limit counters"
-            );
-            last = now;
-        }
     }
 }

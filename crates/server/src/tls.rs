@@ -1,7 +1,6 @@
 //! TLS for `cryptobot serve`: the rustls configuration (TLS 1.2 and 1.3
-//! only, aws-lc-rs) and the certificate files' watch stamp. The self-signed
-//! localhost certificate of the first start is
-//! [`cryptobot_tls::self_signed_localhost`].
+//! only, aws-lc-rs) and the files behind it. The self-signed localhost
+//! certificate of a first start is [`cryptobot_tls::self_signed_localhost`].
 
 use std::sync::Arc;
 

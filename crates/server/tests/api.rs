@@ -11,8 +11,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::*;
 use cryptobot_auth::{Claims, sign};
-use cryptobot_server::keys::{AUDIENCE, ISSUER};
-use cryptobot_server::state::now;
+use cryptobot_service::clock::now;
+use cryptobot_service::signing_keys::{AUDIENCE, ISSUER};
 use serde_json::{Value, json};
 
 on_both!(
@@ -764,7 +764,7 @@ async fn audit_log_filters(db: Db) {
     s.add_user("alice", "admin").await;
     s.add_user("audrey", "auditor").await;
     let c = s.client();
-    let before = cryptobot_server::state::now_ms();
+    let before = cryptobot_service::clock::now_ms();
     post(
         &c,
         &s.url("/api/v1/auth/login"),
@@ -821,16 +821,16 @@ async fn signing_key_rotation(db: Db) {
     let old = login(&s, &c, "alice").await;
     let old_key = s.signing_key();
     // What `cryptobot token rotate-signing-key` writes.
-    let list = cryptobot_server::keys::retire(Default::default(), &old_key, now(), 900);
+    let list = cryptobot_service::signing_keys::retire(Default::default(), &old_key, now(), 900);
     std::fs::write(
-        cryptobot_server::keys::retired_path(&s.layout),
+        cryptobot_service::signing_keys::retired_path(&s.layout),
         serde_json::to_vec(&list).unwrap(),
     )
     .unwrap();
     let (new_key, pem) = cryptobot_auth::SigningKey::generate().unwrap();
     std::fs::write(s.layout.secret("jwt_signing.key"), pem.as_bytes()).unwrap();
     let state = s.running.as_ref().unwrap().state().clone();
-    state.set_key_ring(cryptobot_server::keys::load(&s.layout, now()).unwrap());
+    state.set_key_ring(cryptobot_service::signing_keys::load(&s.layout, now()).unwrap());
 
     let (st, _, _) = get(&c, &s.url("/api/v1/sessions"), Some(&access(&old))).await;
     assert_eq!(
@@ -851,7 +851,7 @@ async fn signing_key_rotation(db: Db) {
         .collect();
     assert!(kids.contains(&old_key.kid().to_string()) && kids.contains(&new_key.kid().to_string()));
     // Once the retired key's tokens have expired it is no longer accepted.
-    state.set_key_ring(cryptobot_server::keys::load(&s.layout, now() + 2000).unwrap());
+    state.set_key_ring(cryptobot_service::signing_keys::load(&s.layout, now() + 2000).unwrap());
     let (st, _, _) = get(&c, &s.url("/api/v1/sessions"), Some(&access(&old))).await;
     assert_eq!(st, 401);
     s.stop().await;
@@ -902,7 +902,7 @@ async fn every_scope_is_enforced(db: Db) {
     for role in ["admin", "trader", "viewer", "auditor"] {
         tokens.insert(role, access(&login(&s, &c, role).await));
     }
-    let doc = cryptobot_server::app::openapi_value();
+    let doc = cryptobot_server::openapi::openapi_value();
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

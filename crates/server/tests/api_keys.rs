@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use cryptobot_server::state::now;
+use cryptobot_service::clock::now;
 use cryptobot_store::{KeyInsert, NewServiceKey};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};

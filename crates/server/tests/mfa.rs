@@ -10,7 +10,7 @@ use std::process::Command;
 
 use base64::Engine;
 use common::*;
-use cryptobot_server::state::now;
+use cryptobot_service::clock::now;
 use serde_json::{Value, json};
 
 on_both!(
@@ -385,14 +385,14 @@ async fn mfa_failures_lock_the_account(db: Db) {
     assert_eq!(st, 401);
     // `cryptobot user reset-mfa` (the account operation) removes MFA, audited.
     let hasher = cheap_hasher();
-    let policy = cryptobot_server::accounts::policy_from(&s.settings);
-    let accounts = cryptobot_server::accounts::Accounts {
+    let policy = cryptobot_service::accounts::policy_from(&s.settings);
+    let accounts = cryptobot_service::accounts::Accounts {
         store: &s.store,
         hasher: &hasher,
         policy: &policy,
         settings: &s.settings,
     };
-    let who = cryptobot_server::state::Who {
+    let who = cryptobot_service::audit::Who {
         actor: Some("cli:root".into()),
         client: None,
     };

@@ -146,7 +146,7 @@ struct PrivatePki {
 impl PrivatePki {
     fn new() -> PrivatePki {
         use cryptobot_tls::KeyType::EcdsaP256;
-        let now = cryptobot_server::state::now();
+        let now = cryptobot_service::clock::now();
         let ca = cryptobot_tls::new_ca(EcdsaP256, now, 30).unwrap();
         let names = ["localhost".to_string(), "127.0.0.1".to_string()];
         let server = cryptobot_tls::issue_server(
@@ -286,7 +286,7 @@ async fn two_instances_share_lockout_limits_and_revocation() {
     let bob = a.store.user_by_name("bob").await.unwrap().unwrap();
     assert!(
         bob.locked_until
-            .is_some_and(|t| t > cryptobot_server::state::now())
+            .is_some_and(|t| t > cryptobot_service::clock::now())
     );
 
     // 60 calls per minute (burst 60) per session, whichever instance
@@ -685,7 +685,7 @@ async fn rediss_with_a_private_ca() {
     let bob = s.store.user_by_name("bob").await.unwrap().unwrap();
     assert!(
         bob.locked_until
-            .is_some_and(|t| t > cryptobot_server::state::now())
+            .is_some_and(|t| t > cryptobot_service::clock::now())
     );
     let n = s.state().limits.counters.snapshot();
     assert!(n.limited >= 1 && n.backend_errors == 0, "{n:?}");

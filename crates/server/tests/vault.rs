@@ -8,8 +8,8 @@
 mod common;
 
 use common::*;
-use cryptobot_server::state::{now, now_ms};
-use cryptobot_server::vault::{Vault, open_record};
+use cryptobot_service::clock::{now, now_ms};
+use cryptobot_service::exchange_keys::{Vault, open_record};
 use cryptobot_store::AuditQuery;
 use cryptobot_vault::{Credentials, Exchange, SignRequest};
 use serde_json::{Value, json};

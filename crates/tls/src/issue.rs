@@ -66,8 +66,6 @@ pub enum IssueError {
     BadCa(String),
     #[error("could not sign the certificate: {0}")]
     Sign(String),
-    #[error("could not create a self-signed certificate: {0}")]
-    SelfSigned(String),
 }
 
 fn at(t: UnixTime) -> Result<OffsetDateTime, IssueError> {
@@ -110,41 +108,6 @@ pub fn sans(names: &[String]) -> Result<Vec<SanType>, IssueError> {
                 .map_err(|_| IssueError::BadName { name: n.clone() }),
         })
         .collect()
-}
-
-/// Days a self-signed certificate is valid (the CA/B ceiling for public certs).
-pub const SELF_SIGNED_DAYS: i64 = 397;
-
-/// `serve`'s first-start certificate when the operator has provided none:
-/// ECDSA P-256, self-signed, for `localhost`, `127.0.0.1` and `::1`, valid
-/// from an hour ago for [`SELF_SIGNED_DAYS`].
-pub fn self_signed_localhost(now: UnixTime) -> Result<Issued, IssueError> {
-    let g = |e: rcgen::Error| IssueError::SelfSigned(e.to_string());
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(g)?;
-    let mut params = CertificateParams::new(vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ])
-    .map_err(g)?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    params.distinguished_name.push(
-        DnType::OrganizationName,
-        "Cryptobot self-signed (replace with `cryptobot ssl`)",
-    );
-    let at = |t: i64| {
-        OffsetDateTime::from_unix_timestamp(t).map_err(|e| IssueError::SelfSigned(e.to_string()))
-    };
-    params.not_before = at(now - 3600)?;
-    params.not_after = at(now + SELF_SIGNED_DAYS * 86_400)?;
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.self_signed(&key).map_err(g)?;
-    Ok(Issued {
-        cert_pem: cert.pem(),
-        key_pem: Zeroizing::new(key.serialize_pem()),
-    })
 }
 
 /// A new CA: basic constraints CA with path length 0 (it signs only end

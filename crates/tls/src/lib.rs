@@ -5,6 +5,8 @@
 //! - [`check`]: the rules a certificate must pass before it is installed.
 //! - [`policy`]: the rustls server configuration for Mozilla's
 //!   "intermediate" and "modern" profiles.
+//! - [`self_signed`]: the self-signed `localhost` certificate of a first
+//!   start.
 //!
 //! Pure functions over PEM text; reading and writing files is the caller's
 //! business (through the plan engine). Private keys live in
@@ -14,13 +16,13 @@ pub mod check;
 pub mod inspect;
 pub mod issue;
 pub mod policy;
+pub mod self_signed;
 
 pub use check::{CheckError, check_pair};
 pub use inspect::{CertInfo, KeyInfo, San, inspect, inspect_pem};
-pub use issue::{
-    Issued, KeyType, Revoked, crl, issue_client, issue_server, new_ca, self_signed_localhost,
-};
+pub use issue::{Issued, KeyType, Revoked, crl, issue_client, issue_server, new_ca};
 pub use policy::{Policy, PolicyError, server_config};
+pub use self_signed::{SELF_SIGNED_DAYS, SelfSigned, SelfSignedError, self_signed_localhost};
 
 /// Seconds since the Unix epoch.
 pub type UnixTime = i64;

@@ -39,7 +39,7 @@ pub(crate) fn prepare(ctx: &Context) -> Result<(Settings, tokio::runtime::Runtim
 
 /// Opens the configured database.
 pub(crate) async fn open_store(ctx: &Context, settings: &Settings) -> Result<Store, Failure> {
-    cryptobot_server::open_store(settings, &ctx.layout)
+    cryptobot_service::store::open_store(settings, &ctx.layout)
         .await
         .map_err(|e| {
             let hint = e.hint();

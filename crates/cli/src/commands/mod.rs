@@ -1,14 +1,14 @@
-pub mod apikey;
+pub mod api_keys;
 pub mod assess;
 pub mod config;
+pub mod exchange_keys;
 pub mod firewall;
 pub mod firewall_live;
 pub mod installation;
-pub mod keys;
 pub mod permissions;
 pub mod rollback;
 pub mod secure_config;
 pub mod serve;
+pub mod signing_keys;
 pub mod ssl;
-pub mod token;
 pub mod user;

@@ -50,7 +50,7 @@ pub fn run(ctx: &Context, args: &PermissionsArgs) -> Result<(), Failure> {
     let certificate = if args.check {
         None
     } else {
-        let made = cryptobot_tls::self_signed_localhost(cryptobot_server::state::now())
+        let made = cryptobot_tls::self_signed_localhost(cryptobot_service::clock::now())
             .map_err(|e| Failure::runtime(e.to_string(), None))?;
         Some(InitialCertificate {
             cert_pem: made.cert_pem,

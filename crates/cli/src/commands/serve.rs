@@ -44,7 +44,7 @@ fn ensure_certificate(
     ctx: &Context,
     settings: &cryptobot_config::Settings,
 ) -> Result<Option<std::path::PathBuf>, Failure> {
-    let now = cryptobot_server::state::now();
+    let now = cryptobot_service::clock::now();
     match cryptobot_harden::ssl::self_signed(&ctx.root, &ctx.layout, settings, now)? {
         None => Ok(None),
         Some((plan, cert)) => {

@@ -35,7 +35,7 @@ fn with_ssl<T>(
         root: &ctx.root,
         layout: &ctx.layout,
         config: &config,
-        now: cryptobot_server::state::now(), // TODO(merge): service clock
+        now: cryptobot_service::clock::now(),
     };
     Ok(f(&ssl)?)
 }

@@ -1,12 +1,13 @@
 //! `cryptobot user …`: account administration from the shell. The same
-//! rules and audit records as the HTTP API (see `cryptobot_server::accounts`).
+//! rules and audit records as the HTTP API (see `cryptobot_service::accounts`).
 
 use std::io::{BufRead, Write};
 
 use cryptobot_auth::PasswordHasher;
-use cryptobot_server::accounts::{AccountError, Accounts, policy_from};
-use cryptobot_server::routes::users::UserView;
-use cryptobot_server::state::{Who, now};
+use cryptobot_service::accounts::{AccountError, Accounts, UserView, policy_from};
+use cryptobot_service::audit::Who;
+use cryptobot_service::clock::now;
+use cryptobot_service::store::open_store;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -170,7 +171,7 @@ pub fn run(ctx: &Context, cmd: &UserCommand) -> Result<(), Failure> {
     let settings = config.settings().clone();
     let rt = runtime()?;
     rt.block_on(async {
-        let store = cryptobot_server::open_store(&settings, &ctx.layout)
+        let store = open_store(&settings, &ctx.layout)
             .await
             .map_err(|e| {
                 let hint = e.hint();

@@ -11,13 +11,71 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::{ApiJson, Caller, SessionCaller, Validate, check_len};
-use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
-use crate::service_keys::{
-    DEFAULT_LIFETIME_DAYS, IssuedKey, ServiceKeyError, ServiceKeyView, ServiceKeys, parse_scopes,
+use cryptobot_service::api_keys::{
+    self, DEFAULT_LIFETIME_DAYS, IssuedKey, ServiceKeyError, ServiceKeys, parse_scopes,
     valid_key_name,
 };
-use crate::state::{AppState, now};
+use cryptobot_service::clock::now;
+use cryptobot_store::ServiceKey;
+
+use crate::extract::{ApiJson, Caller, SessionCaller, Validate, check_len};
+use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
+use crate::state::AppState;
+
+/// A key as listings show it: never a secret or a digest.
+#[derive(Serialize, ToSchema)]
+pub struct ServiceKeyView {
+    /// Key id: the `<id>` in `cbk_<id>_<secret>`.
+    #[schema(example = "k2m4q7x3bz5a")]
+    pub id: String,
+    /// What the key is for.
+    pub name: String,
+    /// The owner's account name.
+    pub owner: String,
+    /// Scopes the key carries (always narrowed to the owner's role when used).
+    pub scopes: Vec<String>,
+    /// `active`, `revoked` or `expired`.
+    pub status: String,
+    /// Creation time (unix seconds).
+    pub created_at: i64,
+    /// Expiry (unix seconds); `null` never expires.
+    pub expires_at: Option<i64>,
+    /// Last use (unix seconds, recorded at most every 15 s).
+    pub last_used_at: Option<i64>,
+    /// Last rotation (unix seconds).
+    pub rotated_at: Option<i64>,
+    /// The secret from before the last rotation works until then (unix seconds).
+    pub previous_valid_until: Option<i64>,
+    /// Revocation time (unix seconds).
+    pub revoked_at: Option<i64>,
+}
+
+// The OpenAPI description of `cryptobot_service::api_keys::ServiceKeyView`
+// (the service does not depend on utoipa): the same fields, in order.
+impl From<api_keys::ServiceKeyView> for ServiceKeyView {
+    fn from(v: api_keys::ServiceKeyView) -> Self {
+        ServiceKeyView {
+            id: v.id,
+            name: v.name,
+            owner: v.owner,
+            scopes: v.scopes,
+            status: v.status,
+            created_at: v.created_at,
+            expires_at: v.expires_at,
+            last_used_at: v.last_used_at,
+            rotated_at: v.rotated_at,
+            previous_valid_until: v.previous_valid_until,
+            revoked_at: v.revoked_at,
+        }
+    }
+}
+
+impl ServiceKeyView {
+    /// The view of `k` at `now`.
+    fn of(k: &ServiceKey, now: i64) -> Self {
+        api_keys::ServiceKeyView::of(k, now).into()
+    }
+}
 
 /// A new key.
 #[derive(Deserialize, ToSchema)]
@@ -325,4 +383,28 @@ pub async fn revoke(
         .await
         .map_err(map_err)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_described_view_is_the_service_view() {
+        let v = api_keys::ServiceKeyView {
+            id: "k2m4q7x3bz5a".into(),
+            name: "strategy".into(),
+            owner: "alice".into(),
+            scopes: vec!["trade:read".into()],
+            status: "active".into(),
+            created_at: 1,
+            expires_at: Some(2),
+            last_used_at: None,
+            rotated_at: Some(3),
+            previous_valid_until: None,
+            revoked_at: None,
+        };
+        let sent = serde_json::to_string(&ServiceKeyView::from(v.clone())).expect("json");
+        assert_eq!(sent, serde_json::to_string(&v).expect("json"));
+    }
 }

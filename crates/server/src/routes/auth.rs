@@ -1,34 +1,32 @@
 //! `/api/v1/auth/*`: login, refresh, logout, change password.
 
-use std::time::{Duration, Instant};
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use cryptobot_auth::{
-    Claims, MAX_PASSWORD_CHARS, PasswordCheck, Role, hash_opaque_token, new_opaque_token,
-    random_id, scope_string, sign,
+    Claims, MAX_PASSWORD_CHARS, Role, hash_opaque_token, new_opaque_token, random_id, scope_string,
+    sign,
 };
+use cryptobot_service::accounts::{AccountError, Accounts, password_expired};
+use cryptobot_service::audit::Who;
+use cryptobot_service::clock::now;
+use cryptobot_service::sessions::session_end_reason;
+use cryptobot_service::sign_in::Failed;
+use cryptobot_service::signing_keys::{AUDIENCE, ISSUER};
 use cryptobot_store::{Challenge, NewSession, RefreshUse, Session, User};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::accounts::{AccountError, Accounts};
 use crate::extract::{
     ApiJson, ClientAddr, PASSWORD_CHANGE_ONLY, SessionCaller, UserAgent, Validate, check_len,
-    password_expired, session_end_reason,
 };
-use crate::keys::{AUDIENCE, ISSUER};
 use crate::limits::{LimitKey, refused_login};
 use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody, ProblemItem};
-use crate::state::{AppState, Who, now};
-
-/// Longest wait for a hashing slot before answering 503.
-const HASH_SLOT_WAIT: Duration = Duration::from_secs(2);
-/// Failed logins are counted in windows of this many seconds.
-const FAILURE_WINDOW: i64 = 60;
+use crate::routes::mfa::CodeRequest;
+use crate::sign_in::{invalid_code, step_answer};
+use crate::state::AppState;
 
 /// Login credentials.
 #[derive(Deserialize, ToSchema)]
@@ -177,7 +175,7 @@ async fn issue_tokens(
     session: &Session,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
-    let expired = password_expired(state, user.password_changed_at, now);
+    let expired = password_expired(&state.settings, user.password_changed_at, now);
     let scope = if expired {
         PASSWORD_CHANGE_ONLY.to_string()
     } else {
@@ -270,70 +268,6 @@ async fn login_gate(
     Ok(())
 }
 
-/// Counts a failed sign-in step (password or second factor) towards the
-/// account lockout and the address delay; audits a new lock.
-async fn count_failure(
-    state: &AppState,
-    user: &User,
-    who: &Who,
-    client: std::net::IpAddr,
-    now: i64,
-) -> Result<i64, ApiError> {
-    state.limits.record_failure(client, now).await;
-    let limits = &state.settings.security.rate_limiting;
-    let outcome = state
-        .store
-        .record_login_failure(
-            &user.id,
-            now,
-            FAILURE_WINDOW,
-            i64::from(limits.login_attempts_per_minute),
-            i64::from(limits.lockout_seconds),
-        )
-        .await?;
-    if outcome.newly_locked {
-        state
-            .audit(
-                "account_locked",
-                who,
-                Some(&user.username),
-                "locked",
-                json!({"until": outcome.locked_until, "failures": outcome.failures}),
-            )
-            .await;
-    }
-    Ok(outcome.failures)
-}
-
-/// Verifies a password on the blocking pool, within the hashing limit.
-/// `None` as `phc` checks against a dummy hash (same cost).
-pub(crate) async fn verify_bounded(
-    state: &AppState,
-    password: SecretString,
-    phc: Option<String>,
-) -> Result<PasswordCheck, ApiError> {
-    let permit = tokio::time::timeout(HASH_SLOT_WAIT, state.hash_slots.acquire())
-        .await
-        .map_err(|_| {
-            ApiError::new(Kind::Busy, "too many sign-ins at once; retry shortly").retry_after(1)
-        })?
-        .map_err(|_| ApiError::internal())?;
-    let hasher = state.hasher.clone();
-    let started = Instant::now();
-    let check = tokio::task::spawn_blocking(move || match phc {
-        Some(phc) => hasher.verify(&password, &phc),
-        None => {
-            hasher.verify_dummy(&password);
-            PasswordCheck::Mismatch
-        }
-    })
-    .await
-    .map_err(|_| ApiError::internal())?;
-    state.observe_hash_time(started.elapsed());
-    drop(permit);
-    Ok(check)
-}
-
 /// Sign in with a username and password.
 ///
 /// Every failure (unknown user, wrong password, disabled or locked account)
@@ -358,10 +292,6 @@ pub async fn login(
     let now = now();
     login_gate(&state, client, &req.username, now).await?;
     let user = state.store.user_by_name(&req.username).await?;
-    let anonymous = Who {
-        actor: None,
-        client: Some(client),
-    };
     let who = |u: &User| Who {
         actor: Some(u.username.clone()),
         client: Some(client),
@@ -371,51 +301,50 @@ pub async fn login(
     if let Some(u) = &user
         && u.locked_until.is_some_and(|t| t > now)
     {
-        tokio::time::sleep(state.typical_hash_time()).await;
-        state.limits.record_failure(client, now).await;
+        tokio::time::sleep(state.hashing.typical_time()).await;
+        let failed = Failed {
+            event: "login_failed",
+            reason: "locked",
+            lockout: false,
+        };
         state
-            .audit(
-                "login_failed",
-                &who(u),
-                Some(&u.username),
-                "denied",
-                json!({"reason": "locked"}),
-            )
-            .await;
+            .sign_in()
+            .fail(Some(u), &who(u), client, now, failed)
+            .await?;
         return Err(ApiError::invalid_credentials());
     }
 
-    let phc = user.as_ref().map(|u| u.password_hash.clone());
-    let check = verify_bounded(&state, req.password.clone(), phc).await?;
-
-    let Some(user) = user else {
-        state.limits.record_failure(client, now).await;
-        state
-            .audit(
-                "login_failed",
-                &anonymous,
-                None,
-                "denied",
-                json!({"reason": "unknown_user"}),
-            )
-            .await;
-        return Err(ApiError::invalid_credentials());
+    let failed = Failed {
+        event: "login_failed",
+        reason: if user.is_some() {
+            "wrong_password"
+        } else {
+            "unknown_user"
+        },
+        lockout: true,
     };
-    let needs_rehash = match check {
-        PasswordCheck::Mismatch => {
-            let failures = count_failure(&state, &user, &who(&user), client, now).await?;
-            state
-                .audit(
-                    "login_failed",
-                    &who(&user),
-                    Some(&user.username),
-                    "denied",
-                    json!({"reason": "wrong_password", "failures": failures}),
-                )
-                .await;
-            return Err(ApiError::invalid_credentials());
-        }
-        PasswordCheck::Match { needs_rehash } => needs_rehash,
+    let caller = user.as_ref().map_or(
+        Who {
+            actor: None,
+            client: Some(client),
+        },
+        who,
+    );
+    let needs_rehash = state
+        .sign_in()
+        .recheck_password(
+            user.as_ref(),
+            req.password.clone(),
+            &caller,
+            client,
+            now,
+            failed,
+        )
+        .await
+        .map_err(|e| step_answer(e, ApiError::invalid_credentials))?;
+    // An unknown account never matches: recheck_password refused it.
+    let Some(user) = user else {
+        return Err(ApiError::invalid_credentials());
     };
     if user.disabled {
         state
@@ -431,7 +360,7 @@ pub async fn login(
     }
 
     if needs_rehash {
-        let hasher = state.hasher.clone();
+        let hasher = state.hashing.hasher().clone();
         let password = req.password.clone();
         if let Ok(Ok(new_hash)) = tokio::task::spawn_blocking(move || hasher.hash(&password)).await
         {
@@ -583,16 +512,12 @@ pub async fn login_mfa(
                 json!({"reason": "locked"}),
             )
             .await;
-        return Err(crate::mfa::invalid_code());
+        return Err(invalid_code());
     }
-    let method =
-        match crate::mfa::check_code(&state, &user, req.code.expose_secret(), &who, now).await {
-            Ok(m) => m,
-            Err(e) => {
-                count_failure(&state, &user, &who, client, now).await?;
-                return Err(e);
-            }
-        };
+    let method = state
+        .sign_in()
+        .recheck_code(&user, req.code.expose_secret(), &who, client, now, true)
+        .await?;
     if !state.store.challenge_consume(&hash, now).await? {
         return Err(expired());
     }
@@ -614,7 +539,7 @@ pub async fn login_mfa(
 #[utoipa::path(
     post, path = "/api/v1/auth/step-up", tag = "auth", operation_id = "stepUp",
     security(("bearer" = [])),
-    request_body = crate::routes::mfa::CodeRequest,
+    request_body = CodeRequest,
     responses(
         BodyErrors,
         (status = 204, description = "Confirmed for the next 5 minutes"),
@@ -625,7 +550,7 @@ pub async fn login_mfa(
 pub async fn step_up(
     State(state): State<AppState>,
     caller: SessionCaller,
-    ApiJson(req): ApiJson<crate::routes::mfa::CodeRequest>,
+    ApiJson(req): ApiJson<CodeRequest>,
 ) -> Result<StatusCode, ApiError> {
     if !caller.user.mfa_enabled {
         return Err(ApiError::new(
@@ -635,18 +560,17 @@ pub async fn step_up(
     }
     let now = now();
     throttle_gate(&state, caller.client, now).await?;
-    if let Err(e) = crate::mfa::check_code(
-        &state,
-        &caller.user,
-        req.code.expose_secret(),
-        &caller.who(),
-        now,
-    )
-    .await
-    {
-        state.limits.record_failure(caller.client, now).await;
-        return Err(e);
-    }
+    state
+        .sign_in()
+        .recheck_code(
+            &caller.user,
+            req.code.expose_secret(),
+            &caller.who(),
+            caller.client,
+            now,
+            false,
+        )
+        .await?;
     state
         .store
         .session_mfa_done(&caller.session.id, now)
@@ -723,7 +647,7 @@ pub async fn refresh(
         .session(&session_id)
         .await?
         .ok_or_else(refused)?;
-    if let Some(reason) = session_end_reason(&state, &session, now) {
+    if let Some(reason) = session_end_reason(&state.settings, &session, now) {
         if session.ended_at.is_none() {
             state.store.end_session(&session.id, reason, now).await?;
         }
@@ -802,31 +726,30 @@ pub async fn change_password(
 ) -> Result<Json<PasswordChanged>, ApiError> {
     let now = now();
     throttle_gate(&state, caller.client, now).await?;
-    let check = verify_bounded(
-        &state,
-        req.current_password.clone(),
-        Some(caller.user.password_hash.clone()),
-    )
-    .await?;
-    if matches!(check, PasswordCheck::Mismatch) {
-        state.limits.record_failure(caller.client, now).await;
-        state
-            .audit(
-                "password_change_failed",
-                &caller.who(),
-                Some(&caller.user.username),
-                "denied",
-                json!({"reason": "wrong_current_password"}),
-            )
-            .await;
-        return Err(ApiError::invalid_field(
-            "current_password",
-            "the current password is wrong",
-        ));
-    }
+    let failed = Failed {
+        event: "password_change_failed",
+        reason: "wrong_current_password",
+        lockout: false,
+    };
+    state
+        .sign_in()
+        .recheck_password(
+            Some(&caller.user),
+            req.current_password.clone(),
+            &caller.who(),
+            caller.client,
+            now,
+            failed,
+        )
+        .await
+        .map_err(|e| {
+            step_answer(e, || {
+                ApiError::invalid_field("current_password", "the current password is wrong")
+            })
+        })?;
     let accounts = Accounts {
         store: &state.store,
-        hasher: &state.hasher,
+        hasher: state.hashing.hasher(),
         policy: &state.policy,
         settings: &state.settings,
     };

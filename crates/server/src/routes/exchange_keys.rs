@@ -10,10 +10,71 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
 
+use cryptobot_service::clock::{now, now_ms};
+use cryptobot_service::exchange_keys::{self, NewCredentials, NewKeyMeta, Vault, VaultOpError};
+
 use crate::extract::{ApiJson, Caller, Validate, check_len};
 use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
-use crate::state::{AppState, now, now_ms};
-use crate::vault::{ExchangeKeyView, NewCredentials, NewKeyMeta, Vault, VaultOpError};
+use crate::state::AppState;
+
+/// A key as listings show it: never a secret.
+#[derive(Serialize, ToSchema)]
+pub struct ExchangeKeyView {
+    /// Key id (`xk_…`).
+    pub id: String,
+    /// Exchange.
+    pub exchange: String,
+    /// Label.
+    pub label: String,
+    /// Fingerprint of the current API key (`sha256:` + 12 hex digits).
+    pub fingerprint: String,
+    /// Declared permissions.
+    pub permissions: Vec<String>,
+    /// Note about the exchange-side IP allow-list.
+    pub ip_note: Option<String>,
+    /// Who added it.
+    pub created_by: Option<String>,
+    /// When it was added (unix seconds).
+    pub created_at: i64,
+    /// Current credential version.
+    pub version: i64,
+    /// When the current version was stored (unix seconds).
+    pub rotated_at: i64,
+    /// Days since the current version was stored.
+    pub age_days: i64,
+    /// When rotation is due (unix seconds).
+    pub rotation_due_at: i64,
+    /// The current version is older than `rotation_days`.
+    pub rotation_due: bool,
+    /// When it was revoked (unix seconds).
+    pub revoked_at: Option<i64>,
+    /// Whether the vault can sign requests for this exchange.
+    pub can_sign: bool,
+}
+
+// The OpenAPI description of `cryptobot_service::exchange_keys::ExchangeKeyView`
+// (the service does not depend on utoipa): the same fields, in order.
+impl From<exchange_keys::ExchangeKeyView> for ExchangeKeyView {
+    fn from(v: exchange_keys::ExchangeKeyView) -> Self {
+        ExchangeKeyView {
+            id: v.id,
+            exchange: v.exchange,
+            label: v.label,
+            fingerprint: v.fingerprint,
+            permissions: v.permissions,
+            ip_note: v.ip_note,
+            created_by: v.created_by,
+            created_at: v.created_at,
+            version: v.version,
+            rotated_at: v.rotated_at,
+            age_days: v.age_days,
+            rotation_due_at: v.rotation_due_at,
+            rotation_due: v.rotation_due,
+            revoked_at: v.revoked_at,
+            can_sign: v.can_sign,
+        }
+    }
+}
 
 /// A new exchange key. The secret is accepted here and never returned.
 #[derive(Deserialize, ToSchema)]
@@ -194,7 +255,7 @@ pub async fn list(
         .list(q.include_revoked, now())
         .await
         .map_err(map_err)?;
-    Ok(Json(keys))
+    Ok(Json(keys.into_iter().map(ExchangeKeyView::from).collect()))
 }
 
 /// Store an exchange key, sealed. Needs a recent second factor when the
@@ -235,7 +296,7 @@ pub async fn add(
         .add(&caller.who(), &meta, &creds, now())
         .await
         .map_err(map_err)?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(view.into())))
 }
 
 /// Store new credentials for a key. The previous ones keep signing for
@@ -271,7 +332,7 @@ pub async fn rotate(
         .rotate(&caller.who(), &id, &creds, now())
         .await
         .map_err(map_err)?;
-    Ok(Json(view))
+    Ok(Json(view.into()))
 }
 
 /// Revoke a key: every version is destroyed at once.
@@ -296,7 +357,7 @@ pub async fn revoke(
         .revoke(&caller.who(), &id, now())
         .await
         .map_err(map_err)?;
-    Ok(Json(view))
+    Ok(Json(view.into()))
 }
 
 /// Sign an exchange request with the key's current credentials.
@@ -338,4 +399,32 @@ pub async fn sign(
         signature: signed.signature,
         headers: signed.headers.into_iter().collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_described_view_is_the_service_view() {
+        let v = exchange_keys::ExchangeKeyView {
+            id: "xk_1".into(),
+            exchange: "binance".into(),
+            label: "main".into(),
+            fingerprint: "sha256:0123456789ab".into(),
+            permissions: vec!["read".into()],
+            ip_note: None,
+            created_by: Some("alice".into()),
+            created_at: 1,
+            version: 2,
+            rotated_at: 3,
+            age_days: 0,
+            rotation_due_at: 4,
+            rotation_due: false,
+            revoked_at: None,
+            can_sign: true,
+        };
+        let sent = serde_json::to_string(&ExchangeKeyView::from(v.clone())).expect("json");
+        assert_eq!(sent, serde_json::to_string(&v).expect("json"));
+    }
 }

@@ -1,4 +1,5 @@
-//! Unauthenticated service endpoints: health, public keys, the API description.
+//! Unauthenticated service endpoints: health, public keys, the CA's
+//! revocation list. The API description is served by [`crate::openapi`].
 
 use axum::Json;
 use axum::extract::State;
@@ -54,15 +55,6 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
 )]
 pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.key_ring().verifier.jwks())
-}
-
-/// This API's OpenAPI description, generated from the code.
-#[utoipa::path(
-    get, path = "/openapi.json", operation_id = "openapi", tag = "meta",
-    responses((status = 200, description = "OpenAPI 3.1 document", body = Object))
-)]
-pub async fn openapi_json() -> Json<serde_json::Value> {
-    Json(crate::app::openapi_value().clone())
 }
 
 /// The local CA's certificate revocation list (DER), as published by

@@ -4,22 +4,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
-use cryptobot_auth::{
-    MAX_PASSWORD_CHARS, PasswordCheck, new_backup_codes, new_totp_secret, normalize_backup_code,
-    otpauth_uri, totp_match,
-};
+use cryptobot_auth::{MAX_PASSWORD_CHARS, new_totp_secret, otpauth_uri, totp_match};
+use cryptobot_service::clock::now;
+use cryptobot_service::sign_in::Failed;
+use cryptobot_service::{mfa, qr};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, SessionCaller, Validate, check_len};
-use crate::mfa::{check_code, invalid_code};
 use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody};
-use crate::state::{AppState, now};
-
-/// Backup codes made at confirmation and on regeneration.
-pub const BACKUP_CODES: usize = 10;
+use crate::sign_in::{invalid_code, step_answer};
+use crate::state::AppState;
 
 /// MFA state of the caller.
 #[derive(Serialize, ToSchema)]
@@ -95,22 +92,6 @@ pub struct BackupCodes {
     pub backup_codes: Vec<String>,
 }
 
-/// Makes codes, stores their MACs, returns them for display.
-async fn fresh_codes(
-    state: &AppState,
-    user_id: &str,
-) -> Result<(Vec<String>, Vec<String>), ApiError> {
-    let codes = new_backup_codes(BACKUP_CODES).map_err(|_| ApiError::internal())?;
-    let mut shown = Vec::with_capacity(codes.len());
-    let mut hashes = Vec::with_capacity(codes.len());
-    for c in &codes {
-        let normalized = normalize_backup_code(c).ok_or_else(ApiError::internal)?;
-        hashes.push(state.mfa.backup_code_hash(&normalized, user_id));
-        shown.push(c.to_string());
-    }
-    Ok((shown, hashes))
-}
-
 /// Your MFA state.
 #[utoipa::path(
     get, path = "/api/v1/mfa", tag = "mfa", operation_id = "mfaStatus",
@@ -173,8 +154,8 @@ pub async fn enroll(
         &caller.user.username,
         &secret,
     );
-    let qr_png = crate::qr::png(&uri).map_err(|_| ApiError::internal())?;
-    let qr_svg = crate::qr::svg(&uri).map_err(|_| ApiError::internal())?;
+    let qr_png = qr::png(&uri).map_err(|_| ApiError::internal())?;
+    let qr_svg = qr::svg(&uri).map_err(|_| ApiError::internal())?;
     state
         .audit(
             "mfa_enrollment_started",
@@ -238,7 +219,8 @@ pub async fn confirm(
             .await;
         return Err(invalid_code());
     };
-    let (shown, hashes) = fresh_codes(&state, &caller.user.id).await?;
+    let (shown, hashes) =
+        mfa::backup_codes(&state.mfa, &caller.user.id).ok_or_else(ApiError::internal)?;
     if !state
         .store
         .totp_confirm(&caller.user.id, step, &hashes, now)
@@ -287,7 +269,8 @@ pub async fn regenerate(
         return Err(ApiError::new(Kind::Conflict, "MFA is not enabled"));
     }
     caller.require_step_up(&state).await?;
-    let (shown, hashes) = fresh_codes(&state, &caller.user.id).await?;
+    let (shown, hashes) =
+        mfa::backup_codes(&state.mfa, &caller.user.id).ok_or_else(ApiError::internal)?;
     state
         .store
         .backup_codes_replace(&caller.user.id, &hashes, now())
@@ -327,37 +310,37 @@ pub async fn disable(
         return Err(ApiError::new(Kind::Conflict, "MFA is not enabled"));
     }
     let now = now();
-    let check = crate::routes::auth::verify_bounded(
-        &state,
-        req.password.clone(),
-        Some(caller.user.password_hash.clone()),
-    )
-    .await?;
-    if matches!(check, PasswordCheck::Mismatch) {
-        state.limits.record_failure(caller.client, now).await;
-        state
-            .audit(
-                "mfa_disable_failed",
-                &caller.who(),
-                Some(&caller.user.username),
-                "denied",
-                json!({"reason": "wrong_password"}),
-            )
-            .await;
-        return Err(ApiError::invalid_field("password", "the password is wrong"));
-    }
-    if let Err(e) = check_code(
-        &state,
-        &caller.user,
-        req.code.expose_secret(),
-        &caller.who(),
-        now,
-    )
-    .await
-    {
-        state.limits.record_failure(caller.client, now).await;
-        return Err(e);
-    }
+    let failed = Failed {
+        event: "mfa_disable_failed",
+        reason: "wrong_password",
+        lockout: false,
+    };
+    let sign_in = state.sign_in();
+    sign_in
+        .recheck_password(
+            Some(&caller.user),
+            req.password.clone(),
+            &caller.who(),
+            caller.client,
+            now,
+            failed,
+        )
+        .await
+        .map_err(|e| {
+            step_answer(e, || {
+                ApiError::invalid_field("password", "the password is wrong")
+            })
+        })?;
+    sign_in
+        .recheck_code(
+            &caller.user,
+            req.code.expose_secret(),
+            &caller.who(),
+            caller.client,
+            now,
+            false,
+        )
+        .await?;
     state.store.mfa_remove(&caller.user.id).await?;
     state
         .audit(

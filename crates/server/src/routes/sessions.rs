@@ -4,13 +4,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cryptobot_auth::Scope;
+use cryptobot_service::clock::now;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::extract::SessionCaller;
 use crate::problem::{ApiError, Kind, ProblemBody, ScopeErrors};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// One open session.
 #[derive(Serialize, ToSchema)]

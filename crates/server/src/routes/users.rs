@@ -7,10 +7,12 @@ use cryptobot_store::User;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::accounts::{AccountError, Accounts};
+use cryptobot_service::accounts::{self, AccountError, Accounts};
+use cryptobot_service::clock::now;
+
 use crate::extract::{ApiJson, Caller, Validate, check_len};
 use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// An account as administrators see it (never the password hash).
 #[derive(Serialize, ToSchema)]
@@ -35,21 +37,28 @@ pub struct UserView {
     pub mfa_enabled: bool,
 }
 
+// The OpenAPI description of `cryptobot_service::accounts::UserView`
+// (the service does not depend on utoipa): the same fields, in order.
+impl From<accounts::UserView> for UserView {
+    fn from(v: accounts::UserView) -> Self {
+        UserView {
+            username: v.username,
+            role: v.role,
+            disabled: v.disabled,
+            locked: v.locked,
+            locked_until: v.locked_until,
+            created_at: v.created_at,
+            last_login_at: v.last_login_at,
+            password_changed_at: v.password_changed_at,
+            mfa_enabled: v.mfa_enabled,
+        }
+    }
+}
+
 impl UserView {
     /// The view of `u` at `now`.
     pub fn of(u: User, now: i64) -> Self {
-        let locked_until = u.locked_until.filter(|t| *t > now);
-        UserView {
-            locked: locked_until.is_some(),
-            locked_until,
-            username: u.username,
-            role: u.role,
-            disabled: u.disabled,
-            mfa_enabled: u.mfa_enabled,
-            created_at: u.created_at,
-            last_login_at: u.last_login_at,
-            password_changed_at: u.password_changed_at,
-        }
+        accounts::UserView::of(u, now).into()
     }
 }
 
@@ -65,7 +74,7 @@ pub struct RoleRequest {
 impl Validate for RoleRequest {
     fn validate(&self) -> Result<(), ApiError> {
         check_len("role", &self.role, 1, 32)?;
-        crate::accounts::parse_role(&self.role)
+        accounts::parse_role(&self.role)
             .map(|_| ())
             .map_err(|e| ApiError::invalid_field("role", e.to_string()))
     }
@@ -86,7 +95,7 @@ fn map_err(e: AccountError) -> ApiError {
 fn accounts(state: &AppState) -> Accounts<'_> {
     Accounts {
         store: &state.store,
-        hasher: &state.hasher,
+        hasher: state.hashing.hasher(),
         policy: &state.policy,
         settings: &state.settings,
     }
@@ -225,4 +234,26 @@ pub async fn set_role(
         .await
         .map_err(map_err)?;
     Ok(Json(UserView::of(u, now())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_described_view_is_the_service_view() {
+        let v = accounts::UserView {
+            username: "alice".into(),
+            role: "admin".into(),
+            disabled: false,
+            locked: true,
+            locked_until: Some(7),
+            created_at: 1,
+            last_login_at: None,
+            password_changed_at: 2,
+            mfa_enabled: true,
+        };
+        let sent = serde_json::to_string(&UserView::from(v.clone())).expect("json");
+        assert_eq!(sent, serde_json::to_string(&v).expect("json"));
+    }
 }

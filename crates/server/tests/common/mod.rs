@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use cryptobot_auth::{PasswordHasher, SigningKey};
 use cryptobot_config::{Config, Layout, Settings};
-use cryptobot_server::accounts::{Accounts, policy_from};
-use cryptobot_server::state::Who;
 use cryptobot_server::{Running, StartOptions};
+use cryptobot_service::accounts::{Accounts, policy_from};
+use cryptobot_service::audit::Who;
 use cryptobot_store::{Store, Target};
 use cryptobot_testkit::PgServer;
 use secrecy::SecretString;
@@ -93,7 +93,7 @@ impl TestServer {
         for (name, bytes) in secrets {
             std::fs::write(layout.secret(name), bytes).unwrap();
         }
-        let cert = cryptobot_tls::self_signed_localhost(cryptobot_server::state::now()).unwrap();
+        let cert = cryptobot_tls::self_signed_localhost(cryptobot_service::clock::now()).unwrap();
         std::fs::write(layout.tls_dir().join("server.crt"), &cert.cert_pem).unwrap();
         std::fs::write(layout.tls_dir().join("server.key"), cert.key_pem.as_bytes()).unwrap();
 

@@ -1,8 +1,8 @@
-//! The key vault at work: the master key ring file, exchange keys (add,
-//! list, rotate, revoke, sign), master key rotation, and the MFA root key.
-//! Shared by the HTTP routes and the `cryptobot keys` / `cryptobot vault`
-//! commands, so both follow the same rules and write the same audit
-//! records.
+//! The exchange-key vault at work: the master key ring file (where it is,
+//! loading, rotation), exchange keys (add, list, rotate, revoke, sign), and
+//! the MFA root key kept in the vault. Shared by the HTTP routes and the
+//! `cryptobot keys` / `cryptobot vault` commands, so both follow the same
+//! rules and write the same audit records.
 
 use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -18,8 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::keys::{KeyError, vault_key_path};
-use crate::state::{Who, audit_event, log_audit, record_audit};
+use crate::audit::{Who, audit_event, log_audit, record_audit};
 
 /// Purpose of exchange credential records.
 pub const PURPOSE_EXCHANGE: &str = "exchange-credentials";
@@ -31,6 +30,88 @@ pub const PURPOSE_MFA_ROOT: &str = "mfa-root";
 pub const MAX_TIMESTAMP_SKEW_MS: i64 = 60_000;
 /// Spikes need at least this many requests in an hour.
 pub const SPIKE_MIN_REQUESTS: i64 = 20;
+
+/// Why the vault master key ring cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterKeyError {
+    /// The vault master key cannot be read.
+    #[error("cannot read the vault master key {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The vault master key file is not usable.
+    #[error("the vault master key {path} is not usable: {why}")]
+    Unusable {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The master key ring does not open what the database holds.
+    #[error(
+        "the vault master key {path} does not open the secrets stored with master key version {version}"
+    )]
+    Mismatch {
+        /// The file.
+        path: String,
+        /// The master version that does not open.
+        version: i64,
+    },
+    /// The vault could not be checked against the database.
+    #[error("cannot check the vault master key against the database: {0}")]
+    Check(String),
+}
+
+impl MasterKeyError {
+    /// How to fix it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            MasterKeyError::Read { .. } => {
+                "restore vault_master.key from your backup (a new key cannot open secrets sealed with the old one); only for a fresh installation run `cryptobot secure-config`, then `cryptobot user reset-mfa` for every user with MFA"
+            }
+            MasterKeyError::Unusable { .. } => {
+                "restore vault_master.key from a backup; a new one cannot decrypt existing data"
+            }
+            MasterKeyError::Mismatch { .. } => {
+                "this is not the key ring the secrets were sealed with: restore the vault_master.key that belongs to this database from your backup, or point CRYPTOBOT_VAULT_KEY_FILE at it"
+            }
+            MasterKeyError::Check(_) => "check that the database is reachable and intact",
+        }
+    }
+}
+
+/// Where the vault master key is read from, first match wins:
+/// `CRYPTOBOT_VAULT_KEY_FILE`, the systemd credential
+/// `$CREDENTIALS_DIRECTORY/vault_master.key` (the unit from `cryptobot
+/// permissions` passes it with `LoadCredential=`), then
+/// `<home>/config/secrets/vault_master.key`.
+pub fn vault_key_path(layout: &Layout) -> std::path::PathBuf {
+    vault_key_path_from(
+        layout,
+        std::env::var_os("CRYPTOBOT_VAULT_KEY_FILE"),
+        std::env::var_os("CREDENTIALS_DIRECTORY"),
+    )
+}
+
+fn vault_key_path_from(
+    layout: &Layout,
+    file: Option<std::ffi::OsString>,
+    credentials: Option<std::ffi::OsString>,
+) -> std::path::PathBuf {
+    if let Some(f) = file.filter(|f| !f.is_empty()) {
+        return f.into();
+    }
+    if let Some(dir) = credentials.filter(|d| !d.is_empty()) {
+        let p = std::path::Path::new(&dir).join("vault_master.key");
+        if p.exists() {
+            return p;
+        }
+    }
+    layout.secret("vault_master.key")
+}
 
 /// The master key ring as loaded from its file, re-read when the file
 /// changes (after `cryptobot vault rotate-master`).
@@ -55,19 +136,17 @@ fn file_stamp(path: &Path) -> Option<(i64, i64, u64)> {
 }
 
 /// Reads and parses a key ring file.
-pub fn read_keyring(path: &Path) -> Result<Keyring, KeyError> {
-    let bytes = Zeroizing::new(
-        std::fs::read(path).map_err(|source| KeyError::ReadVaultKey {
-            path: path.display().to_string(),
-            source,
-        })?,
-    );
-    let ring = Keyring::parse(&bytes).map_err(|e| KeyError::BadVaultKey {
+pub fn read_keyring(path: &Path) -> Result<Keyring, MasterKeyError> {
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| MasterKeyError::Read {
+        path: path.display().to_string(),
+        source,
+    })?);
+    let ring = Keyring::parse(&bytes).map_err(|e| MasterKeyError::Unusable {
         path: path.display().to_string(),
         why: e.to_string(),
     })?;
     if ring.has_constant_key() {
-        return Err(KeyError::BadVaultKey {
+        return Err(MasterKeyError::Unusable {
             path: path.display().to_string(),
             why: "a key is one repeated byte (a placeholder, not a key)".into(),
         });
@@ -77,12 +156,12 @@ pub fn read_keyring(path: &Path) -> Result<Keyring, KeyError> {
 
 impl VaultKeys {
     /// Loads the ring from where [`vault_key_path`] says.
-    pub fn load(layout: &Layout) -> Result<VaultKeys, KeyError> {
+    pub fn load(layout: &Layout) -> Result<VaultKeys, MasterKeyError> {
         Self::load_from(vault_key_path(layout))
     }
 
     /// Loads the ring from `path`.
-    pub fn load_from(path: PathBuf) -> Result<VaultKeys, KeyError> {
+    pub fn load_from(path: PathBuf) -> Result<VaultKeys, MasterKeyError> {
         let stamp = file_stamp(&path);
         let ring = read_keyring(&path)?;
         Ok(VaultKeys {
@@ -221,7 +300,7 @@ pub struct NewKeyMeta {
 }
 
 /// A key as listings show it: never a secret.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ExchangeKeyView {
     /// Key id (`xk_…`).
     pub id: String,
@@ -803,21 +882,21 @@ pub async fn mfa_keys(
 
 /// Checks at startup that the ring opens one record of every master
 /// version in use; the error names the version that does not.
-pub async fn check_ring(store: &Store, keys: &VaultKeys) -> Result<(), KeyError> {
+pub async fn check_ring(store: &Store, keys: &VaultKeys) -> Result<(), MasterKeyError> {
     let ring = keys.ring();
-    let mismatch = |version: i64| KeyError::VaultMismatch {
+    let mismatch = |version: i64| MasterKeyError::Mismatch {
         path: keys.path().display().to_string(),
         version,
     };
     let usage = store
         .vault_master_usage()
         .await
-        .map_err(|e| KeyError::VaultCheck(e.to_string()))?;
+        .map_err(|e| MasterKeyError::Check(e.to_string()))?;
     for (version, _) in usage {
         let rec = store
             .vault_record_by_master(version)
             .await
-            .map_err(|e| KeyError::VaultCheck(e.to_string()))?;
+            .map_err(|e| MasterKeyError::Check(e.to_string()))?;
         if let Some(rec) = rec {
             open_record(&ring, &rec).map_err(|_| mismatch(version))?;
         }
@@ -1019,4 +1098,32 @@ fn write_ring(path: &Path, ring: &Keyring) -> Result<(), VaultOpError> {
         let _ = std::fs::remove_file(&tmp);
         key_file_error(path, "replace", e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_key_location_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout = Layout::new(dir.path().join("home"));
+        let home_key = layout.secret("vault_master.key");
+        assert_eq!(vault_key_path_from(&layout, None, None), home_key);
+        // A credentials directory without the file falls back to the home.
+        let creds = dir.path().to_path_buf();
+        assert_eq!(
+            vault_key_path_from(&layout, None, Some(creds.clone().into())),
+            home_key
+        );
+        std::fs::write(creds.join("vault_master.key"), [7u8; 32]).expect("write");
+        assert_eq!(
+            vault_key_path_from(&layout, None, Some(creds.clone().into())),
+            creds.join("vault_master.key")
+        );
+        assert_eq!(
+            vault_key_path_from(&layout, Some("/k".into()), Some(creds.into())),
+            std::path::PathBuf::from("/k")
+        );
+    }
 }

@@ -9,9 +9,8 @@ use cryptobot_store::{KeyInsert, NewServiceKey, ServiceKey, Store, StoreError, U
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
 
-use crate::state::{Who, record_audit};
+use crate::audit::{Who, record_audit};
 
 /// Longest key lifetime: ten years.
 pub const MAX_LIFETIME_SECS: i64 = 3650 * 86_400;
@@ -104,10 +103,9 @@ pub fn role_scopes(user: &User) -> ScopeSet {
 }
 
 /// A key as listings show it: never a secret or a digest.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ServiceKeyView {
     /// Key id: the `<id>` in `cbk_<id>_<secret>`.
-    #[schema(example = "k2m4q7x3bz5a")]
     pub id: String,
     /// What the key is for.
     pub name: String,

@@ -1,11 +1,12 @@
 //! `cryptobot keys …` (exchange API keys in the vault) and `cryptobot
 //! vault …` (its master key). The same rules and audit records as the HTTP
-//! API (see `cryptobot_server::vault`).
+//! API (see `cryptobot_service::exchange_keys`).
 
 use std::io::BufRead;
 
-use cryptobot_server::state::now;
-use cryptobot_server::vault::{
+use cryptobot_service::audit::record_audit;
+use cryptobot_service::clock::now;
+use cryptobot_service::exchange_keys::{
     ExchangeKeyView, NewCredentials, NewKeyMeta, Vault, VaultKeys, VaultOpError,
 };
 use cryptobot_store::Store;
@@ -189,7 +190,7 @@ pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
     let keys = load_keys(ctx)?;
     rt.block_on(async {
         let store = installation::open_store(ctx, &settings).await?;
-        cryptobot_server::vault::check_ring(&store, &keys)
+        cryptobot_service::exchange_keys::check_ring(&store, &keys)
             .await
             .map_err(|e| {
                 let hint = e.hint().to_string();
@@ -301,7 +302,7 @@ async fn vault_with(
             Ok(())
         }
         VaultCommand::Verify => {
-            let (ok, bad) = cryptobot_server::vault::verify_all(store, keys).await?;
+            let (ok, bad) = cryptobot_service::exchange_keys::verify_all(store, keys).await?;
             if ctx.out.json() {
                 println!("{}", json!({"opened": ok, "failed": bad}));
             } else if !ctx.out.quiet {
@@ -320,8 +321,9 @@ async fn vault_with(
             }
         }
         VaultCommand::RotateMaster => {
-            let report = cryptobot_server::vault::rotate_master(store, keys.path()).await?;
-            cryptobot_server::state::record_audit(
+            let report =
+                cryptobot_service::exchange_keys::rotate_master(store, keys.path()).await?;
+            record_audit(
                 store,
                 "vault_master_rotated",
                 &who,

@@ -6,9 +6,11 @@ use cryptobot_auth::{PasswordCheck, PasswordHasher, PasswordPolicy, Role};
 use cryptobot_config::Settings;
 use cryptobot_store::{NewUser, Store, StoreError, User};
 use secrecy::SecretString;
+use serde::Serialize;
 use serde_json::json;
 
-use crate::state::{Who, now, record_audit};
+use crate::audit::{Who, record_audit};
+use crate::clock::now;
 
 /// Why an account operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,55 @@ pub enum AccountError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// An account as administrators see it (never the password hash): what
+/// `GET /api/v1/users` answers and `cryptobot user list` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    /// Account name.
+    pub username: String,
+    /// admin, trader, viewer or auditor.
+    pub role: String,
+    /// Disabled accounts cannot sign in.
+    pub disabled: bool,
+    /// Locked by failed sign-ins right now.
+    pub locked: bool,
+    /// End of the lock (unix seconds), if locked.
+    pub locked_until: Option<i64>,
+    /// Creation time (unix seconds).
+    pub created_at: i64,
+    /// Last successful sign-in (unix seconds).
+    pub last_login_at: Option<i64>,
+    /// Last password change (unix seconds).
+    pub password_changed_at: i64,
+    /// A confirmed authenticator is enrolled.
+    pub mfa_enabled: bool,
+}
+
+impl UserView {
+    /// The view of `u` at `now`.
+    pub fn of(u: User, now: i64) -> Self {
+        let locked_until = u.locked_until.filter(|t| *t > now);
+        UserView {
+            locked: locked_until.is_some(),
+            locked_until,
+            username: u.username,
+            role: u.role,
+            disabled: u.disabled,
+            mfa_enabled: u.mfa_enabled,
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+            password_changed_at: u.password_changed_at,
+        }
+    }
+}
+
+/// Whether a password set at `changed_at` has expired
+/// (`security.password_policy.max_age_days`; 0 = never).
+pub fn password_expired(settings: &Settings, changed_at: i64, now: i64) -> bool {
+    let days = i64::from(settings.security.password_policy.max_age_days);
+    days > 0 && now > changed_at.saturating_add(days * 86_400)
 }
 
 /// Checks the username rule: 1-64 of `a-z 0-9 . _ -`, first a letter or digit.

@@ -17,7 +17,7 @@ pub const AUDIENCE: &str = "cryptobot-api";
 /// Name of the file listing retired verification keys, under `data/`.
 pub const RETIRED_KEYS_FILE: &str = "jwt-verify-keys.json";
 
-/// Why the key ring could not be loaded.
+/// Why the signing-key ring could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The key file is missing or unreadable.
@@ -34,35 +34,6 @@ pub enum KeyError {
         /// The file.
         path: String,
     },
-    /// The vault master key cannot be read.
-    #[error("cannot read the vault master key {path}: {source}")]
-    ReadVaultKey {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The vault master key file is not usable.
-    #[error("the vault master key {path} is not usable: {why}")]
-    BadVaultKey {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// The master key ring does not open what the database holds.
-    #[error(
-        "the vault master key {path} does not open the secrets stored with master key version {version}"
-    )]
-    VaultMismatch {
-        /// The file.
-        path: String,
-        /// The master version that does not open.
-        version: i64,
-    },
-    /// The vault could not be checked against the database.
-    #[error("cannot check the vault master key against the database: {0}")]
-    VaultCheck(String),
     /// The retired-keys file is damaged.
     #[error("{path} is not a valid list of retired verification keys: {why}")]
     BadRetired {
@@ -80,16 +51,6 @@ impl KeyError {
             KeyError::Read { .. } | KeyError::BadSigningKey { .. } => {
                 "run `cryptobot secure-config` to create the missing keys"
             }
-            KeyError::ReadVaultKey { .. } => {
-                "restore vault_master.key from your backup (a new key cannot open secrets sealed with the old one); only for a fresh installation run `cryptobot secure-config`, then `cryptobot user reset-mfa` for every user with MFA"
-            }
-            KeyError::BadVaultKey { .. } => {
-                "restore vault_master.key from a backup; a new one cannot decrypt existing data"
-            }
-            KeyError::VaultMismatch { .. } => {
-                "this is not the key ring the secrets were sealed with: restore the vault_master.key that belongs to this database from your backup, or point CRYPTOBOT_VAULT_KEY_FILE at it"
-            }
-            KeyError::VaultCheck(_) => "check that the database is reachable and intact",
             KeyError::BadRetired { .. } => {
                 "restore the file from a backup, or delete it (tokens signed by retired keys then stop working)"
             }
@@ -175,36 +136,6 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
     })
 }
 
-/// Where the vault master key is read from, first match wins:
-/// `CRYPTOBOT_VAULT_KEY_FILE`, the systemd credential
-/// `$CREDENTIALS_DIRECTORY/vault_master.key` (the unit from `cryptobot
-/// permissions` passes it with `LoadCredential=`), then
-/// `<home>/config/secrets/vault_master.key`.
-pub fn vault_key_path(layout: &Layout) -> std::path::PathBuf {
-    vault_key_path_from(
-        layout,
-        std::env::var_os("CRYPTOBOT_VAULT_KEY_FILE"),
-        std::env::var_os("CREDENTIALS_DIRECTORY"),
-    )
-}
-
-fn vault_key_path_from(
-    layout: &Layout,
-    file: Option<std::ffi::OsString>,
-    credentials: Option<std::ffi::OsString>,
-) -> std::path::PathBuf {
-    if let Some(f) = file.filter(|f| !f.is_empty()) {
-        return f.into();
-    }
-    if let Some(dir) = credentials.filter(|d| !d.is_empty()) {
-        let p = std::path::Path::new(&dir).join("vault_master.key");
-        if p.exists() {
-            return p;
-        }
-    }
-    layout.secret("vault_master.key")
-}
-
 /// Loads the key ring as of `now`.
 pub fn load(layout: &Layout, now: i64) -> Result<KeyRing, KeyError> {
     let signing = read_signing_key(&signing_path(layout))?;
@@ -251,32 +182,4 @@ pub fn files_stamp(layout: &Layout) -> Vec<Option<(u64, i64, i64)>> {
                 .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vault_key_location_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let layout = Layout::new(dir.path().join("home"));
-        let home_key = layout.secret("vault_master.key");
-        assert_eq!(vault_key_path_from(&layout, None, None), home_key);
-        // A credentials directory without the file falls back to the home.
-        let creds = dir.path().to_path_buf();
-        assert_eq!(
-            vault_key_path_from(&layout, None, Some(creds.clone().into())),
-            home_key
-        );
-        std::fs::write(creds.join("vault_master.key"), [7u8; 32]).expect("write");
-        assert_eq!(
-            vault_key_path_from(&layout, None, Some(creds.clone().into())),
-            creds.join("vault_master.key")
-        );
-        assert_eq!(
-            vault_key_path_from(&layout, Some("/k".into()), Some(creds.into())),
-            std::path::PathBuf::from("/k")
-        );
-    }
 }

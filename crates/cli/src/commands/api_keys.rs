@@ -1,16 +1,16 @@
 //! `cryptobot apikey …`: service API keys from the shell, on this
 //! installation's database. The same rules and audit records as the HTTP
-//! API (see `cryptobot_server::service_keys`); the operator acts as
+//! API (see `cryptobot_service::api_keys`); the operator acts as
 //! `cli:<login>`. Whoever can run this can read the database anyway, so
 //! the second-factor rule of the API does not apply here.
 //!
 //! Without `--user`, `create` gives the key to the installation's only
 //! administrator; with several (or none) it asks for `--user`.
 
-use cryptobot_server::service_keys::{
+use cryptobot_service::api_keys::{
     IssuedKey, ServiceKeyError, ServiceKeyView, ServiceKeys, parse_scopes,
 };
-use cryptobot_server::state::now;
+use cryptobot_service::clock::now;
 use cryptobot_store::{Store, User};
 use secrecy::ExposeSecret;
 use serde_json::json;

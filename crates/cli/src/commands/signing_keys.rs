@@ -4,14 +4,15 @@
 use cryptobot_auth::SigningKey;
 use cryptobot_config::SECRET_FILE_MODE;
 use cryptobot_plan::{Content, Planner};
-use cryptobot_server::keys;
+use cryptobot_service::clock::now;
+use cryptobot_service::signing_keys;
 use secrecy::SecretBox;
 use serde_json::json;
 
 use crate::commands::secure_config::prepare_if_needed;
 use crate::context::{Context, Failure};
 
-fn key_failure(e: keys::KeyError) -> Failure {
+fn key_failure(e: signing_keys::KeyError) -> Failure {
     let hint = e.hint().to_string();
     Failure::input(e.to_string(), Some(hint))
 }
@@ -19,13 +20,14 @@ fn key_failure(e: keys::KeyError) -> Failure {
 pub fn rotate_signing_key(ctx: &Context) -> Result<(), Failure> {
     prepare_if_needed(ctx)?;
     let (config, _) = ctx.load_config()?;
-    let now = cryptobot_server::state::now();
-    let key_path = keys::signing_path(&ctx.layout);
-    let current = keys::read_signing_key(&ctx.root.host(&key_path)?).map_err(key_failure)?;
+    let now = now();
+    let key_path = signing_keys::signing_path(&ctx.layout);
+    let current =
+        signing_keys::read_signing_key(&ctx.root.host(&key_path)?).map_err(key_failure)?;
     let host_layout = cryptobot_config::Layout::new(ctx.root.host(ctx.layout.home())?);
-    let retired = keys::read_retired(&host_layout).map_err(key_failure)?;
+    let retired = signing_keys::read_retired(&host_layout).map_err(key_failure)?;
     let lifetime = i64::from(config.security.session.access_token_seconds);
-    let list = keys::retire(retired, &current, now, lifetime);
+    let list = signing_keys::retire(retired, &current, now, lifetime);
     let (new_key, pem) = SigningKey::generate()
         .map_err(|e| Failure::runtime(format!("cannot generate a key: {e}"), None))?;
     let list_text =
@@ -39,7 +41,7 @@ pub fn rotate_signing_key(ctx: &Context) -> Result<(), Failure> {
         None,
     )?;
     planner.ensure_file(
-        &keys::retired_path(&ctx.layout),
+        &signing_keys::retired_path(&ctx.layout),
         Content::Text(list_text + "\n"),
         SECRET_FILE_MODE,
         None,

@@ -1,0 +1,114 @@
+//! The API's OpenAPI description: every route is registered together with
+//! its description (utoipa-axum), so `/openapi.json` cannot miss one.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::{api_keys, audit, auth, exchange_keys, meta, mfa, sessions, users};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Cryptobot security API",
+        description = "Accounts, sign-in, sessions, roles and the audit log of a Cryptobot installation. \
+Errors are RFC 9457 problem+json with a stable `type`. Scopes per role: admin = all; \
+trader = account:self keys:read keys:sign trade:execute trade:read; \
+viewer = account:self keys:read trade:read; auditor = account:self audit:read users:read trade:read.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    modifiers(&BearerScheme),
+    components(schemas(crate::problem::ProblemBody, crate::problem::ProblemItem)),
+    tags(
+        (name = "auth", description = "Sign-in and tokens"),
+        (name = "mfa", description = "Multi-factor authentication"),
+        (name = "sessions", description = "Your sessions"),
+        (name = "users", description = "Account administration"),
+        (name = "audit", description = "Security events"),
+        (name = "api-keys", description = "Service-to-service API keys (`Authorization: ApiKey cbk_<id>_<secret>`), accepted wherever a bearer token is, with the key's scopes narrowed to its owner's role"),
+        (name = "vault", description = "Exchange API keys: sealed at rest, never returned after creation; the vault signs exchange requests so strategies never hold a secret"),
+        (name = "meta", description = "Health, keys, this description"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT (EdDSA)".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "`ApiKey cbk_<id>_<secret>`: a service API key (see POST /api/v1/api-keys)",
+                ),
+            )),
+        );
+    }
+}
+
+/// Every route, each registered together with its description.
+pub(crate) fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(meta::healthz))
+        .routes(routes!(meta::jwks))
+        .routes(routes!(openapi_json))
+        .routes(routes!(meta::ca_crl))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::login_mfa))
+        .routes(routes!(auth::step_up))
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::enroll))
+        .routes(routes!(mfa::confirm))
+        .routes(routes!(mfa::regenerate))
+        .routes(routes!(mfa::disable))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::end))
+        .routes(routes!(users::list))
+        .routes(routes!(users::disable))
+        .routes(routes!(users::enable))
+        .routes(routes!(users::unlock))
+        .routes(routes!(users::set_role))
+        .routes(routes!(audit::list))
+        .routes(routes!(exchange_keys::list, exchange_keys::add))
+        .routes(routes!(exchange_keys::rotate))
+        .routes(routes!(exchange_keys::revoke))
+        .routes(routes!(exchange_keys::sign))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::rotate))
+        .routes(routes!(api_keys::revoke))
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> OpenApiDoc {
+    api_router().split_for_parts().1
+}
+
+/// The OpenAPI document as JSON, built once.
+pub fn openapi_value() -> &'static serde_json::Value {
+    static DOC: OnceLock<serde_json::Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::to_value(openapi()).unwrap_or_default())
+}
+
+/// This API's OpenAPI description, generated from the code.
+#[utoipa::path(
+    get, path = "/openapi.json", operation_id = "openapi", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object))
+)]
+pub async fn openapi_json() -> Json<serde_json::Value> {
+    Json(openapi_value().clone())
+}
