@@ -11,7 +11,9 @@ use std::path::Path;
 
 use cryptobot_plan::Root;
 
-use super::Target;
+use cryptobot_config::FirewallBackend;
+
+use crate::rules::Target;
 
 /// The facts `auto` decides on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,6 +108,22 @@ pub fn auto_target(host: &HostFirewall) -> (Target, &'static str) {
         (Target::Windows, "Windows Firewall")
     } else {
         host.choose()
+    }
+}
+
+impl Target {
+    /// The backend for `firewall.backend`; `auto` is what the host already
+    /// uses ([`auto_target`]).
+    pub fn from_config(backend: FirewallBackend, host: &HostFirewall) -> Target {
+        match backend {
+            FirewallBackend::Auto => auto_target(host).0,
+            FirewallBackend::Nftables => Target::Nftables,
+            FirewallBackend::Iptables => Target::Iptables,
+            FirewallBackend::Ufw => Target::Ufw,
+            FirewallBackend::Firewalld => Target::Firewalld,
+            FirewallBackend::Pf => Target::Pf,
+            FirewallBackend::Windows => Target::Windows,
+        }
     }
 }
 

@@ -88,7 +88,7 @@ pub fn absent_marker(state: &str) -> String {
 mod tests {
     #[test]
     fn state_file_names_carry_the_backend_and_the_key() {
-        let m = crate::firewall::ufw::MANAGED;
+        let m = crate::render::ufw::MANAGED;
         let names = m.state_files("20261129T000000Z-1");
         assert_eq!(names.len(), m.files.len());
         assert_eq!(
@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn firewalld_always_reloads_and_may_lack_its_zone_and_policy() {
-        let m = crate::firewall::firewalld::MANAGED;
+        let m = crate::render::firewalld::MANAGED;
         assert_eq!(m.settle(true), ["--reload"]);
         assert_eq!(m.settle(false), ["--reload"]);
         let paths: Vec<(&str, bool)> = m.files.iter().map(|f| (f.path, f.required)).collect();

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, ToSocketAddrs};
 
-use super::FirewallError;
+use crate::rules::FirewallError;
 
 /// Every address (IPv4 and IPv6) of every host, sorted and deduplicated.
 /// A host that does not resolve is an error: leaving it out would silently

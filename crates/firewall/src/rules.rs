@@ -1,55 +1,9 @@
-//! `cryptobot firewall`: one rule model, rendered for every backend.
-//!
-//! [`rules`] turns the configuration, the SSH ports and the resolved
-//! addresses of the exchange hosts into a [`RuleSet`]: a pure value that
-//! says what is allowed, with no backend syntax in it. One module per
-//! backend renders it ([`nftables`], [`iptables`], [`ufw`], [`firewalld`],
-//! [`pf`], [`windows`]), and [`fail2ban`] renders the jails that feed on
-//! the service's log and on the firewall's drop log.
-//!
-//! Policy, the same on every backend as far as the backend can express it:
-//!
-//! - inbound: default deny; established/related, loopback, the ICMP and
-//!   ICMPv6 messages IPv4 and IPv6 need (neighbour discovery, path MTU,
-//!   errors, echo), DHCP replies, SSH with a per-address limit on new
-//!   connections, and the TCP ports of the services whose exposure is
-//!   `public`. Every loopback service — PostgreSQL and Redis always — is
-//!   reachable from this machine only. What is dropped is logged with the
-//!   prefix [`LOG_PREFIX`] at a limited rate (broadcast and multicast noise
-//!   is dropped silently, so the port-scan jail never bans a neighbour).
-//! - outbound: open, or with `egress = "allowlist"` only established
-//!   traffic, loopback, ICMP essentials, DHCP, DNS to the configured
-//!   resolvers, NTP to the configured servers and HTTPS to the resolved
-//!   exchange addresses; everything else is logged with the same prefix
-//!   and dropped.
-//! - IPv4 and IPv6 always.
-//!
-//! Nothing here touches the host except [`ssh_ports`] (reads
-//! `sshd_config`) and [`resolve_hosts`] (asks the system resolver).
-
-mod detect;
-pub mod fail2ban;
-pub mod firewalld;
-pub mod iptables;
-pub mod live;
-pub mod managed;
-pub mod nftables;
-pub mod pf;
-mod resolve;
-mod sshd;
-pub mod ufw;
-pub mod windows;
+//! The rule model: what is allowed, with no backend syntax in it.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use cryptobot_config::{Config, Egress, Exposure, FirewallBackend};
-
-use crate::platforms::Rendered;
-
-pub use detect::{HostFirewall, auto_target};
-pub use resolve::resolve_hosts;
-pub use sshd::{SSHD_CONFIG, SshdDirective, ssh_ports, sshd_directives};
+use cryptobot_config::{Config, Egress, Exposure};
 
 /// Prefix of every line the firewall logs for a dropped packet (the
 /// port-scan jail's filter looks for it). Ends with a space, as the kernel
@@ -506,7 +460,8 @@ pub fn rules(
     })
 }
 
-/// A backend `cryptobot firewall render` writes for.
+/// A backend `cryptobot firewall render` writes for. `Target::from_config`
+/// (what `firewall.backend` names) is in [`crate::detect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Nftables,
@@ -519,20 +474,6 @@ pub enum Target {
 }
 
 impl Target {
-    /// The backend for `firewall.backend`; `auto` is what the host already
-    /// uses ([`auto_target`]).
-    pub fn from_config(backend: FirewallBackend, host: &HostFirewall) -> Target {
-        match backend {
-            FirewallBackend::Auto => auto_target(host).0,
-            FirewallBackend::Nftables => Target::Nftables,
-            FirewallBackend::Iptables => Target::Iptables,
-            FirewallBackend::Ufw => Target::Ufw,
-            FirewallBackend::Firewalld => Target::Firewalld,
-            FirewallBackend::Pf => Target::Pf,
-            FirewallBackend::Windows => Target::Windows,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Target::Nftables => "nftables",
@@ -544,116 +485,6 @@ impl Target {
             Target::Fail2ban => "fail2ban",
         }
     }
-}
-
-/// Renders the files for `target`. Names may contain one directory
-/// (`jail.d/cryptobot.conf`), relative to the backend's configuration
-/// directory.
-pub fn render(target: Target, rules: &RuleSet, config: &Config) -> Vec<Rendered> {
-    match target {
-        Target::Nftables => vec![nftables::rendered(rules)],
-        Target::Iptables => iptables::rendered(rules),
-        Target::Ufw => vec![ufw::rendered(rules)],
-        Target::Firewalld => firewalld::rendered(rules),
-        Target::Pf => vec![pf::rendered(rules)],
-        Target::Windows => vec![windows::rendered(rules)],
-        Target::Fail2ban => {
-            fail2ban::rendered(rules, &fail2ban::Fail2banOptions::from_config(config))
-        }
-    }
-}
-
-/// The first lines of every rendered file, behind `comment` (`#`, `//`).
-pub(crate) fn header(comment: &str, target: Target, rules: &RuleSet) -> String {
-    header_with(
-        comment,
-        target,
-        &format!(
-            "  cryptobot firewall render --backend {} --out DIR",
-            target.as_str()
-        ),
-        rules,
-    )
-}
-
-/// [`header`] with the re-generate command line given (XML comments may
-/// not contain two dashes in a row).
-pub(crate) fn header_with(
-    comment: &str,
-    target: Target,
-    regenerate: &str,
-    rules: &RuleSet,
-) -> String {
-    let mut out = String::new();
-    let mut line = |s: &str| {
-        out.push_str(comment);
-        if !s.is_empty() {
-            out.push(' ');
-            out.push_str(s);
-        }
-        out.push('\n');
-    };
-    line(
-        "Generated by cryptobot. Do not edit: change cryptobot.toml ([services], [firewall]) and re-generate with",
-    );
-    line(regenerate);
-    let ports = |v: &[u16]| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
-    let limit = match target {
-        Target::Ufw => {
-            "at most 6 new connections per address within 30 seconds (ufw's fixed limit)"
-                .to_string()
-        }
-        Target::Firewalld | Target::Windows => {
-            "not rate-limited (this firewall cannot limit per address)".to_string()
-        }
-        _ => format!(
-            "at most {} new connections per address and minute",
-            rules.ssh_rate_per_minute
-        ),
-    };
-    line(&format!(
-        "SSH: tcp {} (from {}), {limit}.",
-        ports(&rules.ssh_ports),
-        rules.ssh_source,
-    ));
-    let public: Vec<String> = rules
-        .public
-        .iter()
-        .map(|p| format!("{} {}", p.name, p.port))
-        .collect();
-    line(&format!(
-        "Public: tcp {}.",
-        if public.is_empty() {
-            "none".to_string()
-        } else {
-            public.join(", ")
-        }
-    ));
-    let local: Vec<String> = rules
-        .loopback_only
-        .iter()
-        .map(|p| format!("{} {}", p.name, p.port))
-        .collect();
-    line(&format!("Loopback only: {}.", local.join(", ")));
-    match &rules.egress {
-        None => line("Outbound: open."),
-        Some(e) => line(&format!(
-            "Outbound: allow-list (DNS, NTP, HTTPS to {} address{} of {}); the rest is logged and dropped.",
-            e.https.len(),
-            if e.https.len() == 1 { "" } else { "es" },
-            e.hosts.join(", ")
-        )),
-    }
-    out
-}
-
-/// `1, 2, 3` for a list of displayable items.
-pub(crate) fn joined<T: std::fmt::Display>(items: &[T], sep: &str) -> String {
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(sep)
 }
 
 #[cfg(test)]

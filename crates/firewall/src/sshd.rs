@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use cryptobot_config::{Config, DEFAULT_SSH_PORT};
 use cryptobot_plan::Root;
 
-use super::{FirewallError, SshPorts, SshSource};
+use crate::rules::{FirewallError, SshPorts, SshSource};
 
 /// Host path of the OpenSSH server configuration.
 pub const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";

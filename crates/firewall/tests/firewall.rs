@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use cryptobot_config::Config;
-use cryptobot_harden::firewall::{
-    self, Family, RuleSet, SshPorts, Target, firewalld, iptables, nftables,
+use cryptobot_firewall::{
+    self as firewall, Family, RuleSet, SshPorts, Target, firewalld, iptables, nftables,
 };
 use cryptobot_plan::Root;
 
@@ -514,7 +514,7 @@ fn ufw_script_replaces_its_own_rules_only() {
     ];
     assert_eq!(&calls[..expected_start.len()], expected_start, "{calls:#?}");
     // After the deletes, the script runs exactly what `firewall apply` runs.
-    let applied: Vec<String> = cryptobot_harden::firewall::ufw::commands(&r)
+    let applied: Vec<String> = cryptobot_firewall::ufw::commands(&r)
         .iter()
         .map(|c| c.join(" "))
         .collect();

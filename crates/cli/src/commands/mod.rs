@@ -2,7 +2,6 @@ pub mod apikey;
 pub mod assess;
 pub mod config;
 pub mod firewall;
-pub mod firewall_live;
 pub mod installation;
 pub mod keys;
 pub mod permissions;

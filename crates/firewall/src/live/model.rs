@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Family, Target, iptables};
+use crate::render::iptables;
+use crate::rules::{Family, Target};
 
 /// Directory of the apply state, below `<home>/data/`.
 pub const STATE_DIR: &str = "firewall";
@@ -49,9 +50,9 @@ pub const IPTABLES_BOOT_V6: &str = "/etc/iptables/rules.v6";
 pub enum LiveBackend {
     Nftables,
     Iptables,
-    /// Through the `ufw` command; its files are [`super::ufw::MANAGED`].
+    /// Through the `ufw` command; its files are [`crate::render::ufw::MANAGED`].
     Ufw,
-    /// Through `firewall-cmd`; its files are [`super::firewalld::MANAGED`].
+    /// Through `firewall-cmd`; its files are [`crate::render::firewalld::MANAGED`].
     Firewalld,
 }
 
@@ -88,17 +89,17 @@ impl LiveBackend {
                 .iter()
                 .map(|f| (format!("applied-{id}.{f}"), format!("previous-{id}.{f}")))
                 .collect(),
-            LiveBackend::Ufw => super::ufw::MANAGED.state_files(id),
-            LiveBackend::Firewalld => super::firewalld::MANAGED.state_files(id),
+            LiveBackend::Ufw => crate::render::ufw::MANAGED.state_files(id),
+            LiveBackend::Firewalld => crate::render::firewalld::MANAGED.state_files(id),
         }
     }
 
     /// The description of a backend whose own tool keeps its rules in
     /// files; `None` for nftables and iptables.
-    pub fn managed(self) -> Option<&'static super::managed::Managed> {
+    pub fn managed(self) -> Option<&'static crate::managed::Managed> {
         match self {
-            LiveBackend::Ufw => Some(&super::ufw::MANAGED),
-            LiveBackend::Firewalld => Some(&super::firewalld::MANAGED),
+            LiveBackend::Ufw => Some(&crate::render::ufw::MANAGED),
+            LiveBackend::Firewalld => Some(&crate::render::firewalld::MANAGED),
             LiveBackend::Nftables | LiveBackend::Iptables => None,
         }
     }
@@ -106,7 +107,7 @@ impl LiveBackend {
 
 /// What is wrong with a state file.
 #[derive(Debug, thiserror::Error)]
-pub enum LiveError {
+pub enum StateFileError {
     #[error("{file}: {reason}")]
     State { file: String, reason: String },
 }
@@ -140,8 +141,8 @@ impl Pending {
     }
 
     /// Reads a marker; refuses another format and an unsafe id.
-    pub fn parse(text: &str) -> Result<Pending, LiveError> {
-        let bad = |reason: String| LiveError::State {
+    pub fn parse(text: &str) -> Result<Pending, StateFileError> {
+        let bad = |reason: String| StateFileError::State {
             file: PENDING_FILE.into(),
             reason,
         };

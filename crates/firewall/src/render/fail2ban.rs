@@ -15,9 +15,10 @@
 use std::fmt::Write as _;
 
 use cryptobot_config::Config;
+use cryptobot_plan::Rendered;
 
-use super::{LOG_PREFIX, RuleSet, header, joined};
-use crate::platforms::Rendered;
+use super::header::{header, joined};
+use crate::rules::{LOG_PREFIX, RuleSet, Target};
 
 /// What the jails need besides the rule set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +71,7 @@ pub fn rendered(rules: &RuleSet, opts: &Fail2banOptions) -> Vec<Rendered> {
 }
 
 fn head(rules: &RuleSet) -> String {
-    header("#", super::Target::Fail2ban, rules)
+    header("#", Target::Fail2ban, rules)
 }
 
 /// Only characters fail2ban's `ignoreip` takes: hex digits, `.`, `:`, `/`.

@@ -21,9 +21,11 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use super::managed::{Managed, ManagedFile};
-use super::{Family, LOG_PREFIX, RuleSet, Target, header_with, icmp_types};
-use crate::platforms::Rendered;
+use cryptobot_plan::Rendered;
+
+use super::header::header_with;
+use crate::managed::{Managed, ManagedFile};
+use crate::rules::{Family, LOG_PREFIX, RuleSet, Target, icmp_types};
 
 /// The zone's name (`zones/cryptobot.xml`), made the default zone.
 pub const ZONE: &str = "cryptobot";
@@ -399,9 +401,9 @@ mod tests {
         assert_eq!(cmds[0], ["--reload"]);
         assert_eq!(cmds[1], ["--set-default-zone=cryptobot"]);
         // The managed files are where the rendered ones go.
-        let rules = crate::firewall::rules(
+        let rules = crate::rules::rules(
             &cryptobot_config::Config::defaults(&[]).unwrap(),
-            &crate::firewall::SshPorts::configured(22),
+            &crate::rules::SshPorts::configured(22),
             &[],
         )
         .unwrap();

@@ -11,11 +11,12 @@
 
 use std::fmt::Write as _;
 
-use super::{
-    Family, LOG_PREFIX, RuleSet, SSH_LIMIT_LOG_PREFIX, Target, header, icmp_types, joined,
-    of_family,
+use cryptobot_plan::Rendered;
+
+use super::header::{header, joined};
+use crate::rules::{
+    Family, LOG_PREFIX, RuleSet, SSH_LIMIT_LOG_PREFIX, Target, icmp_types, of_family,
 };
-use crate::platforms::Rendered;
 
 /// The chains of this ruleset.
 pub const CHAINS: [&str; 3] = ["CRYPTOBOT-INPUT", "CRYPTOBOT-SSH", "CRYPTOBOT-OUTPUT"];

@@ -10,11 +10,12 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use super::{
-    Family, LOG_PREFIX, RuleSet, SSH_LIMIT_LOG_PREFIX, Target, header, icmp_types, joined,
-    of_family,
+use cryptobot_plan::Rendered;
+
+use super::header::{header, joined};
+use crate::rules::{
+    Family, LOG_PREFIX, RuleSet, SSH_LIMIT_LOG_PREFIX, Target, icmp_types, of_family,
 };
-use crate::platforms::Rendered;
 
 /// Name of the table.
 pub const TABLE: &str = "inet cryptobot";

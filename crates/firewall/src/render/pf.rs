@@ -9,8 +9,10 @@
 
 use std::fmt::Write as _;
 
-use super::{Family, RuleSet, Target, header, icmp_types, joined};
-use crate::platforms::Rendered;
+use cryptobot_plan::Rendered;
+
+use super::header::{header, joined};
+use crate::rules::{Family, RuleSet, Target, icmp_types};
 
 /// Anchor name.
 pub const ANCHOR: &str = "cryptobot";

@@ -13,9 +13,11 @@
 
 use std::fmt::Write as _;
 
-use super::managed::{Managed, ManagedFile};
-use super::{RuleSet, Target, header};
-use crate::platforms::Rendered;
+use cryptobot_plan::Rendered;
+
+use super::header::header;
+use crate::managed::{Managed, ManagedFile};
+use crate::rules::{RuleSet, Target};
 
 /// The comment every rule carries; the cleanup matches on it.
 pub const COMMENT: &str = "cryptobot";
@@ -70,7 +72,7 @@ pub const MANAGED: Managed = Managed {
 
 /// Whether ufw.conf text enables ufw (`ENABLED=yes`).
 pub fn enabled(conf: &str) -> bool {
-    super::detect::ufw_enabled(conf)
+    crate::detect::ufw_enabled(conf)
 }
 
 /// `cryptobot-ufw.sh`.

@@ -12,8 +12,10 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use super::{Family, RuleSet, Target, header, icmp_types, joined};
-use crate::platforms::Rendered;
+use cryptobot_plan::Rendered;
+
+use super::header::{header, joined};
+use crate::rules::{Family, RuleSet, Target, icmp_types};
 
 /// Prefix of every rule's display name.
 pub const RULE_PREFIX: &str = "Cryptobot";
