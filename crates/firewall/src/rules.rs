@@ -460,8 +460,8 @@ pub fn rules(
     })
 }
 
-/// A backend `cryptobot firewall render` writes for. `Target::from_config`
-/// (what `firewall.backend` names) is in [`crate::detect`].
+/// A backend `cryptobot firewall render` writes for; [`Target::from_config`]
+/// picks the one `firewall.backend` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Nftables,

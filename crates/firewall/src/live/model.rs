@@ -1,6 +1,6 @@
 //! Loading the rules into the running kernel without locking anyone out,
 //! like `iptables-apply`: the pure parts (no process is run and no file is
-//! touched here; `cryptobot firewall apply` does the I/O).
+//! touched here; the other modules of [`crate::live`] do the I/O).
 //!
 //! 1. The state of our own rules is saved (`nft list table inet cryptobot`,
 //!    or the `CRYPTOBOT-*` chains of `iptables-save`) as a restore script
