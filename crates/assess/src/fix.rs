@@ -324,7 +324,7 @@ fn sysctl_fixes(
 /// The line of the first `Include` in sshd_config (before any `Match`)
 /// whose pattern covers the drop-in.
 fn sshd_include_line(s: &Snapshot) -> Option<usize> {
-    let text = s.read(Path::new(cryptobot_harden::firewall::SSHD_CONFIG))?;
+    let text = s.read(Path::new(cryptobot_firewall::SSHD_CONFIG))?;
     for (i, raw) in text.lines().enumerate() {
         let l = raw.trim();
         let mut f = l.split_whitespace();
@@ -375,7 +375,7 @@ fn sshd_fixes(
     }
     let include = sshd_include_line(s);
     let directives = sshd(s).unwrap_or_default();
-    let main = Path::new(cryptobot_harden::firewall::SSHD_CONFIG);
+    let main = Path::new(cryptobot_firewall::SSHD_CONFIG);
     let drop_in = Path::new(SSHD_DROP_IN);
     let mut values = s
         .read(drop_in)

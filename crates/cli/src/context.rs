@@ -78,6 +78,17 @@ impl From<cryptobot_harden::apply_db::DbError> for Failure {
     }
 }
 
+impl From<cryptobot_firewall::live::LiveError> for Failure {
+    fn from(e: cryptobot_firewall::live::LiveError) -> Self {
+        let hint = e.hint().map(str::to_string);
+        if e.is_input() {
+            Failure::input(e.to_string(), hint)
+        } else {
+            Failure::runtime(e.to_string(), hint)
+        }
+    }
+}
+
 /// Output settings shared by every command.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {

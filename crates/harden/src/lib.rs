@@ -7,12 +7,11 @@
 //!   default configuration, hardened Redis and PostgreSQL configuration.
 //! - [`permissions`]: the service account, owners and modes of the
 //!   installation, and the hardened systemd unit ([`systemd`]).
-//! - [`firewall`]: one rule model (default deny, SSH rate-limited, public
-//!   services only) rendered for nftables, iptables, ufw, firewalld, pf and
-//!   Windows, plus fail2ban jails.
+//!
+//! The firewall (rule model, renderers and the live engine) is its own
+//! crate, `cryptobot-firewall`.
 
 pub mod apply_db;
-pub mod firewall;
 pub mod permissions;
 pub mod platforms;
 pub mod render;

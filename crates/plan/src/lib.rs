@@ -165,6 +165,7 @@ mod fsx;
 mod journal;
 mod planner;
 mod render;
+mod rendered;
 mod rollback;
 mod root;
 
@@ -173,6 +174,7 @@ pub use change::{Before, Change, Content, Owner, Plan};
 pub use error::{ApplyError, PlanError};
 pub use journal::utc_stamps;
 pub use planner::Planner;
+pub use rendered::Rendered;
 pub use rollback::{RollbackReport, RollbackTarget, rollback, rollback_plan};
 pub use root::Root;
 pub use secrecy;

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use cryptobot_harden::firewall::{SSHD_CONFIG, SshdDirective, sshd_directives};
+use cryptobot_firewall::{SSHD_CONFIG, SshdDirective, sshd_directives};
 
 use crate::model::{Evidence, Finding};
 use crate::snapshot::Snapshot;

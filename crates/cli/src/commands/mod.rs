@@ -3,7 +3,6 @@ pub mod assess;
 pub mod config;
 pub mod exchange_keys;
 pub mod firewall;
-pub mod firewall_live;
 pub mod installation;
 pub mod permissions;
 pub mod rollback;
