@@ -203,7 +203,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
 
     let redis = match &settings.redis.url {
         Some(url) => {
-            let password = shared::read_password(&layout.secret("redis_password"))?;
+            let password = shared::read_password(&layout.redis_password())?;
             let timeout = Duration::from_millis(u64::from(settings.redis.timeout_ms));
             let r = &settings.redis;
             let tls_files = shared::RedisTlsFiles {

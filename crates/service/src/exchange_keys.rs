@@ -9,7 +9,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use cryptobot_config::{Layout, Settings};
+use cryptobot_config::{Layout, Settings, secret_files};
 use cryptobot_store::{ExchangeKey, NewExchangeKey, Rewrap, Store, StoreError, VaultRecord};
 use cryptobot_vault::{
     Binding, Credentials, Exchange, Keyring, Sealed, SignRequest, Signed, VaultError,
@@ -105,12 +105,12 @@ fn vault_key_path_from(
         return f.into();
     }
     if let Some(dir) = credentials.filter(|d| !d.is_empty()) {
-        let p = std::path::Path::new(&dir).join("vault_master.key");
+        let p = std::path::Path::new(&dir).join(secret_files::VAULT_MASTER_KEY);
         if p.exists() {
             return p;
         }
     }
-    layout.secret("vault_master.key")
+    layout.vault_master_key()
 }
 
 /// The master key ring as loaded from its file, re-read when the file
@@ -1108,7 +1108,7 @@ mod tests {
     fn vault_key_location_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let layout = Layout::new(dir.path().join("home"));
-        let home_key = layout.secret("vault_master.key");
+        let home_key = layout.vault_master_key();
         assert_eq!(vault_key_path_from(&layout, None, None), home_key);
         // A credentials directory without the file falls back to the home.
         let creds = dir.path().to_path_buf();

@@ -93,7 +93,7 @@ pub fn retired_path(layout: &Layout) -> PathBuf {
 
 /// Path of the signing key.
 pub fn signing_path(layout: &Layout) -> PathBuf {
-    layout.secret("jwt_signing.key")
+    layout.jwt_signing_key()
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, KeyError> {

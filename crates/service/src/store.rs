@@ -42,7 +42,7 @@ impl OpenError {
 pub fn store_target(settings: &Settings, layout: &Layout) -> Result<Target, OpenError> {
     match &settings.database.url {
         Some(url) => {
-            let path = layout.secret("postgres_password");
+            let path = layout.postgres_password();
             let password = match std::fs::read(&path) {
                 Ok(bytes) => {
                     let bytes = zeroize::Zeroizing::new(bytes);

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::cli::{AssessArgs, AssessCommand, ColorArg, Format, SeverityArg};
 use crate::context::{Context, Failure};
+use cryptobot_service::clock::now;
 
 /// Exit status when `--fail-on` is reached.
 pub const EXIT_FINDINGS: u8 = 3;
@@ -52,12 +53,6 @@ fn not_sarif(ctx: &Context, what: &str) -> Result<(), Failure> {
         ));
     }
     Ok(())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn snapshot(ctx: &Context, args: &AssessArgs, now: i64) -> Snapshot {
