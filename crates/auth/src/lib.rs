@@ -4,7 +4,7 @@
 //!
 //! No file or network I/O happens here; time is passed in as unix seconds.
 
-mod apikey;
+mod api_keys;
 mod error;
 mod opaque;
 mod password;
@@ -15,7 +15,7 @@ mod throttle;
 mod token;
 mod totp;
 
-pub use apikey::{
+pub use api_keys::{
     API_KEY_ID_LEN, API_KEY_LEN, API_KEY_PREFIX, ApiKeyMatch, ApiKeyRefusal, NewApiKey,
     PresentedApiKey, StoredApiKey, check_api_key, new_api_key, new_api_key_secret, parse_api_key,
     valid_api_key_id,

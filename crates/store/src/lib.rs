@@ -12,28 +12,30 @@
 //! migrated on every start by a small built-in runner (see
 //! [`SCHEMA_VERSION`]).
 
+mod api_keys;
 mod audit;
 mod backend;
 mod error;
+mod exchange_keys;
 mod mfa;
 mod migrate;
 mod model;
-mod service_keys;
 mod sessions;
 mod store;
 mod tokens;
 mod users;
 mod util;
-mod vault;
 
+pub use api_keys::{KeyInsert, NewServiceKey, ServiceKey};
 pub use backend::Backend;
 pub use error::StoreError;
+pub use exchange_keys::{
+    ExchangeKey, ExchangeKeyVersion, NewExchangeKey, Rewrap, Usage, VaultRecord,
+};
 pub use mfa::{Challenge, TotpRecord};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
     AuditEvent, AuditQuery, AuditRecord, FailureOutcome, NewSession, NewUser, RefreshUse, Session,
     User,
 };
-pub use service_keys::{KeyInsert, NewServiceKey, ServiceKey};
 pub use store::{Store, Target};
-pub use vault::{ExchangeKey, ExchangeKeyVersion, NewExchangeKey, Rewrap, Usage, VaultRecord};
