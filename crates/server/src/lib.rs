@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod connections;
 pub mod extract;
 pub mod keys;
 pub mod limits;
@@ -298,6 +299,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         hash_slots: Semaphore::new(cores),
         hash_micros: AtomicU64::new(0),
         previous_secret_alerts: std::sync::Mutex::default(),
+        connections: Arc::default(),
         mfa,
         vault: vault_keys,
         trusted_proxies: settings
@@ -314,9 +316,14 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
 
     let app = app::router(state.clone());
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, rustls_config)
-        .map_err(|source| ServeError::Bind { addr, source })?
-        .handle(handle.clone());
+    let server = connections::build_server(
+        listener,
+        rustls_config,
+        connections::ConnectionLimits::from_settings(&state.settings.server),
+        Arc::clone(&state.connections),
+    )
+    .map_err(|source| ServeError::Bind { addr, source })?
+    .handle(handle.clone());
     let task = tokio::spawn(async move {
         server
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())
@@ -482,14 +489,28 @@ async fn watch_keys(state: AppState) {
         if now_stamp == stamp && !ticks.is_multiple_of(30) {
             continue;
         }
+        let changed = now_stamp != stamp;
         match keys::load(&state.layout, now()) {
             Ok(ring) => {
                 tracing::info!(kids = ?ring.verifier.kids(), "signing keys reloaded");
                 state.set_key_ring(ring);
                 stamp = now_stamp;
             }
-            Err(e) => {
+            // Out of descriptors, the files cannot be opened: say so rather
+            // than blame the files.
+            Err(keys::KeyError::Read { ref source, .. })
+                if connections::descriptors_exhausted(source) =>
+            {
+                tracing::error!(
+                    open_connections = state.connections.snapshot().open,
+                    "cannot reload the signing keys: file descriptors are exhausted (raise LimitNOFILE or lower server.max_connections); keeping the old ones"
+                )
+            }
+            Err(e) if changed => {
                 tracing::error!(error = %e, "signing keys changed but cannot be loaded; keeping the old ones")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "signing keys cannot be reloaded; keeping the old ones")
             }
         }
     }
