@@ -573,6 +573,56 @@ mod tests {
         assert_eq!(c.open_from(a), 0);
     }
 
+    /// Reads once from `s`; `Ok(true)` if bytes came.
+    async fn read_once(s: &mut Limited<TcpStream>) -> io::Result<bool> {
+        let mut buf = [0u8; 16];
+        std::future::poll_fn(|cx| {
+            let mut rb = ReadBuf::new(&mut buf);
+            Pin::new(&mut *s)
+                .poll_read(cx, &mut rb)
+                .map_ok(|()| !rb.filled().is_empty())
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_is_never_idle() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let counters = Arc::new(ConnectionCounters::default());
+        let mut l = limits(10, 10);
+        l.idle_timeout = Duration::from_millis(300);
+        let (mut stream, mut service) = LimitAcceptor::new(l, Arc::clone(&counters))
+            .admit(
+                server,
+                tower::service_fn(|()| async {
+                    tokio::time::sleep(Duration::from_millis(1200)).await;
+                    Ok::<_, io::Error>(())
+                }),
+            )
+            .unwrap();
+        // A slow handler: the connection moves no byte for four idle
+        // timeouts but is not closed while the request is in flight.
+        let slow = tower::Service::call(&mut service, ());
+        let read = tokio::time::timeout(Duration::from_millis(1000), read_once(&mut stream)).await;
+        assert!(
+            read.is_err(),
+            "closed while a request was in flight: {read:?}"
+        );
+        slow.await.unwrap();
+        // Done: now it idles out.
+        let e = tokio::time::timeout(Duration::from_secs(5), read_once(&mut stream))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(counters.snapshot().idle_closed, 1);
+        drop(stream);
+        assert_eq!(counters.snapshot().open, 0);
+    }
+
     #[test]
     fn descriptor_errors_are_named() {
         assert!(descriptors_exhausted(&io::Error::from_raw_os_error(24)));
