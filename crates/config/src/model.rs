@@ -205,6 +205,21 @@ pub struct Server {
     /// JSON API; an operator serving a web console from this origin can
     /// relax it (it must keep a `frame-ancestors` directive).
     pub content_security_policy: String,
+    /// Open connections the server holds at most; more are closed at once.
+    pub max_connections: u32,
+    /// Open connections one client address holds at most (loopback too);
+    /// more are closed at once.
+    pub max_connections_per_address: u32,
+    /// A TLS handshake not finished within this time is dropped.
+    pub tls_handshake_timeout_seconds: u32,
+    /// A request head (line and headers) not complete within this time
+    /// closes the connection (slow-header clients, "slowloris").
+    pub header_read_timeout_seconds: u32,
+    /// A connection with no request in flight that sends nothing for this
+    /// long is closed.
+    pub idle_timeout_seconds: u32,
+    /// Largest request head (line and headers) in bytes; larger gets 431.
+    pub max_header_bytes: u32,
 }
 
 /// The API's policy: nothing may load, frame or post anything.
@@ -222,6 +237,12 @@ impl Default for Server {
             request_timeout_seconds: 30,
             trusted_proxies: Vec::new(),
             content_security_policy: API_CSP.into(),
+            max_connections: 16_384,
+            max_connections_per_address: 256,
+            tls_handshake_timeout_seconds: 10,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            max_header_bytes: 16 * 1024,
         }
     }
 }

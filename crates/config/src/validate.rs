@@ -387,6 +387,73 @@ fn server(s: &Settings, out: &mut Vec<Found>) {
         300,
         "slow requests hold resources",
     );
+    connections(s, out);
+}
+
+/// The connection limits of `cryptobot serve`: every one bounded, none off.
+fn connections(s: &Settings, out: &mut Vec<Found>) {
+    let v = &s.server;
+    range(
+        out,
+        "server.max_connections",
+        v.max_connections,
+        16,
+        1_000_000,
+        "each connection holds a file descriptor and memory",
+    );
+    range(
+        out,
+        "server.max_connections_per_address",
+        v.max_connections_per_address,
+        1,
+        1_000_000,
+        "one client must not take every connection",
+    );
+    // Only when the total itself is sane, or one mistake reads as two.
+    if (16..=1_000_000).contains(&v.max_connections)
+        && v.max_connections_per_address > v.max_connections
+    {
+        out.push(problem(
+            "server.max_connections_per_address",
+            format!(
+                "{} is more than server.max_connections ({}), so one address could take every connection",
+                v.max_connections_per_address, v.max_connections
+            ),
+            "use a value at most server.max_connections, e.g. 256",
+        ));
+    }
+    range(
+        out,
+        "server.tls_handshake_timeout_seconds",
+        v.tls_handshake_timeout_seconds,
+        1,
+        60,
+        "unfinished handshakes hold connections",
+    );
+    range(
+        out,
+        "server.header_read_timeout_seconds",
+        v.header_read_timeout_seconds,
+        1,
+        120,
+        "slow request heads hold connections",
+    );
+    range(
+        out,
+        "server.idle_timeout_seconds",
+        v.idle_timeout_seconds,
+        1,
+        3600,
+        "idle connections hold file descriptors",
+    );
+    range(
+        out,
+        "server.max_header_bytes",
+        v.max_header_bytes,
+        8192,
+        1024 * 1024,
+        "8 KiB to 1 MiB; the HTTP parser needs 8 KiB",
+    );
 }
 
 fn range(out: &mut Vec<Found>, key: &str, value: u32, min: u32, max: u32, why: &str) {

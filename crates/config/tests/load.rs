@@ -384,3 +384,51 @@ fn login_burst_is_checked() {
         assert_eq!(at_line(&p), 2);
     }
 }
+
+#[test]
+fn connection_limits_have_safe_defaults_and_bounded_ranges() {
+    let c = load("").unwrap();
+    let s = &c.server;
+    assert_eq!(s.max_connections, 16_384);
+    assert_eq!(s.max_connections_per_address, 256);
+    assert_eq!(s.tls_handshake_timeout_seconds, 10);
+    assert_eq!(s.header_read_timeout_seconds, 10);
+    assert_eq!(s.idle_timeout_seconds, 60);
+    assert_eq!(s.max_header_bytes, 16 * 1024);
+
+    for (key, bad) in [
+        ("max_connections", "0"),
+        ("max_connections", "100000000"),
+        ("max_connections_per_address", "0"),
+        ("tls_handshake_timeout_seconds", "0"),
+        ("tls_handshake_timeout_seconds", "3600"),
+        ("header_read_timeout_seconds", "0"),
+        ("header_read_timeout_seconds", "86400"),
+        ("idle_timeout_seconds", "0"),
+        ("idle_timeout_seconds", "864000"),
+        ("max_header_bytes", "4096"),
+        ("max_header_bytes", "104857600"),
+    ] {
+        let p = one_problem(&format!("[server]\n{key} = {bad}\n"));
+        assert_eq!(p.key, format!("server.{key}"), "{key} = {bad}");
+        assert!(p.fix.starts_with("use a value from"), "{}", p.fix);
+        assert_eq!(at_line(&p), 2, "{key} = {bad}");
+    }
+
+    // One address may not hold more than the whole server.
+    let p = one_problem("[server]\nmax_connections = 100\nmax_connections_per_address = 101\n");
+    assert_eq!(p.key, "server.max_connections_per_address");
+    assert!(
+        p.message.contains("server.max_connections"),
+        "{}",
+        p.message
+    );
+
+    // An environment override raises the per-address cap for one run.
+    let c = load_env(
+        "",
+        &[("CRYPTOBOT_SERVER__MAX_CONNECTIONS_PER_ADDRESS", "8000")],
+    )
+    .unwrap();
+    assert_eq!(c.server.max_connections_per_address, 8000);
+}

@@ -23,6 +23,18 @@ fn systemd_unit() {
 }
 
 #[test]
+fn descriptor_limit_follows_max_connections() {
+    let layout = Layout::new("/opt/cryptobot");
+    // The default cap (16384) gets the floor of 65536, far above the
+    // 1024 a unit has by default.
+    let text = systemd::systemd_unit(&config(""), &layout, Path::new(BINARY), "cryptobot").unwrap();
+    assert!(text.contains("\nLimitNOFILE=65536\n"), "{text}");
+    let c = config("[server]\nmax_connections = 100000\n");
+    let text = systemd::systemd_unit(&c, &layout, Path::new(BINARY), "cryptobot").unwrap();
+    assert!(text.contains("\nLimitNOFILE=204096\n"), "{text}");
+}
+
+#[test]
 fn privileged_port_keeps_only_net_bind_service() {
     let layout = Layout::new("/opt/cryptobot");
     let c = config("[server]\nbind = \"0.0.0.0:443\"\n");

@@ -5,7 +5,14 @@
 //! queueing (no coordinated omission). Optionally floods wrong-password
 //! sign-ins from another loopback address at the same time.
 //!
-//! Only loopback targets are accepted.
+//! With `--idle` and `--slowloris` it holds that many attack connections
+//! (from `--attack-from` addresses) while measuring; with `--server-pid`
+//! it reports the server's memory before, during and after.
+//!
+//! Only loopback targets and sources are accepted, and counts and times are
+//! bounded.
+
+mod attack;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -28,14 +35,14 @@ struct Args {
     /// CA certificate (PEM) the client trusts, e.g. <home>/config/tls/server.crt
     #[arg(long)]
     ca: std::path::PathBuf,
-    /// Account to sign in as
-    #[arg(long)]
+    /// Account to sign in as (not needed for `--mode health`)
+    #[arg(long, default_value = "")]
     user: String,
     /// Environment variable holding that account's password
     #[arg(long, default_value = "CRYPTOBOT_LOADGEN_PASSWORD")]
     password_env: String,
-    /// What to measure: `sessions` (authenticated GET /api/v1/sessions),
-    /// `login`, or `sign` (POST /api/v1/exchange-keys/{--key-id}/sign with a
+    /// What to measure: `health` (unauthenticated GET /healthz),
+    /// `sessions` (authenticated GET /api/v1/sessions), `login`, or `sign` (POST /api/v1/exchange-keys/{--key-id}/sign with a
     /// fresh Binance order; the account needs keys:sign)
     #[arg(long, default_value = "sessions")]
     mode: String,
@@ -65,6 +72,43 @@ struct Args {
     /// per-address delays and account lockout
     #[arg(long, default_value_t = 1)]
     flood_addresses: u16,
+    /// Idle TLS connections to hold (handshake, then nothing), reconnecting
+    /// when the server closes them
+    #[arg(long, default_value_t = 0)]
+    idle: u32,
+    /// Slowloris connections to hold (a request head sent one header line a
+    /// second, never finished), reconnecting when the server closes them
+    #[arg(long, default_value_t = 0)]
+    slowloris: u32,
+    /// Loopback addresses the idle and slowloris connections come from
+    /// (comma-separated; connections are spread over them)
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.2")]
+    attack_from: Vec<IpAddr>,
+    /// Seconds at most to wait for the attack connections before measuring
+    #[arg(long, default_value_t = 60)]
+    ramp: u64,
+    /// Seconds to wait after the attack ended before the last memory reading
+    #[arg(long, default_value_t = 5)]
+    settle: u64,
+    /// The server's process id, to report its VmRSS/VmHWM and descriptors
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+/// Upper bounds, so a typo cannot turn this into a real flood.
+const MAX_ATTACK_CONNECTIONS: u32 = 60_000;
+const MAX_SECONDS: u64 = 600;
+const MAX_RATE: u32 = 100_000;
+
+fn server_memory(pid: Option<u32>) -> serde_json::Value {
+    match pid.and_then(|p| attack::memory_kb(p).map(|m| (p, m))) {
+        Some((p, (rss, hwm))) => json!({
+            "vm_rss_kb": rss,
+            "vm_hwm_kb": hwm,
+            "descriptors": attack::descriptors(p),
+        }),
+        None => serde_json::Value::Null,
+    }
 }
 
 fn client(ca: &[u8], from: IpAddr, addr: SocketAddr) -> anyhow::Result<reqwest::Client> {
@@ -88,25 +132,48 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    for ip in [args.addr.ip(), args.from, args.flood_from] {
+    for ip in [args.addr.ip(), args.from, args.flood_from]
+        .into_iter()
+        .chain(args.attack_from.iter().copied())
+    {
         if !ip.is_loopback() {
             bail!("{ip} is not a loopback address; this tool only measures loopback");
         }
     }
+    if args.attack_from.is_empty() || args.attack_from.iter().any(IpAddr::is_ipv6) {
+        bail!("--attack-from takes IPv4 loopback addresses (127.x.y.z)");
+    }
+    if args.idle.saturating_add(args.slowloris) > MAX_ATTACK_CONNECTIONS {
+        bail!("--idle plus --slowloris is limited to {MAX_ATTACK_CONNECTIONS}");
+    }
+    if args.duration > MAX_SECONDS || args.ramp > MAX_SECONDS || args.settle > MAX_SECONDS {
+        bail!("--duration, --ramp and --settle are limited to {MAX_SECONDS} seconds");
+    }
+    if args.rate == 0 || args.rate > MAX_RATE || args.flood_rate > MAX_RATE {
+        bail!("--rate must be 1 to {MAX_RATE}, --flood-rate at most {MAX_RATE}");
+    }
     let ca = std::fs::read(&args.ca).with_context(|| format!("reading {}", args.ca.display()))?;
-    let password = std::env::var(&args.password_env)
-        .with_context(|| format!("set {} to the password of {}", args.password_env, args.user))?;
+    let password = if args.mode == "health" {
+        String::new()
+    } else {
+        std::env::var(&args.password_env).with_context(|| {
+            format!("set {} to the password of {}", args.password_env, args.user)
+        })?
+    };
     let c = client(&ca, args.from, args.addr)?;
     let base = format!("https://localhost:{}", args.addr.port());
     let login_body = json!({"username": args.user, "password": password});
 
-    if !["sessions", "login", "sign"].contains(&args.mode.as_str()) {
-        bail!("unknown --mode {}; use sessions, login or sign", args.mode);
+    if !["health", "sessions", "login", "sign"].contains(&args.mode.as_str()) {
+        bail!(
+            "unknown --mode {}; use health, sessions, login or sign",
+            args.mode
+        );
     }
     if args.mode == "sign" && args.key_id.is_empty() {
         bail!("--mode sign needs --key-id (see `cryptobot keys list`)");
     }
-    let token = if args.mode != "login" {
+    let token = if !["login", "health"].contains(&args.mode.as_str()) {
         let resp = c
             .post(format!("{base}/api/v1/auth/login"))
             .json(&login_body)
@@ -172,6 +239,55 @@ async fn main() -> anyhow::Result<()> {
         None
     };
 
+    // The connection attack: slots reconnect until the measurement ends.
+    let memory_before = server_memory(args.server_pid);
+    let idle_stats = Arc::new(attack::Stats::default());
+    let slow_stats = Arc::new(attack::Stats::default());
+    let attack_slots = args.idle + args.slowloris;
+    let mut ramp_s = 0.0;
+    let mut attack_tasks = Vec::new();
+    if attack_slots > 0 {
+        let tls = attack::tls_config(&ca)?;
+        let connecting = Arc::new(tokio::sync::Semaphore::new(128));
+        let ramp_start = Instant::now();
+        let end = ramp_start + Duration::from_secs(args.ramp + args.duration);
+        for i in 0..attack_slots {
+            let (kind, stats) = if i < args.idle {
+                (attack::Kind::Idle, Arc::clone(&idle_stats))
+            } else {
+                (attack::Kind::Slowloris, Arc::clone(&slow_stats))
+            };
+            let from = args.attack_from[i as usize % args.attack_from.len()];
+            attack_tasks.push(tokio::spawn(attack::slot(
+                kind,
+                from,
+                args.addr,
+                Arc::clone(&tls),
+                stats,
+                Arc::clone(&connecting),
+                end,
+            )));
+        }
+        // Until every slot connected once (or was refused), at most --ramp.
+        let ramp_end = ramp_start + Duration::from_secs(args.ramp);
+        loop {
+            let tried: u64 = [&idle_stats, &slow_stats]
+                .iter()
+                .map(|s| {
+                    s.established.load(std::sync::atomic::Ordering::Relaxed)
+                        + s.refused.load(std::sync::atomic::Ordering::Relaxed)
+                        + s.errors.load(std::sync::atomic::Ordering::Relaxed)
+                })
+                .sum();
+            if tried >= u64::from(attack_slots) || Instant::now() >= ramp_end {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ramp_s = ramp_start.elapsed().as_secs_f64();
+    }
+    let memory_ramped = server_memory(args.server_pid);
+
     let period = Duration::from_secs_f64(1.0 / f64::from(args.rate));
     let total = u64::from(args.rate) * args.duration;
     let start = Instant::now();
@@ -203,6 +319,7 @@ async fn main() -> anyhow::Result<()> {
                         .bearer_auth(token)
                         .json(&json!({"method": "POST", "path": "/api/v3/order", "query": query}))
                 }
+                "health" => c.get(format!("{base}/healthz")),
                 _ => c.get(format!("{base}/api/v1/sessions")).bearer_auth(token),
             };
             match req.send().await {
@@ -219,9 +336,23 @@ async fn main() -> anyhow::Result<()> {
         let _ = t.await;
     }
     let elapsed = start.elapsed();
+    let memory_during = server_memory(args.server_pid);
     if let Some(f) = flood {
         let _ = f.await;
     }
+    let attack_open_at_end = [&idle_stats, &slow_stats]
+        .iter()
+        .map(|s| s.open.load(std::sync::atomic::Ordering::Relaxed))
+        .sum::<u64>();
+    for t in attack_tasks.drain(..) {
+        t.abort();
+    }
+    let memory_after = if attack_slots > 0 {
+        tokio::time::sleep(Duration::from_secs(args.settle)).await;
+        server_memory(args.server_pid)
+    } else {
+        serde_json::Value::Null
+    };
     let mut lat = latencies.lock().await.clone();
     lat.sort();
     let report = json!({
@@ -241,6 +372,19 @@ async fn main() -> anyhow::Result<()> {
         "flood": {
             "rate": args.flood_rate,
             "statuses": *flood_stats.lock().await,
+        },
+        "attack": {
+            "from": args.attack_from.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "ramp_s": ramp_s,
+            "open_when_measuring_ended": attack_open_at_end,
+            "idle": idle_stats.report().await,
+            "slowloris": slow_stats.report().await,
+        },
+        "server_memory": {
+            "before": memory_before,
+            "after_ramp": memory_ramped,
+            "end_of_measurement": memory_during,
+            "after_attack": memory_after,
         },
     });
     println!("{report:#}");

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod client_ip;
+pub mod connections;
 pub mod extract;
 pub mod limits;
 pub mod openapi;
@@ -265,6 +266,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         policy: accounts::policy_from(&settings),
         hashing: Hashing::new(hasher, cores),
         previous_secret_alerts: std::sync::Mutex::default(),
+        connections: Arc::default(),
         mfa,
         vault: vault_keys,
         trusted_proxies: settings
@@ -281,9 +283,14 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
 
     let app = app::router(state.clone());
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, rustls_config)
-        .map_err(|source| ServeError::Bind { addr, source })?
-        .handle(handle.clone());
+    let server = connections::build_server(
+        listener,
+        rustls_config,
+        connections::ConnectionLimits::from_settings(&state.settings.server),
+        Arc::clone(&state.connections),
+    )
+    .map_err(|source| ServeError::Bind { addr, source })?
+    .handle(handle.clone());
     let task = tokio::spawn(async move {
         server
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())

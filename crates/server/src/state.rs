@@ -55,6 +55,8 @@ pub struct Inner {
     /// Service keys whose previous secret was used during its grace period,
     /// with the hour of the last alert (one alert per key and hour here).
     pub previous_secret_alerts: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Open, refused and timed-out connections (`crate::connections`).
+    pub connections: Arc<crate::connections::ConnectionCounters>,
 }
 
 impl Inner {

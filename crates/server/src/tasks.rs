@@ -9,6 +9,7 @@ use cryptobot_service::clock::now;
 use cryptobot_service::exchange_keys::Vault;
 use cryptobot_service::signing_keys;
 
+use crate::connections;
 use crate::shared::CounterSnapshot;
 use crate::state::AppState;
 use crate::tls;
@@ -160,14 +161,28 @@ pub(crate) async fn watch_keys(state: AppState) {
         if now_stamp == stamp && !ticks.is_multiple_of(30) {
             continue;
         }
+        let changed = now_stamp != stamp;
         match signing_keys::load(&state.layout, now()) {
             Ok(ring) => {
                 tracing::info!(kids = ?ring.verifier.kids(), "signing keys reloaded");
                 state.set_key_ring(ring);
                 stamp = now_stamp;
             }
-            Err(e) => {
+            // Out of descriptors, the files cannot be opened: say so rather
+            // than blame the files.
+            Err(signing_keys::KeyError::Read { ref source, .. })
+                if connections::descriptors_exhausted(source) =>
+            {
+                tracing::error!(
+                    open_connections = state.connections.snapshot().open,
+                    "cannot reload the signing keys: file descriptors are exhausted (raise LimitNOFILE or lower server.max_connections); keeping the old ones"
+                )
+            }
+            Err(e) if changed => {
                 tracing::error!(error = %e, "signing keys changed but cannot be loaded; keeping the old ones")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "signing keys cannot be reloaded; keeping the old ones")
             }
         }
     }

@@ -21,10 +21,13 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Sends the service log (JSON lines, audit events among them) to stderr.
 fn init_logging(verbose: u8, quiet: bool) {
+    // rustls warns once per connection about what any client can send
+    // (e.g. an IP address as TLS server name): a log flood. Its errors stay;
+    // failed handshakes are counted by the server's connection counters.
     let level = match (quiet, verbose) {
-        (true, _) => "warn,audit=info",
-        (false, 0) => "info",
-        (false, 1) => "info,cryptobot_server=debug",
+        (true, _) => "warn,audit=info,rustls=error",
+        (false, 0) => "info,rustls=error",
+        (false, 1) => "info,cryptobot_server=debug,rustls=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CRYPTOBOT_LOG")
