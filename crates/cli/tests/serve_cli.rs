@@ -327,3 +327,49 @@ fn password_prompt_does_not_echo() {
         String::from_utf8_lossy(&seen)
     );
 }
+
+/// Replicas started at the same moment on a fresh home (as an orchestrator
+/// does): one prepares the home and the first certificate, the other waits
+/// for it and finds nothing left to do; both serve. Regression test for
+/// "server.crt changed after the plan was computed".
+#[test]
+fn concurrent_first_start_on_a_fresh_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("H");
+    let h = home.to_str().unwrap();
+    let start = || {
+        let bind = format!("127.0.0.1:{}", cryptobot_testkit::free_port());
+        Command::new(env!("CARGO_BIN_EXE_cryptobot"))
+            .args(["serve", "--home", h])
+            .env_remove("CRYPTOBOT_HOME")
+            .env("CRYPTOBOT_SERVER__BIND", &bind)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut children = [start(), start()];
+    let mut printed = Vec::new();
+    // Kept open until both stopped: serve prints on its way out.
+    let mut outputs = Vec::new();
+    for child in &mut children {
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        printed.push(wait_listening(&mut out));
+        outputs.push(out);
+    }
+    for child in &mut children {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        assert_eq!(wait_timeout(child, Duration::from_secs(20)), Some(0));
+    }
+    let prepared = printed
+        .iter()
+        .filter(|p| p.contains("first start: prepared"))
+        .count();
+    let certified = printed
+        .iter()
+        .filter(|p| p.contains("self-signed certificate"))
+        .count();
+    assert_eq!((prepared, certified), (1, 1), "{printed:?}");
+}

@@ -57,6 +57,62 @@ fn ensure_certificate(
     }
 }
 
+/// How long a start waits for another process preparing the same home.
+const PREPARE_WAIT: Duration = Duration::from_secs(120);
+
+/// Lets one process at a time prepare the home (secure-config, the first
+/// certificate): replicas started together on a fresh home would otherwise
+/// plan the same files at once, and all but one would find them changed
+/// under their plan. The others wait, then plan again against what the
+/// first one wrote (nothing left to do). The lock is an `flock` on the home
+/// directory itself, so no lock file is left behind; a missing home is
+/// created first (mode 0755, as the layout wants it) when its parent exists,
+/// otherwise preparation creates it and runs unlocked.
+fn prepare_lock(ctx: &Context) -> Result<Option<std::os::fd::OwnedFd>, Failure> {
+    use rustix::fs::{FlockOperation, Mode, OFlags};
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let home = ctx.root.host(ctx.layout.home())?;
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        Failure::runtime(
+            format!("cannot {what} {}: {e}", home.display()),
+            Some("check that the home's directory is writable by this user".to_string()),
+        )
+    };
+    match std::fs::DirBuilder::new().mode(0o755).create(&home) {
+        Ok(()) => std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| failed("set the mode of", &e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(failed("create", &e)),
+    }
+    let fd = rustix::fs::open(
+        &home,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| failed("open", &e))?;
+    let started = std::time::Instant::now();
+    loop {
+        match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(Some(fd)),
+            Err(rustix::io::Errno::WOULDBLOCK) if started.elapsed() < PREPARE_WAIT => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(Failure::runtime(
+                    format!(
+                        "another process has been preparing {} for {} s",
+                        home.display(),
+                        PREPARE_WAIT.as_secs()
+                    ),
+                    Some("stop the other `cryptobot serve` or `secure-config` on this home, then start again".to_string()),
+                ));
+            }
+            Err(e) => return Err(failed("lock", &e)),
+        }
+    }
+}
+
 pub fn run(ctx: &Context) -> Result<(), Failure> {
     if !ctx.root.is_live() {
         return Err(Failure::input(
@@ -65,6 +121,9 @@ pub fn run(ctx: &Context) -> Result<(), Failure> {
         ));
     }
     let quiet = ctx.out.quiet;
+    // Validate the configuration before anything is created.
+    ctx.load_config()?;
+    let preparing = prepare_lock(ctx)?;
     if let Some(n) = prepare_if_needed(ctx)?
         && !quiet
     {
@@ -83,6 +142,7 @@ pub fn run(ctx: &Context) -> Result<(), Failure> {
             cert.display()
         );
     }
+    drop(preparing);
     init_logging(ctx.out.verbose, quiet);
     let rt = runtime()?;
     rt.block_on(async {
