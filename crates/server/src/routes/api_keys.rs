@@ -85,7 +85,7 @@ pub struct CreateKeyRequest {
     #[schema(example = "strategy", min_length = 1, max_length = 64)]
     pub name: String,
     /// Scopes the key carries; each must be one you have.
-    #[schema(example = json!(["trade:execute", "trade:read"]))]
+    #[schema(schema_with = scope_names, example = json!(["trade:execute", "trade:read"]))]
     pub scopes: Vec<String>,
     /// Days until the key expires (1-3650, default 90).
     #[schema(minimum = 1, maximum = 3650)]
@@ -145,13 +145,27 @@ impl IssuedKeyView {
     }
 }
 
+/// A list of scope names, none empty (the document says what the server
+/// checks).
+fn scope_names() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64)),
+        )
+        .build()
+}
+
 /// Whose keys to list.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Another account's keys (needs `users:manage`).
-    #[param(max_length = 64)]
+    #[param(min_length = 1, max_length = 64)]
     pub user: Option<String>,
     /// Everyone's keys (needs `users:manage`).
     pub all: Option<bool>,

@@ -87,7 +87,7 @@ pub struct AddKeyRequest {
     #[schema(example = "main")]
     pub label: String,
     /// The API key.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1)]
     pub api_key: Zeroizing<String>,
     /// The secret key.
     #[schema(value_type = String)]
@@ -125,7 +125,7 @@ impl Validate for AddKeyRequest {
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyRequest {
     /// The new API key.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1)]
     pub api_key: Zeroizing<String>,
     /// The new secret.
     #[schema(value_type = String)]
@@ -171,6 +171,7 @@ pub struct SignBody {
     pub timestamp: Option<i64>,
     /// Nonce (Kraken), as a string of digits.
     #[serde(default)]
+    #[schema(min_length = 1, pattern = "^[0-9]+$")]
     pub nonce: Option<String>,
     /// Receive window in milliseconds (Bybit; default 5000).
     #[serde(default)]
