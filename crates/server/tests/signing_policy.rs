@@ -560,7 +560,12 @@ async fn every_exchange_signs_reads_and_trades_and_refuses_the_rest(db: Db) {
         // The successful signatures are audited with their class, the
         // parameter names and the hash of the signed payload.
         let used = audit_rows(&s, "exchange_key_used", &id).await;
-        assert_eq!(used.len(), 2, "{ex}");
+        assert_eq!(
+            used.len(),
+            2,
+            "{ex}: {:?}",
+            used.iter().map(|r| &r.event.details).collect::<Vec<_>>()
+        );
         let mut classes: Vec<&str> = used
             .iter()
             .map(|r| r.event.details["class"].as_str().unwrap())
@@ -579,7 +584,10 @@ async fn every_exchange_signs_reads_and_trades_and_refuses_the_rest(db: Db) {
                 "{d}"
             );
         }
-        assert!(f.withdraws.len() >= 3 && f.admins.len() >= 2, "{ex}");
+        // Kraken's table has one account-admin entry (Create Subaccount):
+        // its REST API has no other key or account administration call.
+        let admins = if ex == Exchange::Kraken { 1 } else { 2 };
+        assert!(f.withdraws.len() >= 3 && f.admins.len() >= admins, "{ex}");
         for doc in f.withdraws {
             let what = format!("{ex} withdraw {} {} ({})", doc.0, doc.1, doc.3);
             let reason = assert_refused(&s, &c, &trader, &id, &body(ex, doc), &what).await;
@@ -705,7 +713,7 @@ async fn withdrawals_need_a_withdraw_key_the_setting_and_a_fresh_step_up(db: Db)
     assert_eq!(used[0].event.details["class"], json!("withdraw"));
     assert_eq!(
         used[0].event.details["params"],
-        json!(["address", "amount", "coin", "network", "timestamp"])
+        json!(["coin", "network", "address", "amount", "timestamp"])
     );
 
     // Non-canonical spellings of the same withdrawal are refused even with
