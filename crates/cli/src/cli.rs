@@ -358,7 +358,7 @@ pub enum KeysCommand {
         /// The API key (the exchange's public identifier of the key pair)
         #[arg(long, value_name = "KEY")]
         api_key: String,
-        /// What the key may do on the exchange: read, trade, withdraw (comma-separated)
+        /// What the key may do on the exchange: read, trade, withdraw, account-admin (comma-separated); the vault signs only requests these cover
         #[arg(long, value_delimiter = ',', required = true)]
         permissions: Vec<String>,
         /// Where the key is IP-restricted on the exchange (a note for your records)

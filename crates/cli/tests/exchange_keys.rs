@@ -91,6 +91,58 @@ fn keys_from_stdin_listed_rotated_revoked_without_secrets() {
         "{}",
         refused.stderr
     );
+    // `account-admin` is a declarable permission (the signing policy
+    // refuses API-key and sub-account management to every other key).
+    let admin = cryptobot_io(
+        &[
+            "keys",
+            "add",
+            "--exchange",
+            "binance",
+            "--label",
+            "admin",
+            "--api-key",
+            "api-key-admin-0001",
+            "--permissions",
+            "account-admin,read",
+            "--secret-stdin",
+            "--home",
+            &home,
+        ],
+        &[],
+        &format!("{SECRET}\n"),
+    )
+    .ok();
+    assert!(
+        admin.stdout.contains("permissions read,account-admin"),
+        "{}",
+        admin.stdout
+    );
+    let unknown = cryptobot_io(
+        &[
+            "keys",
+            "add",
+            "--exchange",
+            "binance",
+            "--label",
+            "admin2",
+            "--api-key",
+            "api-key-admin-0002",
+            "--permissions",
+            "admin",
+            "--secret-stdin",
+            "--home",
+            &home,
+        ],
+        &[],
+        &format!("{SECRET}\n"),
+    );
+    assert_eq!(unknown.status, 2, "{}", unknown.both());
+    assert!(
+        unknown.stderr.contains("account-admin"),
+        "{}",
+        unknown.stderr
+    );
     // Nothing on stdin: one clear error, nothing stored.
     let empty = cryptobot_io(
         &[
@@ -121,7 +173,7 @@ fn keys_from_stdin_listed_rotated_revoked_without_secrets() {
         json_of(&on_home(dir.path(), &["keys", "list", "--format", "json"]))
             .as_array()
             .map(Vec::len),
-        Some(1)
+        Some(2)
     );
 
     let rotated = cryptobot_io(

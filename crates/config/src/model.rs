@@ -25,6 +25,8 @@ pub struct Settings {
     #[serde(default)]
     pub firewall: crate::Firewall,
     pub tls: Tls,
+    #[serde(default)]
+    pub vault: Vault,
 }
 
 /// Whether a service may be reached from other machines.
@@ -414,6 +416,14 @@ pub struct ApiKeys {
     /// An hour with more signing requests than this multiple of the key's
     /// trailing hourly average is recorded as a security event.
     pub usage_spike_factor: u32,
+    /// A withdrawal is signed only for a session whose second factor is
+    /// at most this old (seconds); a service API key never has one.
+    #[serde(default = "default_withdraw_step_up_seconds")]
+    pub withdraw_step_up_seconds: u32,
+}
+
+fn default_withdraw_step_up_seconds() -> u32 {
+    300
 }
 
 impl Default for ApiKeys {
@@ -424,8 +434,39 @@ impl Default for ApiKeys {
             allow_withdraw_keys: false,
             rotation_grace_hours: 24,
             usage_spike_factor: 5,
+            withdraw_step_up_seconds: default_withdraw_step_up_seconds(),
         }
     }
+}
+
+/// `[vault]`: the exchange-key vault's signing policy additions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Vault {
+    /// Requests the policy tables do not know, allowed for one key each
+    /// (`[[vault.extra_paths]]`).
+    #[serde(default)]
+    pub extra_paths: Vec<ExtraPath>,
+}
+
+/// One `[[vault.extra_paths]]` entry: an exact method and path the
+/// vault's policy table does not list, its class, and (Binance, Bybit)
+/// its documented parameter names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraPath {
+    /// The exchange key id (`xk_…`).
+    pub key: String,
+    /// `GET`, `POST`, `PUT` or `DELETE`.
+    pub method: String,
+    /// The canonical path, matched exactly.
+    pub path: String,
+    /// `read`, `trade`, `withdraw` or `account-admin`.
+    pub class: String,
+    /// The documented parameter names (required for Binance and Bybit
+    /// keys, whose signatures do not cover the path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Vec<String>>,
 }
 
 /// `[tls]`: what `cryptobot ssl` issues and how `cryptobot serve` speaks TLS.

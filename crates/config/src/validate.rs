@@ -30,7 +30,94 @@ pub(crate) fn validate(s: &Settings) -> Vec<Found> {
     security(s, &mut out);
     out.extend(crate::firewall::problems(s));
     tls(s, &mut out);
+    vault(s, &mut out);
     out
+}
+
+/// `[[vault.extra_paths]]`: a signed method, a canonical path (the rules of
+/// the vault's `policy::check_path`, which refuses the same forms again at
+/// signing time), a class, and plain parameter names. Whether the key
+/// exists is only known to the database, so it is not checked here.
+fn vault(s: &Settings, out: &mut Vec<Found>) {
+    for (i, x) in s.vault.extra_paths.iter().enumerate() {
+        let key = |field: &str| format!("vault.extra_paths[{i}].{field}");
+        let id_ok = x.key.strip_prefix("xk_").is_some_and(|h| {
+            !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if !id_ok {
+            out.push(problem(
+                key("key"),
+                "not an exchange key id",
+                "use the id `cryptobot keys list` shows (`xk_` and hex digits)",
+            ));
+        }
+        if !matches!(x.method.as_str(), "GET" | "POST" | "PUT" | "DELETE") {
+            out.push(problem(
+                key("method"),
+                "the vault signs GET, POST, PUT and DELETE only",
+                "use one of GET, POST, PUT or DELETE, in upper case",
+            ));
+        }
+        if let Some(why) = extra_path_problem(&x.path) {
+            out.push(problem(
+                key("path"),
+                format!("the path is not canonical: {why}"),
+                "give the exact path the exchange documents, e.g. /api/v3/myTrades (no query, no `%`, `//`, `.` or `..` segments, no trailing `/`)",
+            ));
+        }
+        if !matches!(
+            x.class.as_str(),
+            "read" | "trade" | "withdraw" | "account-admin"
+        ) {
+            out.push(problem(
+                key("class"),
+                "unknown class",
+                "use read, trade, withdraw or account-admin",
+            ));
+        }
+        if let Some(params) = &x.params {
+            let plain = |n: &String| {
+                !n.is_empty()
+                    && n.len() <= 64
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            };
+            if !params.iter().all(plain) {
+                out.push(problem(
+                    key("params"),
+                    "a parameter name is not a plain name",
+                    "list the documented parameter names: letters, digits, `_`, `-` or `.`",
+                ));
+            }
+        }
+    }
+}
+
+/// Why `path` is not a canonical request path, if it is not (the same
+/// rules as `cryptobot_vault::policy::check_path`).
+fn extra_path_problem(path: &str) -> Option<&'static str> {
+    if path.len() > 256 {
+        return Some("it is longer than 256 characters");
+    }
+    if !path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~'))
+    {
+        return Some("it holds a character other than letters, digits, `/`, `-`, `_`, `.` or `~`");
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Some("it must start with `/`");
+    };
+    if rest.is_empty() || rest.ends_with('/') {
+        return Some("it ends with `/`");
+    }
+    if rest.split('/').any(|seg| seg.is_empty()) {
+        return Some("it has an empty segment (`//`)");
+    }
+    if rest.split('/').any(|seg| seg == "." || seg == "..") {
+        return Some("it has a `.` or `..` segment");
+    }
+    None
 }
 
 /// A DNS name as a certificate can carry it: labels of letters, digits and
@@ -681,6 +768,14 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
         1000,
         "a spike is at least twice the usual hourly use",
     );
+    range(
+        out,
+        "security.api_keys.withdraw_step_up_seconds",
+        k.withdraw_step_up_seconds,
+        30,
+        3600,
+        "a withdrawal needs a second factor from the last 30 seconds to one hour",
+    );
 }
 
 #[cfg(test)]
@@ -690,6 +785,48 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(validate(&Settings::default()), Vec::<Found>::new());
+    }
+
+    #[test]
+    fn extra_paths_are_checked() {
+        let mut s = Settings::default();
+        s.vault.extra_paths.push(crate::model::ExtraPath {
+            key: "xk_0123abcd".into(),
+            method: "GET".into(),
+            path: "/api/v3/myPreventedMatches".into(),
+            class: "read".into(),
+            params: Some(vec!["symbol".into()]),
+        });
+        assert_eq!(validate(&s), Vec::<Found>::new());
+        for (field, bad) in [
+            ("class", "admin"),
+            ("method", "PATCH"),
+            ("key", "abc"),
+            ("path", "/api/v3/../x"),
+            ("path", "/api//x"),
+            ("path", "/api/x?y=1"),
+            ("path", "/api/x/"),
+            ("path", "%2Fapi"),
+        ] {
+            let mut t = s.clone();
+            let x = &mut t.vault.extra_paths[0];
+            match field {
+                "class" => x.class = bad.into(),
+                "method" => x.method = bad.into(),
+                "key" => x.key = bad.into(),
+                _ => x.path = bad.into(),
+            }
+            let found = validate(&t);
+            assert_eq!(found.len(), 1, "{bad}: {found:?}");
+            assert_eq!(found[0].0, format!("vault.extra_paths[0].{field}"));
+            assert!(!found[0].1.contains(bad), "the value is not repeated");
+        }
+        let mut t = Settings::default();
+        t.security.api_keys.withdraw_step_up_seconds = 0;
+        assert_eq!(
+            validate(&t).first().map(|f| f.0.as_str()),
+            Some("security.api_keys.withdraw_step_up_seconds")
+        );
     }
 
     #[test]

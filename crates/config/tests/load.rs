@@ -432,3 +432,31 @@ fn connection_limits_have_safe_defaults_and_bounded_ranges() {
     .unwrap();
     assert_eq!(c.server.max_connections_per_address, 8000);
 }
+
+#[test]
+fn vault_extra_paths_load_and_are_checked() {
+    let ok = load(
+        "[[vault.extra_paths]]\nkey = \"xk_0123456789abcdef\"\nmethod = \"GET\"\npath = \"/api/v3/myPreventedMatches\"\nclass = \"read\"\nparams = [\"symbol\"]\n",
+    )
+    .unwrap();
+    assert_eq!(ok.vault.extra_paths.len(), 1);
+    assert_eq!(ok.vault.extra_paths[0].params, Some(vec!["symbol".into()]));
+    assert!(load("").unwrap().vault.extra_paths.is_empty());
+    assert_eq!(
+        load("").unwrap().security.api_keys.withdraw_step_up_seconds,
+        300
+    );
+
+    let p = one_problem(
+        "[[vault.extra_paths]]\nkey = \"xk_0123456789abcdef\"\nmethod = \"POST\"\npath = \"/sapi/v1/capital//withdraw/apply\"\nclass = \"read\"\n",
+    );
+    assert_eq!(p.key, "vault.extra_paths[0].path");
+    assert!(p.message.contains("`//`"), "{p}");
+    let p = one_problem(
+        "[[vault.extra_paths]]\nkey = \"xk_0123456789abcdef\"\nmethod = \"GET\"\npath = \"/x\"\nclass = \"admin\"\n",
+    );
+    assert_eq!(p.key, "vault.extra_paths[0].class");
+    assert!(p.fix.contains("account-admin"), "{p}");
+    let p = one_problem("[security.api_keys]\nwithdraw_step_up_seconds = 86400\n");
+    assert_eq!(p.key, "security.api_keys.withdraw_step_up_seconds");
+}

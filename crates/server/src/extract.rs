@@ -306,6 +306,18 @@ impl Caller {
         Ok(())
     }
 
+    /// Whether a withdrawal may be signed for this caller as far as the
+    /// second factor goes: a session whose second factor is at most
+    /// `security.api_keys.withdraw_step_up_seconds` old. A service API key
+    /// has no session, and a user without MFA no second factor: for them
+    /// it is never fresh.
+    pub fn withdraw_step_up_fresh(&self, state: &AppState) -> bool {
+        let window = i64::from(state.settings.security.api_keys.withdraw_step_up_seconds);
+        self.session()
+            .and_then(|s| s.mfa_at)
+            .is_some_and(|t| (0..=window).contains(&(now() - t)))
+    }
+
     /// Refuses (403, audited) unless this session completed a second factor
     /// at all (API-key creation when `required_for_api_key_creation`).
     /// Service keys are refused.

@@ -30,6 +30,10 @@ pub enum Kind {
     MfaEnrollmentRequired,
     /// The action needs a second factor completed within the last minutes.
     MfaStepUpRequired,
+    /// The vault's signing policy refuses the exchange request (403;
+    /// `urn:cryptobot:problem:signing-refused`, with `class`,
+    /// `permissions` and `reason`).
+    SigningRefused,
     /// A second-factor code that is wrong, expired or already used.
     InvalidMfa,
     /// The new password breaks the policy (422).
@@ -69,6 +73,7 @@ impl Kind {
             Kind::PasswordExpired => "password-expired",
             Kind::MfaEnrollmentRequired => "mfa-enrollment-required",
             Kind::MfaStepUpRequired => "mfa-step-up-required",
+            Kind::SigningRefused => "signing-refused",
             Kind::InvalidMfa => "invalid-mfa",
             Kind::PasswordPolicy => "password-policy",
             Kind::InvalidRefreshToken => "invalid-refresh-token",
@@ -95,7 +100,8 @@ impl Kind {
             Kind::Forbidden
             | Kind::PasswordExpired
             | Kind::MfaEnrollmentRequired
-            | Kind::MfaStepUpRequired => StatusCode::FORBIDDEN,
+            | Kind::MfaStepUpRequired
+            | Kind::SigningRefused => StatusCode::FORBIDDEN,
             Kind::InvalidMfa => StatusCode::UNAUTHORIZED,
             Kind::PasswordPolicy => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::NotFound => StatusCode::NOT_FOUND,
@@ -120,6 +126,7 @@ impl Kind {
             Kind::PasswordExpired => "Password expired",
             Kind::MfaEnrollmentRequired => "Multi-factor enrollment required",
             Kind::MfaStepUpRequired => "Recent multi-factor authentication required",
+            Kind::SigningRefused => "The signing policy refuses this request",
             Kind::InvalidMfa => "Invalid second-factor code",
             Kind::PasswordPolicy => "The password does not meet the policy",
             Kind::InvalidRefreshToken => "Invalid refresh token",
@@ -155,6 +162,18 @@ pub struct ProblemBody {
     /// Extra machine-readable facts (e.g. the violated password rules).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<ProblemItem>>,
+    /// `signing-refused`: the request's class (`read`, `trade`,
+    /// `withdraw`, `account-admin`, or `unknown` when it was refused before
+    /// it was classified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// `signing-refused`: the key's declared permissions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+    /// `signing-refused`: the stable reason code (e.g. `not-permitted`,
+    /// `unknown-endpoint`, `dot-segment`, `timestamp-outside-window`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One item of a multi-part problem (e.g. one violated password rule).
@@ -166,6 +185,14 @@ pub struct ProblemItem {
     pub message: String,
 }
 
+/// The extension members of a `signing-refused` problem.
+#[derive(Debug, Clone)]
+struct Refused {
+    class: String,
+    permissions: Vec<String>,
+    reason: String,
+}
+
 /// An error the API answers with.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -173,6 +200,7 @@ pub struct ApiError {
     detail: String,
     field: Option<String>,
     errors: Option<Vec<ProblemItem>>,
+    refusal: Option<Refused>,
     retry_after: Option<u64>,
     www_authenticate: bool,
 }
@@ -185,6 +213,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             errors: None,
+            refusal: None,
             retry_after: None,
             www_authenticate: matches!(kind, Kind::Unauthorized),
         }
@@ -221,6 +250,24 @@ impl ApiError {
         )
     }
 
+    /// The 403 of a request the vault's signing policy refuses: the detail
+    /// names the class and the key's permissions (never a secret or the
+    /// payload; untrusted path text is already escaped and cut short).
+    pub fn signing_refused(refusal: &cryptobot_vault::policy::Refusal) -> Self {
+        let mut e = ApiError::new(Kind::SigningRefused, refusal.to_string());
+        e.refusal = Some(Refused {
+            class: refusal.class.as_str().to_string(),
+            permissions: refusal
+                .permissions
+                .names()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            reason: refusal.reason.code().to_string(),
+        });
+        e
+    }
+
     /// Adds a `Retry-After` header.
     pub fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs.max(1));
@@ -247,6 +294,9 @@ impl ApiError {
             detail: self.detail.clone(),
             field: self.field.clone(),
             errors: self.errors.clone(),
+            class: self.refusal.as_ref().map(|r| r.class.clone()),
+            permissions: self.refusal.as_ref().map(|r| r.permissions.clone()),
+            reason: self.refusal.as_ref().map(|r| r.reason.clone()),
         }
     }
 }

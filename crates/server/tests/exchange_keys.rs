@@ -202,31 +202,47 @@ async fn keys_are_sealed_scoped_and_sign(db: Db) {
         json!(expected_binance(BINANCE_SECRET, &q))
     );
     assert_eq!(signed["headers"]["X-MBX-APIKEY"], json!(BINANCE_KEY));
-    // A stale timestamp cannot be signed for later use.
+    // A stale timestamp cannot be signed for later use: the signing
+    // policy's clock window refuses it.
     let stale = q.replace(
         &format!("timestamp={}", &q[q.rfind('=').unwrap() + 1..]),
         "timestamp=1499827319559",
     );
     let (st, body) = sign_binance(&s, &c, &trader, &id, &stale).await;
-    assert_eq!(st, 422, "{body}");
+    assert_eq!(st, 403, "{body}");
+    assert_eq!(body["type"], json!("urn:cryptobot:problem:signing-refused"));
+    assert_eq!(body["reason"], json!("timestamp-outside-window"));
 
-    // Kraken through HTTP reproduces the example of Kraken's documentation.
+    // Kraken through HTTP: the documented scheme (the vault's own tests
+    // reproduce the example of Kraken's documentation, whose 2021 nonce is
+    // outside the clock window now) and the API key header.
+    let nonce = now_ms().to_string();
+    let kraken_req = SignRequest {
+        method: "POST".into(),
+        path: "/0/private/AddOrder".into(),
+        nonce: Some(nonce.clone()),
+        body: Some(format!(
+            "nonce={nonce}&ordertype=limit&pair=XBTUSD&price=37500&type=buy&volume=1.25"
+        )),
+        ..SignRequest::default()
+    };
+    let kraken_creds = Credentials {
+        api_key: Zeroizing::new(KRAKEN_KEY.into()),
+        secret: Zeroizing::new(KRAKEN_SECRET.into()),
+        passphrase: None,
+    };
+    let want = cryptobot_vault::sign(Exchange::Kraken, &kraken_creds, &kraken_req).unwrap();
     let (st, _, body) = post(
         &c,
         &s.url(&format!("/api/v1/exchange-keys/{kid}/sign")),
         Some(&trader),
-        &json!({"method": "POST", "path": "/0/private/AddOrder", "nonce": "1616492376594",
-                "body": "nonce=1616492376594&ordertype=limit&pair=XBTUSD&price=37500&type=buy&volume=1.25"}),
+        &json!({"method": "POST", "path": "/0/private/AddOrder", "nonce": nonce,
+                "body": kraken_req.body}),
     )
     .await;
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let v = json(&body);
-    assert_eq!(
-        v["signature"],
-        json!(
-            "4/dpxb3iT4tp/ZCVEwSnEsLxx0bqyhLpdfOpc6fn7OR8+UClSV5n9E6aSS8MPtnRfp32bAb0nmbRn6H8ndwLUQ=="
-        )
-    );
+    assert_eq!(v["signature"], json!(want.signature));
     assert_eq!(v["headers"]["API-Key"], json!(KRAKEN_KEY));
 
     // OKX: the passphrase is required when the key is added, and a request
@@ -280,7 +296,8 @@ async fn keys_are_sealed_scoped_and_sign(db: Db) {
         &json!({"method": "GET", "path": "/api/v5/account/balance", "timestamp": ts - 3_600_000}),
     )
     .await;
-    assert_eq!(st, 422, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(st, 403, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["reason"], json!("timestamp-outside-window"));
 
     // Coinbase: an EC key pasted as Coinbase's key file has it (one line,
     // `\n` escapes); the vault answers with a JWT to send as a bearer token.

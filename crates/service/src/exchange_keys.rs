@@ -4,13 +4,15 @@
 //! `cryptobot keys` / `cryptobot vault` commands, so both follow the same
 //! rules and write the same audit records.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use cryptobot_config::{Layout, Settings, secret_files};
 use cryptobot_store::{ExchangeKey, NewExchangeKey, Rewrap, Store, StoreError, VaultRecord};
+use cryptobot_vault::policy::{self, Class, ExtraPath, KeyPolicy, Permissions, Refusal};
 use cryptobot_vault::{
     Binding, Credentials, Exchange, Keyring, Sealed, SignRequest, Signed, VaultError,
 };
@@ -24,10 +26,13 @@ use crate::audit::{Who, audit_event, log_audit, record_audit};
 pub const PURPOSE_EXCHANGE: &str = "exchange-credentials";
 /// Purpose (and id) of the record holding the MFA root key.
 pub const PURPOSE_MFA_ROOT: &str = "mfa-root";
-/// Binance accepts requests whose timestamp is within `recvWindow` (at
-/// most 60 s) of its clock; the vault refuses to sign outside that window,
-/// so signatures cannot be stockpiled for later.
+/// The signing policy's clock window: a timestamp (or Kraken nonce) more
+/// than this far from the vault's clock is refused, so signatures cannot be
+/// stockpiled for later (Binance's `recvWindow` is at most 60 s).
 pub const MAX_TIMESTAMP_SKEW_MS: i64 = 60_000;
+/// At most one `signing refused` alert per key in this many milliseconds
+/// (the audit row is written for every refusal).
+pub const REFUSAL_ALERT_EVERY_MS: i64 = 60_000;
 /// Spikes need at least this many requests in an hour.
 pub const SPIKE_MIN_REQUESTS: i64 = 20;
 
@@ -235,6 +240,9 @@ pub enum VaultOpError {
     /// The key ring file could not be read or written.
     #[error("{0}")]
     KeyFile(String),
+    /// The signing policy refuses the request (audited and alerted).
+    #[error(transparent)]
+    Refused(Refusal),
 }
 
 impl VaultOpError {
@@ -247,6 +255,9 @@ impl VaultOpError {
             VaultOpError::Vault(VaultError::Open | VaultError::UnknownMasterVersion(_)) => Some(
                 "the master key ring does not match the database: restore the vault_master.key that belongs to this database".into(),
             ),
+            VaultOpError::Refused(_) => Some(
+                "the key's declared permissions do not cover this request: docs/vault.md lists what each permission allows; an operator can add an exact path to [[vault.extra_paths]]".into(),
+            ),
             VaultOpError::KeyFile(_) => Some(
                 "run as the installation's owner, with the key file (not a read-only systemd credential) in reach".into(),
             ),
@@ -255,8 +266,8 @@ impl VaultOpError {
     }
 }
 
-/// A declared permission of an exchange key.
-pub const PERMISSIONS: [&str; 3] = ["read", "trade", "withdraw"];
+/// A declared permission of an exchange key, in the order stored.
+pub const PERMISSIONS: [&str; 4] = ["read", "trade", "withdraw", "account-admin"];
 
 /// What an operator gives to add or rotate a key.
 pub struct NewCredentials {
@@ -385,7 +396,7 @@ fn validate_meta(
         let p = p.trim();
         let Some(known) = PERMISSIONS.iter().find(|k| k.eq_ignore_ascii_case(p)) else {
             return Err(VaultOpError::Invalid(format!(
-                "unknown permission `{}`; use read, trade or withdraw",
+                "unknown permission `{}`; use read, trade, withdraw or account-admin",
                 p.chars().take(32).collect::<String>()
             )));
         };
@@ -395,7 +406,7 @@ fn validate_meta(
     }
     if perms.is_empty() {
         return Err(VaultOpError::Invalid(
-            "declare the key's permissions on the exchange: read, trade and/or withdraw".into(),
+            "declare the key's permissions on the exchange: read, trade, withdraw and/or account-admin".into(),
         ));
     }
     if perms.contains(&"withdraw") && !settings.security.api_keys.allow_withdraw_keys {
@@ -746,18 +757,42 @@ impl Vault<'_> {
         self.view(&key.id, now).await
     }
 
-    /// Signs an exchange request with the key's current credentials.
+    /// Signs an exchange request with the key's current credentials, if
+    /// the signing policy allows it for this key: the request's class
+    /// (from the exchange's table or the key's `[[vault.extra_paths]]`)
+    /// must be covered by the key's declared permissions, its path
+    /// canonical, its parameters documented (Binance, Bybit) and its
+    /// timestamp or nonce within the clock window; a withdrawal also needs
+    /// `allow_withdraw_keys` and `step_up_fresh` (a second factor within
+    /// `withdraw_step_up_seconds`, which the caller determines). The policy
+    /// runs before anything is decrypted; a refusal is audited
+    /// (`exchange_key_sign_refused`), alerted and returned as
+    /// [`VaultOpError::Refused`].
     pub async fn sign(
         &self,
         who: &Who,
         id: &str,
         req: &SignRequest,
         now_ms: i64,
+        step_up_fresh: bool,
     ) -> Result<Signed, VaultOpError> {
         let now = now_ms.div_euclid(1000);
         let key = self.active(id).await?;
         let exchange = Exchange::parse(&key.exchange)?;
-        check_timestamp(exchange, req, now_ms)?;
+        let policy = self.key_policy(&key)?;
+        let settings = policy::Settings {
+            allow_withdraw_keys: self.settings.security.api_keys.allow_withdraw_keys,
+            window_ms: MAX_TIMESTAMP_SKEW_MS,
+        };
+        let checked = match policy::check(exchange, req, &policy, now_ms, step_up_fresh, &settings)
+        {
+            Ok(c) => c,
+            Err(refusal) => {
+                self.refused(who, &key, exchange, req, &refusal, now_ms)
+                    .await;
+                return Err(VaultOpError::Refused(refusal));
+            }
+        };
         let versions = self.store.usable_key_versions(&key.id, now).await?;
         let Some(secret_id) = versions.first().and_then(|v| v.secret_id.clone()) else {
             return Err(VaultOpError::Revoked(key.id));
@@ -786,7 +821,16 @@ impl Vault<'_> {
             who,
             Some(&key.id),
             "success",
-            json!({"version": version, "method": req.method, "path": req.path}),
+            json!({
+                "key": key.id,
+                "version": version,
+                "class": checked.class.as_str(),
+                "via_extra_path": checked.via_extra_path,
+                "method": req.method.to_ascii_uppercase(),
+                "path": escaped(&req.path),
+                "params": checked.params,
+                "payload_sha256": checked.payload_sha256,
+            }),
         );
         log_audit(&used);
         let usage = self
@@ -795,6 +839,80 @@ impl Vault<'_> {
             .await?;
         self.check_spike(&key, now, usage).await?;
         Ok(signed)
+    }
+
+    /// The key's declared permissions and its `[[vault.extra_paths]]`.
+    fn key_policy(&self, key: &ExchangeKey) -> Result<KeyPolicy, VaultOpError> {
+        let permissions = Permissions::parse(&key.permissions)
+            .map_err(|_| VaultError::Damaged("the key's stored permissions"))?;
+        let mut extra_paths = Vec::new();
+        for x in self
+            .settings
+            .vault
+            .extra_paths
+            .iter()
+            .filter(|x| x.key == key.id)
+        {
+            let class = Class::parse(&x.class).filter(|c| *c != Class::Unknown);
+            match class.map(|c| ExtraPath::new(&x.method, &x.path, c, x.params.clone())) {
+                Some(Ok(p)) => extra_paths.push(p),
+                // Validation at load refuses these; never widen on doubt.
+                _ => {
+                    tracing::error!(key = %key.id, "an extra path of this key is not valid and is ignored")
+                }
+            }
+        }
+        Ok(KeyPolicy {
+            permissions,
+            extra_paths,
+        })
+    }
+
+    /// Audits a refusal (always) and raises the alert (at most once per
+    /// key and minute in this process).
+    async fn refused(
+        &self,
+        who: &Who,
+        key: &ExchangeKey,
+        exchange: Exchange,
+        req: &SignRequest,
+        refusal: &Refusal,
+        now_ms: i64,
+    ) {
+        let params: Option<Vec<String>> = policy::parameter_names(exchange, req)
+            .ok()
+            .map(|names| names.iter().take(64).map(|n| escaped(n)).collect());
+        let payload_sha256 = policy::payload_sha256(exchange, req).ok();
+        let reason = refusal.reason.code();
+        if refusal_alert_due(&key.id, now_ms) {
+            tracing::warn!(
+                target: "alert",
+                key = %key.id,
+                class = refusal.class.as_str(),
+                reason,
+                permissions = %refusal.permissions,
+                "exchange key signing refused"
+            );
+        }
+        self.audit(
+            "exchange_key_sign_refused",
+            who,
+            &key.id,
+            "denied",
+            json!({
+                "key": key.id,
+                "version": key.current_version,
+                "exchange": exchange.as_str(),
+                "class": refusal.class.as_str(),
+                "permissions": refusal.permissions.to_string(),
+                "method": escaped(&req.method),
+                "path": escaped(&req.path),
+                "reason": reason,
+                "params": params,
+                "payload_sha256": payload_sha256,
+            }),
+        )
+        .await;
     }
 
     async fn check_spike(
@@ -832,17 +950,35 @@ fn short(id: &str) -> String {
     id.chars().take(40).collect()
 }
 
-fn check_timestamp(exchange: Exchange, req: &SignRequest, now_ms: i64) -> Result<(), VaultOpError> {
-    let Some(ts) = req.signed_timestamp(exchange) else {
-        return Ok(()); // the signer reports a missing timestamp
-    };
-    if (ts - now_ms).abs() > MAX_TIMESTAMP_SKEW_MS {
-        return Err(VaultOpError::Invalid(format!(
-            "timestamp is {} s away from the vault's clock; sign requests as they are sent ({exchange} refuses old requests, and the vault signs at most 60 s ahead or behind)",
-            (ts - now_ms).abs() / 1000
-        )));
+/// Untrusted request text for the audit: escaped (no control character
+/// survives) and cut to 80 characters.
+fn escaped(s: &str) -> String {
+    let mut out: String = s.chars().take(80).flat_map(char::escape_debug).collect();
+    if s.chars().nth(80).is_some() {
+        out.push('…');
     }
-    Ok(())
+    out
+}
+
+/// Whether a refusal of `key` at `now_ms` raises the alert: once per key
+/// per [`REFUSAL_ALERT_EVERY_MS`] in this process, so a flood of refused
+/// requests cannot flood the log (every refusal is still audited).
+fn refusal_alert_due(key: &str, now_ms: i64) -> bool {
+    static LAST: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    let mut last = match LAST.get_or_init(Default::default).lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    if last.len() >= 4096 {
+        last.retain(|_, at| now_ms - *at < REFUSAL_ALERT_EVERY_MS);
+    }
+    match last.get(key) {
+        Some(at) if now_ms - *at < REFUSAL_ALERT_EVERY_MS && now_ms >= *at => false,
+        _ => {
+            last.insert(key.to_string(), now_ms);
+            true
+        }
+    }
 }
 
 /// Reads the MFA root key from the vault, creating it on first use.
@@ -1103,6 +1239,25 @@ fn write_ring(path: &Path, ring: &Keyring) -> Result<(), VaultOpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusal_alerts_are_rate_limited_per_key() {
+        let t = 1_000_000_000_000;
+        assert!(refusal_alert_due("xk_test_a", t));
+        assert!(!refusal_alert_due("xk_test_a", t + 1));
+        assert!(!refusal_alert_due(
+            "xk_test_a",
+            t + REFUSAL_ALERT_EVERY_MS - 1
+        ));
+        assert!(refusal_alert_due("xk_test_b", t + 1));
+        assert!(refusal_alert_due("xk_test_a", t + REFUSAL_ALERT_EVERY_MS));
+    }
+
+    #[test]
+    fn audit_text_is_escaped_and_cut() {
+        assert_eq!(escaped("/a\r\nb"), "/a\\r\\nb");
+        assert!(escaped(&"x".repeat(200)).ends_with('…'));
+    }
 
     #[test]
     fn vault_key_location_order() {

@@ -96,7 +96,8 @@ pub struct AddKeyRequest {
     #[schema(value_type = Option<String>)]
     #[serde(default)]
     pub passphrase: Option<Zeroizing<String>>,
-    /// What the key may do on the exchange: read, trade, withdraw.
+    /// What the key may do on the exchange: read, trade, withdraw,
+    /// account-admin. The vault signs only requests these cover.
     #[schema(example = json!(["read", "trade"]))]
     pub permissions: Vec<String>,
     /// Where the key is IP-restricted on the exchange (a note).
@@ -110,10 +111,10 @@ impl Validate for AddKeyRequest {
         check_len("label", &self.label, 1, 64)?;
         check_len("api_key", &self.api_key, 1, 256)?;
         check_len("secret", &self.secret, 1, 512)?;
-        if self.permissions.len() > 3 {
+        if self.permissions.len() > 4 {
             return Err(ApiError::invalid_field(
                 "permissions",
-                "at most read, trade and withdraw",
+                "at most read, trade, withdraw and account-admin",
             ));
         }
         Ok(())
@@ -228,6 +229,7 @@ fn map_err(e: VaultOpError) -> ApiError {
             ApiError::new(Kind::Conflict, e.to_string())
         }
         VaultOpError::Vault(VaultError::Request(m)) => ApiError::new(Kind::InvalidRequest, m),
+        VaultOpError::Refused(r) => ApiError::signing_refused(&r),
         VaultOpError::Store(s) => s.into(),
         other => {
             tracing::error!(error = %other, "vault operation failed");
@@ -361,7 +363,13 @@ pub async fn revoke(
     Ok(Json(view.into()))
 }
 
-/// Sign an exchange request with the key's current credentials.
+/// Sign an exchange request with the key's current credentials, if the
+/// signing policy allows it: the request's class (read, trade, withdraw,
+/// account-admin) must be covered by the key's declared permissions, the
+/// path canonical, the parameters documented (Binance, Bybit) and the
+/// timestamp or nonce within 60 s; a withdrawal also needs
+/// `allow_withdraw_keys` and a session second factor within
+/// `withdraw_step_up_seconds`.
 #[utoipa::path(
     post, path = "/api/v1/exchange-keys/{id}/sign", operation_id = "signExchangeRequest", tag = "vault",
     security(("bearer" = ["keys:sign"])),
@@ -371,6 +379,7 @@ pub async fn revoke(
         (status = 200, description = "Signature and headers", body = SignResponse),
         BodyErrors,
         ScopeErrors,
+        (status = 403, description = "The token lacks `keys:sign`, or the signing policy refuses the request (`type` `urn:cryptobot:problem:signing-refused`, with `class`, `permissions` and `reason`); refusals are audited as `exchange_key_sign_refused`", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Revoked", body = ProblemBody, content_type = "application/problem+json"),
     )
@@ -392,8 +401,9 @@ pub async fn sign(
         nonce: req.nonce,
         recv_window: req.recv_window,
     };
+    let step_up_fresh = caller.withdraw_step_up_fresh(&state);
     let signed = vault(&state)
-        .sign(&caller.who(), &id, &request, now_ms())
+        .sign(&caller.who(), &id, &request, now_ms(), step_up_fresh)
         .await
         .map_err(map_err)?;
     Ok(Json(SignResponse {
