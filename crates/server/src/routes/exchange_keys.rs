@@ -216,6 +216,7 @@ fn vault(state: &AppState) -> Vault<'_> {
         store: &state.store,
         keys: &state.vault,
         settings: &state.settings,
+        batcher: Some(&state.audit_batcher),
     }
 }
 
@@ -228,6 +229,8 @@ fn map_err(e: VaultOpError) -> ApiError {
         }
         VaultOpError::Vault(VaultError::Request(m)) => ApiError::new(Kind::InvalidRequest, m),
         VaultOpError::Store(s) => s.into(),
+        // The writer logged the failed batch once.
+        VaultOpError::Audit(_) => ApiError::internal(),
         other => {
             tracing::error!(error = %other, "vault operation failed");
             ApiError::internal()
