@@ -230,6 +230,7 @@ fn populate(home: &Path, n: usize) {
             store: &store,
             keys: &keys,
             settings: &settings,
+            batcher: None,
         };
         for i in 0..n {
             let meta = NewKeyMeta {

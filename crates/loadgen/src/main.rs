@@ -93,6 +93,12 @@ struct Args {
     /// The server's process id, to report its VmRSS/VmHWM and descriptors
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Write one line per 200 answer to this file: the request's number,
+    /// the unix milliseconds it was sent at (in `--mode sign` also its
+    /// signed `timestamp`) and the unix milliseconds its answer arrived —
+    /// to compare what was answered with the audit log afterwards
+    #[arg(long)]
+    answered_log: Option<std::path::PathBuf>,
 }
 
 /// Upper bounds, so a typo cannot turn this into a real flood.
@@ -119,6 +125,12 @@ fn client(ca: &[u8], from: IpAddr, addr: SocketAddr) -> anyhow::Result<reqwest::
         .pool_max_idle_per_host(256)
         .timeout(Duration::from_secs(30))
         .build()?)
+}
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -293,11 +305,17 @@ async fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let errors = Arc::new(Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
+    let answered = Arc::new(Mutex::new(Vec::<(u64, u128, u128)>::new()));
     let mut tasks = Vec::with_capacity(total as usize);
     for i in 0..total {
         let scheduled = start + period.mul_f64(i as f64);
         tokio::time::sleep_until(scheduled.into()).await;
-        let (c, lat, errs) = (c.clone(), Arc::clone(&latencies), Arc::clone(&errors));
+        let (c, lat, errs, answers) = (
+            c.clone(),
+            Arc::clone(&latencies),
+            Arc::clone(&errors),
+            Arc::clone(&answered),
+        );
         let (base, token, mode, body, key_id) = (
             base.clone(),
             token.clone(),
@@ -306,12 +324,11 @@ async fn main() -> anyhow::Result<()> {
             args.key_id.clone(),
         );
         tasks.push(tokio::spawn(async move {
+            let sent_ms = unix_ms();
             let req = match mode.as_str() {
                 "login" => c.post(format!("{base}/api/v1/auth/login")).json(&body),
                 "sign" => {
-                    let ms = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis());
+                    let ms = sent_ms;
                     let query = format!(
                         "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=20000&recvWindow=5000&timestamp={ms}"
                     );
@@ -326,6 +343,7 @@ async fn main() -> anyhow::Result<()> {
                 Ok(r) if r.status().is_success() => {
                     let _ = r.bytes().await;
                     lat.lock().await.push(scheduled.elapsed());
+                    answers.lock().await.push((i, sent_ms, unix_ms()));
                 }
                 Ok(r) => *errs.lock().await.entry(r.status().to_string()).or_default() += 1,
                 Err(e) => *errs.lock().await.entry(e.to_string()).or_default() += 1,
@@ -353,6 +371,15 @@ async fn main() -> anyhow::Result<()> {
     } else {
         serde_json::Value::Null
     };
+    if let Some(path) = &args.answered_log {
+        let mut lines = String::from("# request sent_unix_ms answered_unix_ms\n");
+        let mut answers = answered.lock().await.clone();
+        answers.sort_unstable();
+        for (i, sent, got) in answers {
+            lines.push_str(&format!("{i} {sent} {got}\n"));
+        }
+        std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
+    }
     let mut lat = latencies.lock().await.clone();
     lat.sort();
     let report = json!({

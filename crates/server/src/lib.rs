@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use cryptobot_auth::PasswordHasher;
 use cryptobot_config::{Layout, Settings};
+use cryptobot_service::audit_batch::{AuditBatcher, BatchSettings};
 use cryptobot_service::clock::now;
 use cryptobot_service::exchange_keys::{self, MasterKeyError, VaultKeys};
 use cryptobot_service::sign_in::Hashing;
@@ -269,6 +270,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         connections: Arc::default(),
         mfa,
         vault: vault_keys,
+        audit_batcher: AuditBatcher::start(store.clone(), BatchSettings::default()),
         trusted_proxies: settings
             .server
             .trusted_proxies

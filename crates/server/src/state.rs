@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use cryptobot_auth::{MfaKeys, PasswordPolicy};
 use cryptobot_config::{Layout, Settings};
 use cryptobot_service::audit::{Who, record_audit};
+use cryptobot_service::audit_batch::AuditBatcher;
 use cryptobot_service::exchange_keys::VaultKeys;
 use cryptobot_service::sign_in::{Hashing, SignIn};
 use cryptobot_service::signing_keys::KeyRing;
@@ -52,6 +53,9 @@ pub struct Inner {
     pub mfa: MfaKeys,
     /// The vault's master key ring.
     pub vault: VaultKeys,
+    /// The group-commit audit writer: signatures (and refusals) share
+    /// durable transactions.
+    pub audit_batcher: AuditBatcher,
     /// Service keys whose previous secret was used during its grace period,
     /// with the hour of the last alert (one alert per key and hour here).
     pub previous_secret_alerts: std::sync::Mutex<std::collections::HashMap<String, i64>>,

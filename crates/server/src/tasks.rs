@@ -199,6 +199,7 @@ pub(crate) async fn sweep_vault(state: AppState) {
             store: &state.store,
             keys: &state.vault,
             settings: &state.settings,
+            batcher: Some(&state.audit_batcher),
         };
         if let Err(e) = v.sweep(now()).await {
             tracing::error!(error = %e, "vault sweep failed");

@@ -443,6 +443,7 @@ async fn rotation_grace_and_revocation(db: Db) {
         store: &state.store,
         keys: &state.vault,
         settings: &state.settings,
+        batcher: Some(&state.audit_batcher),
     };
     vault.sweep(now() + 3601).await.unwrap();
     let usable = s
@@ -529,6 +530,7 @@ async fn usage_spike_and_rotation_reminder(db: Db) {
         store: &state.store,
         keys: &state.vault,
         settings: &state.settings,
+        batcher: Some(&state.audit_batcher),
     };
     let later = now() + 91 * 86_400;
     let listed = vault.list(false, later).await.unwrap();

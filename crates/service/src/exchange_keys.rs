@@ -21,6 +21,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::audit::{Who, audit_event, log_audit, record_audit};
+use crate::audit_batch::{AuditBatcher, AuditWriteError};
 
 /// Purpose of exchange credential records.
 pub const PURPOSE_EXCHANGE: &str = "exchange-credentials";
@@ -237,6 +238,9 @@ pub enum VaultOpError {
     /// Storage failure.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// The audit row of a signature was not committed (nothing is signed).
+    #[error("audit: {0}")]
+    Audit(#[from] AuditWriteError),
     /// The key ring file could not be read or written.
     #[error("{0}")]
     KeyFile(String),
@@ -518,6 +522,9 @@ pub struct Vault<'a> {
     pub keys: &'a VaultKeys,
     /// Settings (`[security.api_keys]`).
     pub settings: &'a Settings,
+    /// The group-commit audit writer signatures go through (the server's);
+    /// `None` writes each signature's row in its own transaction (commands).
+    pub batcher: Option<&'a AuditBatcher>,
 }
 
 impl Vault<'_> {
@@ -833,10 +840,11 @@ impl Vault<'_> {
             }),
         );
         log_audit(&used);
-        let usage = self
-            .store
-            .record_key_use(&key.id, now.div_euclid(3600), &used)
-            .await?;
+        let hour = now.div_euclid(3600);
+        let usage = match self.batcher {
+            Some(batcher) => batcher.record_use(used, &key.id, hour).await?,
+            None => self.store.record_key_use(&key.id, hour, &used).await?,
+        };
         self.check_spike(&key, now, usage).await?;
         Ok(signed)
     }

@@ -135,6 +135,28 @@ pub struct Usage {
     pub alerted: bool,
 }
 
+/// One audit entry of a batch, with the key use it counts, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// The audit row.
+    pub event: crate::AuditEvent,
+    /// One more use of this key in this hour, if the entry is a signature.
+    pub key_use: Option<KeyUse>,
+}
+
+/// One use of an exchange key in one hour.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyUse {
+    /// Key id.
+    pub key_id: String,
+    /// Unix hour (`unix seconds / 3600`).
+    pub hour: i64,
+}
+
+/// Rows per multi-row `INSERT` of a batch: 7 parameters a row stays far
+/// below both backends' parameter limits (SQLite 32766, PostgreSQL 65535).
+const AUDIT_ROWS_PER_INSERT: usize = 128;
+
 macro_rules! record_columns {
     () => {
         "id, purpose, version, master_version, wrapped_key, ciphertext, created_at"
@@ -635,6 +657,123 @@ impl Store {
             previous_24h: previous.unwrap_or(0),
             alerted: alerted != 0,
         })
+    }
+
+    /// Records a batch of audit entries and the key uses they count in one
+    /// transaction (one durable commit for the whole batch): the rows are
+    /// inserted in order, and the uses of each key and hour are summed into
+    /// one upsert (in key order, so concurrent writers lock alike).
+    ///
+    /// Returns one item per entry: the [`Usage`] for entries with a key use
+    /// — counted as if the batch's uses had been written one by one in
+    /// order, so the n-th use of a key in the batch sees `this_hour` of the
+    /// count before the batch plus n — and `None` for plain entries. On any
+    /// error nothing is written.
+    pub async fn record_audit_batch(
+        &self,
+        entries: &[AuditEntry],
+    ) -> Result<Vec<Option<Usage>>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut details = Vec::with_capacity(entries.len());
+        for e in entries {
+            details.push(
+                serde_json::to_string(&e.event.details)
+                    .map_err(|err| StoreError::Corrupt(format!("audit details: {err}")))?,
+            );
+        }
+        let mut uses: std::collections::BTreeMap<&KeyUse, i64> = std::collections::BTreeMap::new();
+        for u in entries.iter().filter_map(|e| e.key_use.as_ref()) {
+            *uses.entry(u).or_default() += 1;
+        }
+        let mut tx = self.begin_write().await?;
+        for (chunk, details) in entries
+            .chunks(AUDIT_ROWS_PER_INSERT)
+            .zip(details.chunks(AUDIT_ROWS_PER_INSERT))
+        {
+            let mut sql = String::from(
+                "INSERT INTO audit_log (at_ms, event, actor, subject, client_addr, outcome, \
+                 details) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let n = i * 7;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7
+                ));
+            }
+            // Only placeholders are generated; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (e, d) in chunk.iter().zip(details) {
+                let a = &e.event;
+                query = query
+                    .bind(a.at_ms)
+                    .bind(a.event.as_str())
+                    .bind(a.actor.as_deref())
+                    .bind(a.subject.as_deref())
+                    .bind(a.client_addr.as_deref())
+                    .bind(a.outcome.as_str())
+                    .bind(d.as_str());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        // Per key and hour: (count before the batch, alerted, previous 24 h).
+        let mut counted: std::collections::BTreeMap<&KeyUse, (i64, bool, i64)> =
+            std::collections::BTreeMap::new();
+        for (u, n) in &uses {
+            let row = sqlx::query(
+                "INSERT INTO exchange_key_usage (key_id, hour, count) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key_id, hour) DO UPDATE SET count = exchange_key_usage.count + $3 \
+                 RETURNING count, alerted",
+            )
+            .bind(u.key_id.as_str())
+            .bind(u.hour)
+            .bind(*n)
+            .fetch_one(&mut *tx)
+            .await?;
+            let after: i64 = row.try_get(0)?;
+            let alerted: i64 = row.try_get(1)?;
+            let previous: Option<i64> = sqlx::query(
+                "SELECT CAST(SUM(count) AS BIGINT) FROM exchange_key_usage \
+                 WHERE key_id = $1 AND hour >= $2 AND hour < $3",
+            )
+            .bind(u.key_id.as_str())
+            .bind(u.hour - 24)
+            .bind(u.hour)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            counted.insert(*u, (after - n, alerted != 0, previous.unwrap_or(0)));
+        }
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            out.push(match &e.key_use {
+                Some(u) => match counted.get_mut(u) {
+                    Some((count, alerted, previous)) => {
+                        *count += 1;
+                        Some(Usage {
+                            this_hour: *count,
+                            previous_24h: *previous,
+                            alerted: *alerted,
+                        })
+                    }
+                    None => None,
+                },
+                None => None,
+            });
+        }
+        Ok(out)
     }
 
     /// Marks the spike of this hour as recorded; false if another caller

@@ -30,7 +30,7 @@ pub use api_keys::{KeyInsert, NewServiceKey, ServiceKey};
 pub use backend::Backend;
 pub use error::StoreError;
 pub use exchange_keys::{
-    ExchangeKey, ExchangeKeyVersion, NewExchangeKey, Rewrap, Usage, VaultRecord,
+    AuditEntry, ExchangeKey, ExchangeKeyVersion, KeyUse, NewExchangeKey, Rewrap, Usage, VaultRecord,
 };
 pub use mfa::{Challenge, TotpRecord};
 pub use migrate::SCHEMA_VERSION;

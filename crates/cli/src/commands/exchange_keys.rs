@@ -200,6 +200,7 @@ pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
             store: &store,
             keys: &keys,
             settings: &settings,
+            batcher: None,
         };
         let who = cli_actor();
         let missing = || Failure::runtime("no credentials were read", None);

@@ -218,6 +218,7 @@ fn vault(state: &AppState) -> Vault<'_> {
         store: &state.store,
         keys: &state.vault,
         settings: &state.settings,
+        batcher: Some(&state.audit_batcher),
     }
 }
 
@@ -231,6 +232,8 @@ fn map_err(e: VaultOpError) -> ApiError {
         VaultOpError::Vault(VaultError::Request(m)) => ApiError::new(Kind::InvalidRequest, m),
         VaultOpError::Refused(r) => ApiError::signing_refused(&r),
         VaultOpError::Store(s) => s.into(),
+        // The writer logged the failed batch once.
+        VaultOpError::Audit(_) => ApiError::internal(),
         other => {
             tracing::error!(error = %other, "vault operation failed");
             ApiError::internal()
