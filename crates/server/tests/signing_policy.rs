@@ -835,6 +835,7 @@ async fn smuggled_non_canonical_and_stale_requests_are_refused(db: Db) {
         store: &state.store,
         keys: &state.vault,
         settings: &settings,
+        batcher: Some(&state.audit_batcher),
     };
     let who = Who {
         actor: Some("root".into()),
