@@ -200,7 +200,7 @@ pub struct ApiError {
     detail: String,
     field: Option<String>,
     errors: Option<Vec<ProblemItem>>,
-    refusal: Option<Refused>,
+    refusal: Option<Box<Refused>>,
     retry_after: Option<u64>,
     www_authenticate: bool,
 }
@@ -255,7 +255,7 @@ impl ApiError {
     /// payload; untrusted path text is already escaped and cut short).
     pub fn signing_refused(refusal: &cryptobot_vault::policy::Refusal) -> Self {
         let mut e = ApiError::new(Kind::SigningRefused, refusal.to_string());
-        e.refusal = Some(Refused {
+        e.refusal = Some(Box::new(Refused {
             class: refusal.class.as_str().to_string(),
             permissions: refusal
                 .permissions
@@ -264,7 +264,7 @@ impl ApiError {
                 .map(str::to_string)
                 .collect(),
             reason: refusal.reason.code().to_string(),
-        });
+        }));
         e
     }
 
