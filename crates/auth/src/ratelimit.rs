@@ -116,9 +116,16 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// Decides one request for `key` at `now_ns`.
     pub fn check(&self, key: &K, now_ns: i64) -> Decision {
+        self.check_with(key, &self.gcra, now_ns)
+    }
+
+    /// Decides one request for `key` at `now_ns` under `gcra` (in
+    /// nanoseconds) instead of the limiter's own: for limits that differ
+    /// per key, such as each exchange key's signing limit.
+    pub fn check_with(&self, key: &K, gcra: &Gcra, now_ns: i64) -> Decision {
         let shard = (self.hasher.hash_one(key) as usize) % SHARDS;
         let mut map = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
-        let (allowed, stored) = self.gcra.step(map.get(key).copied(), now_ns);
+        let (allowed, stored) = gcra.step(map.get(key).copied(), now_ns);
         if allowed {
             if map.len() >= self.max_keys_per_shard && !map.contains_key(key) {
                 map.retain(|_, t| *t > now_ns);
@@ -133,7 +140,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             map.insert(key.clone(), stored);
         }
         drop(map);
-        self.gcra.decision(allowed, stored - now_ns)
+        gcra.decision(allowed, stored - now_ns)
     }
 }
 
@@ -142,6 +149,19 @@ mod tests {
     use super::*;
 
     const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn a_limit_per_call_is_kept_per_key() {
+        let l: RateLimiter<&str> = RateLimiter::new(1, 60, 1, 1000);
+        let two = Gcra::new(2, 60, 2, S);
+        let t0 = 1_000 * S;
+        assert!(l.check_with(&"k", &two, t0).allowed);
+        assert!(l.check_with(&"k", &two, t0).allowed);
+        let d = l.check_with(&"k", &two, t0);
+        assert!(!d.allowed);
+        assert_eq!((d.limit, d.retry_after_secs), (2, 30));
+        assert!(l.check_with(&"k", &two, t0 + 30 * S).allowed);
+    }
 
     #[test]
     fn sixty_per_minute_with_a_burst_of_five() {

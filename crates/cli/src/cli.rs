@@ -370,6 +370,12 @@ pub enum KeysCommand {
         /// The key has a passphrase: asked without echo, or the second line of stdin
         #[arg(long)]
         with_passphrase: bool,
+        /// OKX only: allow the vault to hand the passphrase out in the signed headers (OKX's scheme needs it there); without it OKX requests are refused
+        #[arg(long)]
+        passphrase_in_headers: bool,
+        /// This key's own signing limit (default: security.api_keys.max_signatures_per_minute)
+        #[arg(long, value_name = "N")]
+        max_signatures_per_minute: Option<u32>,
     },
     /// List keys: exchange, label, fingerprint, age, rotation due, permissions
     List {
@@ -395,6 +401,117 @@ pub enum KeysCommand {
     Revoke {
         /// Key id
         id: String,
+    },
+    /// Let a user or a service API key sign with a key (admins may use every key; service keys need a grant)
+    Grant {
+        /// Key id
+        id: String,
+        #[command(flatten)]
+        target: GrantTargetArgs,
+    },
+    /// Withdraw a grant; the grantee's next signing request is refused
+    RevokeGrant {
+        /// Key id
+        id: String,
+        #[command(flatten)]
+        target: GrantTargetArgs,
+    },
+    /// Show who may sign with a key
+    Grants {
+        /// Key id
+        id: String,
+    },
+    /// Replace a key's declared permissions; adding withdraw waits for a second admin when there are two or more
+    SetPermissions {
+        /// Key id
+        id: String,
+        /// read, trade, withdraw, account-admin (comma-separated)
+        #[arg(long, value_delimiter = ',', required = true)]
+        permissions: Vec<String>,
+    },
+    /// Set a key's own signing limit per minute, or go back to the default
+    SetLimit {
+        /// Key id
+        id: String,
+        /// Signatures per minute (1-1000000)
+        #[arg(
+            long,
+            value_name = "N",
+            conflicts_with = "default",
+            required_unless_present = "default"
+        )]
+        per_minute: Option<u32>,
+        /// Use security.api_keys.max_signatures_per_minute
+        #[arg(long)]
+        default: bool,
+    },
+    /// A key's withdrawal address book: withdrawals are signed only to its addresses, after a delay
+    #[command(subcommand)]
+    Address(AddressCommand),
+    /// List requests that wait for a second admin
+    Approvals {
+        /// Include approved and expired requests
+        #[arg(long)]
+        all: bool,
+    },
+    /// Approve a request as a second admin (their password, and a code when they have MFA, are asked)
+    Approve {
+        /// Request id (`apr_…`, from `keys approvals`)
+        request: String,
+        /// The approving admin's username (not the admin who asked)
+        #[arg(long = "as", value_name = "NAME")]
+        admin: String,
+        /// Read the password (and then the code) from standard input, one per line
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Exactly one grantee.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct GrantTargetArgs {
+    /// A username
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// A service API key id (`ak_…`)
+    #[arg(long, value_name = "ID")]
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AddressCommand {
+    /// Add an address (raises an alert; usable after security.api_keys.withdraw_address_delay_hours)
+    Add {
+        /// Key id
+        id: String,
+        /// The address (for Kraken: the name of the withdrawal key set up on Kraken)
+        #[arg(long)]
+        address: String,
+        /// The network or chain, as the exchange names it (a withdrawal must name the same one)
+        #[arg(long)]
+        network: Option<String>,
+        /// The memo or tag, if the destination needs one
+        #[arg(long)]
+        memo: Option<String>,
+        /// A label for your records
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List a key's addresses
+    List {
+        /// Key id
+        id: String,
+        /// Include removed addresses
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove an address (at once)
+    Remove {
+        /// Key id
+        id: String,
+        /// Entry id (`wa_…`)
+        entry: String,
     },
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use cryptobot_config::{Config, Layout};
 use cryptobot_service::exchange_keys::{NewCredentials, NewKeyMeta, Vault, VaultKeys};
+use cryptobot_service::key_access::Access;
 use cryptobot_service::{audit::Who, clock::now};
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -231,6 +232,7 @@ fn populate(home: &Path, n: usize) {
             keys: &keys,
             settings: &settings,
             batcher: None,
+            budget: None,
         };
         for i in 0..n {
             let meta = NewKeyMeta {
@@ -238,6 +240,8 @@ fn populate(home: &Path, n: usize) {
                 label: format!("k{i:04}"),
                 permissions: vec!["read".into()],
                 ip_note: None,
+                passphrase_in_headers: false,
+                max_signatures_per_minute: None,
             };
             let creds = NewCredentials {
                 api_key: Zeroizing::new(format!("api-key-{i:06}")),
@@ -245,7 +249,7 @@ fn populate(home: &Path, n: usize) {
                 passphrase: None,
             };
             vault
-                .add(&Who::default(), &meta, &creds, now())
+                .add(&Who::default(), &Access::Host, &meta, &creds, now())
                 .await
                 .expect("add");
         }

@@ -420,10 +420,25 @@ pub struct ApiKeys {
     /// at most this old (seconds); a service API key never has one.
     #[serde(default = "default_withdraw_step_up_seconds")]
     pub withdraw_step_up_seconds: u32,
+    /// A withdrawal address is usable this many hours after it was added
+    /// to a key's address book (or approved).
+    #[serde(default = "default_withdraw_address_delay_hours")]
+    pub withdraw_address_delay_hours: u32,
+    /// Signatures per minute per exchange key (a key may set its own).
+    #[serde(default = "default_max_signatures_per_minute")]
+    pub max_signatures_per_minute: u32,
 }
 
 fn default_withdraw_step_up_seconds() -> u32 {
     300
+}
+
+fn default_withdraw_address_delay_hours() -> u32 {
+    24
+}
+
+fn default_max_signatures_per_minute() -> u32 {
+    600
 }
 
 impl Default for ApiKeys {
@@ -435,6 +450,8 @@ impl Default for ApiKeys {
             rotation_grace_hours: 24,
             usage_spike_factor: 5,
             withdraw_step_up_seconds: default_withdraw_step_up_seconds(),
+            withdraw_address_delay_hours: default_withdraw_address_delay_hours(),
+            max_signatures_per_minute: default_max_signatures_per_minute(),
         }
     }
 }

@@ -776,6 +776,22 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
         3600,
         "a withdrawal needs a second factor from the last 30 seconds to one hour",
     );
+    range(
+        out,
+        "security.api_keys.withdraw_address_delay_hours",
+        k.withdraw_address_delay_hours,
+        1,
+        720,
+        "a new withdrawal address waits between 1 hour and 30 days",
+    );
+    range(
+        out,
+        "security.api_keys.max_signatures_per_minute",
+        k.max_signatures_per_minute,
+        1,
+        1_000_000,
+        "the signing limit is 1 to 1,000,000 per minute",
+    );
 }
 
 #[cfg(test)]

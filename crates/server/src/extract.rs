@@ -224,6 +224,24 @@ impl Caller {
         }
     }
 
+    /// Who asks to use an exchange key: the user (admins may use every
+    /// key), or the service API key (which needs its own grants).
+    pub fn access(&self) -> cryptobot_service::key_access::Access {
+        use cryptobot_service::key_access::Access;
+        match &self.principal {
+            Principal::Session { .. } => Access::User {
+                id: self.user.id.clone(),
+                name: self.user.username.clone(),
+                admin: self.user.role == "admin",
+            },
+            Principal::ServiceKey { key_id, .. } => Access::ApiKey {
+                id: key_id.clone(),
+                owner_id: self.user.id.clone(),
+                owner: self.user.username.clone(),
+            },
+        }
+    }
+
     /// The session, for callers with an access token.
     pub fn session(&self) -> Option<&Session> {
         match &self.principal {

@@ -10,7 +10,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{api_keys, audit, auth, exchange_keys, meta, mfa, sessions, users};
+use crate::routes::{
+    api_keys, audit, auth, exchange_keys, key_controls, meta, mfa, sessions, users,
+};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -88,6 +90,15 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(exchange_keys::rotate))
         .routes(routes!(exchange_keys::revoke))
         .routes(routes!(exchange_keys::sign))
+        .routes(routes!(key_controls::grants, key_controls::grant))
+        .routes(routes!(key_controls::revoke_user_grant))
+        .routes(routes!(key_controls::revoke_api_key_grant))
+        .routes(routes!(key_controls::set_permissions))
+        .routes(routes!(key_controls::set_limit))
+        .routes(routes!(key_controls::addresses, key_controls::add_address))
+        .routes(routes!(key_controls::remove_address))
+        .routes(routes!(key_controls::approvals))
+        .routes(routes!(key_controls::approve))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::rotate))
         .routes(routes!(api_keys::revoke))

@@ -24,10 +24,12 @@ use std::time::Duration;
 
 use cryptobot_auth::{AddressThrottle, Decision, Gcra, Pseudonyms, RateLimiter, address_group};
 use cryptobot_config::{RateLimiting, RedisFailure};
+use cryptobot_service::key_access::{Budget, SignatureBudget};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, IntoConnectionInfo, ServerErrorKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use std::pin::Pin;
 
 use crate::limits::{LimitKey, mono_ns};
 use crate::problem::{ApiError, Kind};
@@ -564,6 +566,8 @@ pub struct Limits {
     api: RateLimiter<LimitKey>,
     api_key: RateLimiter<LimitKey>,
     login: RateLimiter<LimitKey>,
+    /// Signatures per exchange key (each key has its own limit).
+    signing: RateLimiter<String>,
     /// The same limits in microseconds, for the Redis script.
     api_us: Gcra,
     api_key_us: Gcra,
@@ -603,6 +607,7 @@ impl Limits {
             api: RateLimiter::new(r.api_requests_per_minute, 60, r.burst, 1_000_000),
             api_key: RateLimiter::new(r.api_key_requests_per_minute, 60, r.burst, 100_000),
             login: RateLimiter::new(r.login_attempts_per_minute, 60, r.login_burst, 100_000),
+            signing: RateLimiter::new(1, 60, 1, 100_000),
             api_us: Gcra::new(r.api_requests_per_minute, 60, r.burst, MICROS),
             api_key_us: Gcra::new(r.api_key_requests_per_minute, 60, r.burst, MICROS),
             login_us: Gcra::new(r.login_attempts_per_minute, 60, r.login_burst, MICROS),
@@ -793,6 +798,62 @@ impl Limits {
             }
         }
         self.delays.record_failure(addr, now)
+    }
+}
+
+impl Limits {
+    /// One signature of exchange key `key_id`, under its limit of
+    /// `per_minute` (a bucket of `per_minute` refilled evenly over a
+    /// minute), shared through Redis when configured. When Redis cannot
+    /// answer, the API calls' failure mode applies.
+    pub async fn take_signature(&self, key_id: &str, per_minute: u32) -> Budget {
+        let local = || {
+            let gcra = Gcra::new(per_minute, 60, per_minute, 1_000_000_000);
+            self.signing
+                .check_with(&key_id.to_string(), &gcra, mono_ns())
+        };
+        let d = match &self.redis {
+            None => local(),
+            Some(redis) => {
+                let gcra = Gcra::new(per_minute, 60, per_minute, MICROS);
+                let key = format!(
+                    "cryptobot:rl:sign:{}",
+                    self.pseudonyms.name("sign", key_id.as_bytes())
+                );
+                match redis.gcra(&key, &gcra, None).await {
+                    Ok(d) => {
+                        self.backend_ok();
+                        d
+                    }
+                    Err(e) => {
+                        self.backend_failed("signing limit", &e);
+                        match self.fail(Class::Api, local) {
+                            Ok(d) => d,
+                            Err(_) => return Budget::Unavailable,
+                        }
+                    }
+                }
+            }
+        };
+        if d.allowed {
+            Budget::Allowed
+        } else {
+            bump(&self.counters.limited);
+            Budget::Limited {
+                limit: d.limit,
+                retry_after_secs: d.retry_after_secs,
+            }
+        }
+    }
+}
+
+impl SignatureBudget for Limits {
+    fn take<'a>(
+        &'a self,
+        key_id: &'a str,
+        per_minute: u32,
+    ) -> Pin<Box<dyn Future<Output = Budget> + Send + 'a>> {
+        Box::pin(self.take_signature(key_id, per_minute))
     }
 }
 

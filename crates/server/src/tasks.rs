@@ -200,6 +200,7 @@ pub(crate) async fn sweep_vault(state: AppState) {
             keys: &state.vault,
             settings: &state.settings,
             batcher: Some(&state.audit_batcher),
+            budget: None,
         };
         if let Err(e) = v.sweep(now()).await {
             tracing::error!(error = %e, "vault sweep failed");

@@ -10,6 +10,7 @@ mod common;
 use common::*;
 use cryptobot_service::clock::{now, now_ms};
 use cryptobot_service::exchange_keys::{Vault, open_record};
+use cryptobot_service::key_access::Access;
 use cryptobot_store::AuditQuery;
 use cryptobot_vault::{Credentials, Exchange, SignRequest};
 use serde_json::{Value, json};
@@ -127,6 +128,11 @@ async fn keys_are_sealed_scoped_and_sign(db: Db) {
     assert_eq!(b["rotation_due"], json!(false));
     let k = add_key(&s, &c, &admin, "kraken", "main", KRAKEN_KEY, KRAKEN_SECRET).await;
     let kid = k["id"].as_str().unwrap().to_string();
+    for key in [&id, &kid] {
+        for user in ["tina", "vic"] {
+            grant_user(&s, &c, &admin, key, user).await;
+        }
+    }
 
     // Same label on the same exchange: 409. Withdraw-enabled: refused.
     let (st, _, _) = post(
@@ -254,6 +260,7 @@ async fn keys_are_sealed_scoped_and_sign(db: Db) {
     assert!(String::from_utf8_lossy(&body).contains("passphrase"));
     let mut with_pass = okx.clone();
     with_pass["passphrase"] = json!("okx pass phrase");
+    with_pass["passphrase_in_headers"] = json!(true);
     let (st, _, body) = post(
         &c,
         &s.url("/api/v1/exchange-keys"),
@@ -263,6 +270,7 @@ async fn keys_are_sealed_scoped_and_sign(db: Db) {
     .await;
     assert_eq!(st, 201, "{}", String::from_utf8_lossy(&body));
     let oid = json(&body)["id"].as_str().unwrap().to_string();
+    grant_user(&s, &c, &admin, &oid, "tina").await;
     let ts = now_ms();
     let okx_req = SignRequest {
         method: "GET".into(),
@@ -322,6 +330,7 @@ async fn keys_are_sealed_scoped_and_sign(db: Db) {
     assert_eq!(st, 201, "{}", String::from_utf8_lossy(&body));
     assert!(!String::from_utf8_lossy(&body).contains("PRIVATE"));
     let cid = json(&body)["id"].as_str().unwrap().to_string();
+    grant_user(&s, &c, &admin, &cid, "tina").await;
     let (st, _, body) = post(
         &c,
         &s.url(&format!("/api/v1/exchange-keys/{cid}/sign")),
@@ -444,6 +453,7 @@ async fn rotation_grace_and_revocation(db: Db) {
         keys: &state.vault,
         settings: &state.settings,
         batcher: Some(&state.audit_batcher),
+        budget: None,
     };
     vault.sweep(now() + 3601).await.unwrap();
     let usable = s
@@ -531,11 +541,12 @@ async fn usage_spike_and_rotation_reminder(db: Db) {
         keys: &state.vault,
         settings: &state.settings,
         batcher: Some(&state.audit_batcher),
+        budget: None,
     };
     let later = now() + 91 * 86_400;
-    let listed = vault.list(false, later).await.unwrap();
+    let listed = vault.list(&Access::Host, false, later).await.unwrap();
     assert!(listed[0].rotation_due);
-    vault.list(false, later + 60).await.unwrap();
+    vault.list(&Access::Host, false, later + 60).await.unwrap();
     let due = s
         .store
         .query_audit(&AuditQuery {

@@ -18,7 +18,9 @@ use common::*;
 use cryptobot_service::audit::Who;
 use cryptobot_service::clock::{now, now_ms};
 use cryptobot_service::exchange_keys::{Vault, VaultOpError};
+use cryptobot_service::key_access::Access;
 use cryptobot_store::{AuditQuery, AuditRecord};
+use cryptobot_vault::policy;
 use cryptobot_vault::{Exchange, SignRequest};
 use serde_json::{Value, json};
 
@@ -362,6 +364,11 @@ const FIXTURES: &[Fixture] = &[
 /// Kraken a form body with `nonce=`; the others the query of a GET/DELETE
 /// or the JSON body of a POST/PUT, with `timestamp`.
 fn body_at(exchange: Exchange, method: &str, path: &str, params: &str, at: i64) -> Value {
+    body_of(&request_at(exchange, method, path, params, at))
+}
+
+/// The request [`body_at`] sends.
+fn request_at(exchange: Exchange, method: &str, path: &str, params: &str, at: i64) -> SignRequest {
     let query_method = matches!(method, "GET" | "DELETE");
     let mut req = SignRequest {
         method: method.into(),
@@ -399,6 +406,11 @@ fn body_at(exchange: Exchange, method: &str, path: &str, params: &str, at: i64) 
             }
         }
     }
+    req
+}
+
+/// The sign route's body for `req`.
+fn body_of(req: &SignRequest) -> Value {
     json!({"method": req.method, "path": req.path, "query": req.query, "body": req.body,
            "timestamp": req.timestamp, "nonce": req.nonce})
 }
@@ -476,6 +488,9 @@ async fn add_key(
     if let Some(p) = passphrase {
         req["passphrase"] = json!(p);
     }
+    if exchange == Exchange::Okx {
+        req["passphrase_in_headers"] = json!(true);
+    }
     let (st, _, bytes) = post(c, &s.url("/api/v1/exchange-keys"), Some(token), &req).await;
     assert_eq!(st, 201, "{}", String::from_utf8_lossy(&bytes));
     let v = json(&bytes);
@@ -552,6 +567,7 @@ async fn every_exchange_signs_reads_and_trades_and_refuses_the_rest(db: Db) {
     for f in FIXTURES {
         let ex = f.exchange;
         let id = add_key(&s, &c, &admin, ex, "bot", &["read", "trade"]).await;
+        grant_user(&s, &c, &admin, &id, "tina").await;
         for (what, doc) in [("read", &f.read), ("trade", &f.trade)] {
             let (st, _, v) = sign(&s, &c, &trader, &id, &body(ex, doc)).await;
             assert_eq!(st, 200, "{ex} {what} {} ({}): {v}", doc.1, doc.3);
@@ -693,28 +709,112 @@ async fn withdrawals_need_a_withdraw_key_the_setting_and_a_fresh_step_up(db: Db)
     let c = s.client();
     let ada = access(&login(&s, &c, "ada").await);
     let tina = access(&login(&s, &c, "tina").await);
-    let id = add_key(&s, &c, &ada, Exchange::Binance, "funds", &["withdraw"]).await;
-    let withdraw = body(Exchange::Binance, &WITHDRAW);
+    let mut keys = Vec::new();
+    for f in FIXTURES {
+        let id = add_key(&s, &c, &ada, f.exchange, "funds", &["withdraw"]).await;
+        grant_user(&s, &c, &ada, &id, "tina").await;
+        keys.push(id);
+    }
 
     // No second factor in the session: refused, and the answer says why.
-    for token in [&ada, &tina] {
-        let reason = assert_refused(&s, &c, token, &id, &withdraw, "no step-up").await;
-        assert_eq!(reason, "withdraw-not-enabled");
+    for (f, id) in FIXTURES.iter().zip(&keys) {
+        let withdraw = body(f.exchange, &f.withdraws[0]);
+        for token in [&ada, &tina] {
+            let what = format!("{} without step-up", f.exchange);
+            let reason = assert_refused(&s, &c, token, id, &withdraw, &what).await;
+            assert_eq!(reason, "withdraw-not-enabled", "{what}");
+        }
+        let (_, _, v) = sign(&s, &c, &tina, id, &withdraw).await;
+        assert!(v["detail"].as_str().unwrap().contains("step-up"), "{v}");
     }
-    let (_, _, v) = sign(&s, &c, &tina, &id, &withdraw).await;
-    assert!(v["detail"].as_str().unwrap().contains("step-up"), "{v}");
 
-    // A fresh second factor: signed, and audited as a withdrawal.
+    // A fresh second factor, for every exchange: the destination must be
+    // in the key's address book, and added at least
+    // withdraw_address_delay_hours ago.
     step_up(&s, &c, &ada).await;
-    let (st, _, v) = sign(&s, &c, &ada, &id, &withdraw).await;
-    assert_eq!(st, 200, "{v}");
-    let used = audit_rows(&s, "exchange_key_used", &id).await;
-    assert_eq!(used.len(), 1);
-    assert_eq!(used[0].event.details["class"], json!("withdraw"));
-    assert_eq!(
-        used[0].event.details["params"],
-        json!(["coin", "network", "address", "amount", "timestamp"])
-    );
+    let state = s.running.as_ref().unwrap().state();
+    let vault = Vault {
+        store: &state.store,
+        keys: &state.vault,
+        settings: &state.settings,
+        batcher: Some(&state.audit_batcher),
+        budget: None,
+    };
+    let delay_ms = i64::from(
+        state
+            .settings
+            .security
+            .api_keys
+            .withdraw_address_delay_hours,
+    ) * 3_600_000;
+    for (f, id) in FIXTURES.iter().zip(&keys) {
+        let ex = f.exchange;
+        let doc = &f.withdraws[0];
+        let what = format!("{ex} withdraw {} ({})", doc.1, doc.3);
+        let withdraw = body(ex, doc);
+        let reason = assert_refused(&s, &c, &ada, id, &withdraw, &what).await;
+        assert_eq!(reason, "destination-not-in-book", "{what}");
+
+        let req = request_at(ex, doc.0, doc.1, doc.2, now_ms());
+        let (address, network, memo) = match policy::destination(ex, &req).unwrap() {
+            policy::Destination::Address {
+                address,
+                network,
+                memo,
+            } => (address, network, memo),
+            policy::Destination::KrakenKey { key, .. } => (key, None, None),
+        };
+        let (st, _, bytes) = post(
+            &c,
+            &s.url(&format!("/api/v1/exchange-keys/{id}/addresses")),
+            Some(&ada),
+            &json!({"address": address, "network": network, "memo": memo, "label": "cold"}),
+        )
+        .await;
+        assert_eq!(st, 201, "{what}: {}", String::from_utf8_lossy(&bytes));
+        let added = json(&bytes);
+        assert_eq!(added["approval"], Value::Null, "one admin: no approval");
+        // Added a moment ago: not yet.
+        let reason = assert_refused(&s, &c, &ada, id, &withdraw, &what).await;
+        assert_eq!(reason, "destination-not-yet-usable", "{what}");
+        // The delay elapsed (the vault's clock shifted past it): signed,
+        // and audited as a withdrawal with its destination.
+        let later = now_ms() + delay_ms + 60_000;
+        let shifted = request_at(ex, doc.0, doc.1, doc.2, later);
+        let who = Who {
+            actor: Some("ada".into()),
+            client: None,
+        };
+        vault
+            .sign(&who, &Access::Host, id, &shifted, later, true)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let used = audit_rows(&s, "exchange_key_used", id).await;
+        assert_eq!(used.len(), 1, "{what}");
+        assert_eq!(used[0].event.details["class"], json!("withdraw"));
+        let dest = used[0].event.details["destination"].as_str().unwrap();
+        assert!(dest.contains(&address), "{what}: {dest}");
+        // The same step-up without the shift is still refused, and the
+        // step-up is needed even after the delay.
+        match vault
+            .sign(&who, &Access::Host, id, &shifted, later, false)
+            .await
+        {
+            Err(VaultOpError::Refused(r)) => {
+                assert_eq!(r.reason.code(), "withdraw-not-enabled", "{what}")
+            }
+            other => panic!("{what}: without a step-up it must be refused: {other:?}"),
+        }
+        // Another address: not in the book.
+        let mut other = req.clone();
+        let swap = |t: &str| t.replacen(&address, "bc1qattackerattackerattackerattacker0000", 1);
+        other.body = other.body.as_deref().map(swap);
+        other.query = other.query.as_deref().map(swap);
+        let reason = assert_refused(&s, &c, &ada, id, &body_of(&other), &what).await;
+        assert_eq!(reason, "destination-not-in-book", "{what}");
+    }
+    let id = &keys[0];
+    let withdraw = body(Exchange::Binance, &WITHDRAW);
 
     // Non-canonical spellings of the same withdrawal are refused even with
     // a withdraw key and a fresh step-up: the path is never repaired.
@@ -733,7 +833,7 @@ async fn withdrawals_need_a_withdraw_key_the_setting_and_a_fresh_step_up(db: Db)
         ("/sapi/v1/capital/withdraw/apply?coin=BTC", "query-in-path"),
     ] {
         let b = body_at(Exchange::Binance, "POST", path, params, now_ms());
-        let reason = assert_refused(&s, &c, &ada, &id, &b, path).await;
+        let reason = assert_refused(&s, &c, &ada, id, &b, path).await;
         assert_eq!(reason, want, "{path}");
     }
 
@@ -743,7 +843,7 @@ async fn withdrawals_need_a_withdraw_key_the_setting_and_a_fresh_step_up(db: Db)
         .session_mfa_done(&session, now() - 600)
         .await
         .unwrap();
-    let reason = assert_refused(&s, &c, &ada, &id, &withdraw, "stale step-up").await;
+    let reason = assert_refused(&s, &c, &ada, id, &withdraw, "stale step-up").await;
     assert_eq!(reason, "withdraw-not-enabled");
     s.stop().await;
 }
@@ -836,6 +936,7 @@ async fn smuggled_non_canonical_and_stale_requests_are_refused(db: Db) {
         keys: &state.vault,
         settings: &settings,
         batcher: Some(&state.audit_batcher),
+        budget: None,
     };
     let who = Who {
         actor: Some("root".into()),
@@ -848,18 +949,32 @@ async fn smuggled_non_canonical_and_stale_requests_are_refused(db: Db) {
         ..SignRequest::default()
     };
     vault
-        .sign(&who, &id, &req("symbol=BTCUSDT"), now_ms(), false)
+        .sign(
+            &who,
+            &Access::Host,
+            &id,
+            &req("symbol=BTCUSDT"),
+            now_ms(),
+            false,
+        )
         .await
         .unwrap();
     match vault
-        .sign(&who, &id, &req("coin=BTC"), now_ms(), false)
+        .sign(&who, &Access::Host, &id, &req("coin=BTC"), now_ms(), false)
         .await
     {
         Err(VaultOpError::Refused(r)) => assert_eq!(r.reason.code(), "unknown-parameter"),
         other => panic!("an undeclared parameter must be refused: {other:?}"),
     }
     match vault
-        .sign(&who, &kid, &req("symbol=BTCUSDT"), now_ms(), false)
+        .sign(
+            &who,
+            &Access::Host,
+            &kid,
+            &req("symbol=BTCUSDT"),
+            now_ms(),
+            false,
+        )
         .await
     {
         Err(VaultOpError::Refused(r)) => assert_eq!(r.reason.code(), "unknown-endpoint"),

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use cryptobot_config::{Layout, Settings, secret_files};
-use cryptobot_store::{ExchangeKey, NewExchangeKey, Rewrap, Store, StoreError, VaultRecord};
-use cryptobot_vault::policy::{self, Class, ExtraPath, KeyPolicy, Permissions, Refusal};
+use cryptobot_store::{
+    ExchangeKey, NewApproval, NewExchangeKey, Rewrap, Store, StoreError, VaultRecord,
+};
+use cryptobot_vault::policy::{self, BookEntry, Class, ExtraPath, KeyPolicy, Permissions, Refusal};
 use cryptobot_vault::{
     Binding, Credentials, Exchange, Keyring, Sealed, SignRequest, Signed, VaultError,
 };
@@ -22,6 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::{Who, audit_event, log_audit, record_audit};
 use crate::audit_batch::{AuditBatcher, AuditWriteError};
+use crate::key_access::{APPROVAL_EXPIRY_HOURS, Access, Budget, SignatureBudget};
 
 /// Purpose of exchange credential records.
 pub const PURPOSE_EXCHANGE: &str = "exchange-credentials";
@@ -247,6 +250,32 @@ pub enum VaultOpError {
     /// The signing policy refuses the request (audited and alerted).
     #[error(transparent)]
     Refused(Refusal),
+    /// The caller has no grant for the key (audited).
+    #[error("{who} has no grant for exchange key `{key}`")]
+    NoGrant {
+        /// The key.
+        key: String,
+        /// The caller, as [`Access::describe`] names it.
+        who: String,
+    },
+    /// The key's signing limit is used up.
+    #[error("exchange key `{key}` may sign at most {limit} requests per minute")]
+    Limited {
+        /// The key.
+        key: String,
+        /// Its limit.
+        limit: u32,
+        /// Seconds until one more is signed.
+        retry_after_secs: u64,
+    },
+    /// The caller may not do this (not an admin, or approving their own
+    /// request).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The shared signing limit cannot be checked (Redis down, failing
+    /// closed).
+    #[error("the signing limit cannot be checked right now")]
+    LimitUnavailable,
 }
 
 impl VaultOpError {
@@ -261,6 +290,12 @@ impl VaultOpError {
             ),
             VaultOpError::Refused(_) => Some(
                 "the key's declared permissions do not cover this request: docs/vault.md lists what each permission allows; an operator can add an exact path to [[vault.extra_paths]]".into(),
+            ),
+            VaultOpError::NoGrant { key, .. } => Some(format!(
+                "an admin can grant it: `cryptobot keys grant {key} --user NAME` or `--api-key ID`"
+            )),
+            VaultOpError::Limited { .. } => Some(
+                "wait, or raise the key's limit: `cryptobot keys set-limit KEY N` (security.api_keys.max_signatures_per_minute is the default)".into(),
             ),
             VaultOpError::KeyFile(_) => Some(
                 "run as the installation's owner, with the key file (not a read-only systemd credential) in reach".into(),
@@ -312,10 +347,15 @@ pub struct NewKeyMeta {
     pub permissions: Vec<String>,
     /// IP allow-list note.
     pub ip_note: Option<String>,
+    /// OKX: the passphrase may be handed out in the signed headers.
+    pub passphrase_in_headers: bool,
+    /// Its own signing limit per minute (default: the installation's).
+    pub max_signatures_per_minute: Option<u32>,
 }
 
 /// A key as listings show it: never a secret.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExchangeKeyView {
     /// Key id (`xk_…`).
     pub id: String,
@@ -347,14 +387,37 @@ pub struct ExchangeKeyView {
     pub revoked_at: Option<i64>,
     /// Whether the vault can sign requests for this exchange.
     pub can_sign: bool,
+    /// Signatures per minute it may make (its own limit, or the
+    /// installation's `max_signatures_per_minute`).
+    pub max_signatures_per_minute: u32,
+    /// OKX: the passphrase may be handed out in the signed headers.
+    pub passphrase_in_headers: bool,
+    /// Approval requests for this key that wait for a second admin.
+    pub pending_approvals: Vec<String>,
+}
+
+/// The signing limit of `k` per minute.
+pub fn signing_limit(k: &ExchangeKey, settings: &Settings) -> u32 {
+    k.max_signatures_per_minute
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(settings.security.api_keys.max_signatures_per_minute)
 }
 
 impl ExchangeKeyView {
-    /// The view of `k` at `now`.
-    pub fn of(k: ExchangeKey, settings: &Settings, now: i64) -> ExchangeKeyView {
+    /// The view of `k` at `now`, with the ids of its pending approvals.
+    pub fn of(
+        k: ExchangeKey,
+        settings: &Settings,
+        now: i64,
+        pending_approvals: Vec<String>,
+    ) -> ExchangeKeyView {
         let due_at = k.rotated_at + i64::from(settings.security.api_keys.rotation_days) * 86_400;
         let can_sign = Exchange::parse(&k.exchange).is_ok_and(Exchange::can_sign);
         ExchangeKeyView {
+            max_signatures_per_minute: signing_limit(&k, settings),
+            passphrase_in_headers: k.passphrase_in_headers,
+            pending_approvals,
             age_days: (now - k.rotated_at).max(0) / 86_400,
             rotation_due: k.revoked_at.is_none() && now >= due_at,
             rotation_due_at: due_at,
@@ -426,7 +489,26 @@ fn validate_meta(
             "ip_note must be at most 200 printable characters".into(),
         ));
     }
+    if meta.passphrase_in_headers && exchange != Exchange::Okx {
+        return Err(VaultOpError::Invalid(
+            "passphrase_in_headers is for OKX keys only (the other exchanges never receive the passphrase itself)".into(),
+        ));
+    }
+    if let Some(n) = meta.max_signatures_per_minute {
+        validate_limit(n)?;
+    }
     Ok((exchange, perms.join(",")))
+}
+
+/// A per-key signing limit: 1 to 1,000,000 per minute.
+pub fn validate_limit(per_minute: u32) -> Result<(), VaultOpError> {
+    if (1..=1_000_000).contains(&per_minute) {
+        Ok(())
+    } else {
+        Err(VaultOpError::Invalid(format!(
+            "max_signatures_per_minute must be 1 to 1000000, not {per_minute}"
+        )))
+    }
 }
 
 fn validate_credentials(exchange: Exchange, c: &NewCredentials) -> Result<(), VaultOpError> {
@@ -451,6 +533,11 @@ fn validate_credentials(exchange: Exchange, c: &NewCredentials) -> Result<(), Va
         ));
     }
     Ok(())
+}
+
+/// 16 random hex digits, for ids.
+pub(crate) fn random_id() -> Result<String, VaultOpError> {
+    random_hex(8)
 }
 
 fn random_hex(bytes: usize) -> Result<String, VaultOpError> {
@@ -525,6 +612,44 @@ pub struct Vault<'a> {
     /// The group-commit audit writer signatures go through (the server's);
     /// `None` writes each signature's row in its own transaction (commands).
     pub batcher: Option<&'a AuditBatcher>,
+    /// The per-key signing limit (the server's); `None` signs without one
+    /// (the host's commands do not sign).
+    pub budget: Option<&'a dyn SignatureBudget>,
+}
+
+/// A new approval request's id.
+pub(crate) fn approval_id() -> Result<String, VaultOpError> {
+    Ok(format!("apr_{}", random_id()?))
+}
+
+/// A new approval request of `kind` for `key_id` by `access`, open for
+/// [`APPROVAL_EXPIRY_HOURS`] from `now`.
+pub(crate) fn new_approval(
+    kind: &str,
+    key_id: &str,
+    payload: String,
+    who: &Who,
+    access: &Access,
+    now: i64,
+) -> Result<NewApproval, VaultOpError> {
+    Ok(NewApproval {
+        id: approval_id()?,
+        kind: kind.to_string(),
+        key_id: key_id.to_string(),
+        payload,
+        requested_by: who.actor.clone().unwrap_or_else(|| "unknown".into()),
+        requested_by_user: access.user_id().map(str::to_string),
+        requested_at: now,
+        expires_at: now + APPROVAL_EXPIRY_HOURS * 3600,
+    })
+}
+
+/// `list` without `withdraw`.
+pub(crate) fn without_withdraw(list: &str) -> String {
+    list.split(',')
+        .filter(|p| *p != "withdraw")
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Vault<'_> {
@@ -539,10 +664,20 @@ impl Vault<'_> {
         record_audit(self.store, event, who, Some(subject), outcome, details).await;
     }
 
-    /// Adds a key. The secret is validated, sealed and never returned.
+    /// Whether a change that widens what money can do needs a second
+    /// admin: when the installation has two or more active admins.
+    pub async fn needs_second_admin(&self) -> Result<bool, VaultOpError> {
+        Ok(self.store.active_admins().await? >= 2)
+    }
+
+    /// Adds a key. The secret is validated, sealed and never returned. The
+    /// user who adds it is granted its use. A `withdraw` permission waits
+    /// for a second admin's approval when the installation has two or
+    /// more admins (the key is stored without it meanwhile).
     pub async fn add(
         &self,
         who: &Who,
+        access: &Access,
         meta: &NewKeyMeta,
         creds: &NewCredentials,
         now: i64,
@@ -580,15 +715,45 @@ impl Vault<'_> {
             &plain,
             now,
         )?;
+        let pending_approval = if permissions.split(',').any(|p| p == "withdraw")
+            && self.needs_second_admin().await?
+        {
+            Some(new_approval(
+                "enable-withdraw",
+                &id,
+                permissions.clone(),
+                who,
+                access,
+                now,
+            )?)
+        } else {
+            None
+        };
+        let stored_permissions = match &pending_approval {
+            Some(_) => without_withdraw(&permissions),
+            None => permissions.clone(),
+        };
+        if stored_permissions.is_empty() {
+            return Err(VaultOpError::Invalid(
+                "withdraw needs a second admin's approval on this installation; declare read or trade as well, then the key waits for the approval to withdraw".into(),
+            ));
+        }
         let new = NewExchangeKey {
             id: id.clone(),
             exchange: exchange.as_str().to_string(),
             label: meta.label.trim().to_string(),
-            permissions: permissions.clone(),
+            permissions: stored_permissions.clone(),
             ip_note: meta.ip_note.clone(),
             created_by: who.actor.clone(),
             fingerprint: fingerprint.clone(),
             now,
+            creator_user_id: match access {
+                Access::User { id, .. } => Some(id.clone()),
+                _ => None,
+            },
+            max_signatures_per_minute: meta.max_signatures_per_minute.map(i64::from),
+            passphrase_in_headers: meta.passphrase_in_headers,
+            pending_approval: pending_approval.clone(),
         };
         match self.store.add_exchange_key(&new, &rec).await {
             Ok(()) => {}
@@ -605,10 +770,26 @@ impl Vault<'_> {
             who,
             &id,
             "success",
-            json!({"exchange": exchange.as_str(), "label": new.label, "permissions": permissions, "fingerprint": fingerprint}),
+            json!({"exchange": exchange.as_str(), "label": new.label, "permissions": stored_permissions, "fingerprint": fingerprint, "passphrase_in_headers": meta.passphrase_in_headers, "max_signatures_per_minute": meta.max_signatures_per_minute}),
         )
         .await;
+        if let Some(a) = &pending_approval {
+            self.approval_requested(who, a).await;
+        }
         self.view(&id, now).await
+    }
+
+    /// Audits and alerts a new approval request.
+    pub(crate) async fn approval_requested(&self, who: &Who, a: &NewApproval) {
+        tracing::warn!(target: "alert", key = %a.key_id, request = %a.id, kind = %a.kind, "a change to an exchange key waits for a second admin's approval");
+        self.audit(
+            "approval_requested",
+            who,
+            &a.key_id,
+            "pending",
+            json!({"request": a.id, "kind": a.kind, "payload": a.payload, "expires_at": a.expires_at}),
+        )
+        .await;
     }
 
     /// Destroys versions whose grace period ended and raises the
@@ -628,8 +809,18 @@ impl Vault<'_> {
             )
             .await;
         }
+        for a in self.store.expire_approvals(now).await? {
+            self.audit(
+                "approval_expired",
+                &system,
+                &a.request.key_id,
+                "expired",
+                json!({"request": a.request.id, "kind": a.request.kind, "requested_by": a.request.requested_by}),
+            )
+            .await;
+        }
         for k in self.store.exchange_keys(false).await? {
-            let view = ExchangeKeyView::of(k.clone(), self.settings, now);
+            let view = ExchangeKeyView::of(k.clone(), self.settings, now, Vec::new());
             if view.rotation_due
                 && k.rotation_alerted_at.is_none()
                 && self.store.mark_rotation_alerted(&k.id, now).await?
@@ -648,30 +839,63 @@ impl Vault<'_> {
         Ok(())
     }
 
-    /// Every key (revoked ones when asked), after a sweep.
+    /// The keys `access` may use (every key for the host and admins;
+    /// revoked ones when asked), after a sweep.
     pub async fn list(
         &self,
+        access: &Access,
         include_revoked: bool,
         now: i64,
     ) -> Result<Vec<ExchangeKeyView>, VaultOpError> {
         self.sweep(now).await?;
+        let granted: Option<std::collections::HashSet<String>> = match access.grantee() {
+            None => None,
+            Some(g) => Some(
+                self.store
+                    .exchange_keys_granted(&g)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            ),
+        };
+        let mut pending: HashMap<String, Vec<String>> = HashMap::new();
+        for a in self.store.approvals(false).await? {
+            if a.pending(now) {
+                pending
+                    .entry(a.request.key_id)
+                    .or_default()
+                    .push(a.request.id);
+            }
+        }
         Ok(self
             .store
             .exchange_keys(include_revoked)
             .await?
             .into_iter()
-            .map(|k| ExchangeKeyView::of(k, self.settings, now))
+            .filter(|k| granted.as_ref().is_none_or(|g| g.contains(&k.id)))
+            .map(|k| {
+                let p = pending.remove(&k.id).unwrap_or_default();
+                ExchangeKeyView::of(k, self.settings, now, p)
+            })
             .collect())
     }
 
     /// The current view of a key.
-    async fn view(&self, id: &str, now: i64) -> Result<ExchangeKeyView, VaultOpError> {
+    pub(crate) async fn view(&self, id: &str, now: i64) -> Result<ExchangeKeyView, VaultOpError> {
         let key = self
             .store
             .exchange_key(id)
             .await?
             .ok_or_else(|| VaultOpError::NotFound(short(id)))?;
-        Ok(ExchangeKeyView::of(key, self.settings, now))
+        let pending = self
+            .store
+            .approvals(false)
+            .await?
+            .into_iter()
+            .filter(|a| a.request.key_id == key.id && a.pending(now))
+            .map(|a| a.request.id)
+            .collect();
+        Ok(ExchangeKeyView::of(key, self.settings, now, pending))
     }
 
     async fn active(&self, id: &str) -> Result<ExchangeKey, VaultOpError> {
@@ -686,16 +910,45 @@ impl Vault<'_> {
         Ok(key)
     }
 
+    /// A key that is not revoked and that `access` may use. Without a
+    /// grant the answer is [`VaultOpError::NoGrant`], audited as
+    /// `exchange_key_access_denied` with the operation.
+    pub(crate) async fn usable(
+        &self,
+        who: &Who,
+        access: &Access,
+        id: &str,
+        operation: &str,
+    ) -> Result<ExchangeKey, VaultOpError> {
+        let key = self.active(id).await?;
+        if access.may_use(self.store, &key).await? {
+            return Ok(key);
+        }
+        self.audit(
+            "exchange_key_access_denied",
+            who,
+            &key.id,
+            "denied",
+            json!({"operation": operation, "reason": "no_grant", "caller": access.describe()}),
+        )
+        .await;
+        Err(VaultOpError::NoGrant {
+            key: key.id,
+            who: access.describe(),
+        })
+    }
+
     /// Stores new credentials as the next version; the previous one signs
     /// for `rotation_grace_hours` more, then is destroyed.
     pub async fn rotate(
         &self,
         who: &Who,
+        access: &Access,
         id: &str,
         creds: &NewCredentials,
         now: i64,
     ) -> Result<ExchangeKeyView, VaultOpError> {
-        let key = self.active(id).await?;
+        let key = self.usable(who, access, id, "rotate").await?;
         let exchange = Exchange::parse(&key.exchange)?;
         validate_credentials(exchange, creds)?;
         self.keys.refresh();
@@ -746,10 +999,11 @@ impl Vault<'_> {
     pub async fn revoke(
         &self,
         who: &Who,
+        access: &Access,
         id: &str,
         now: i64,
     ) -> Result<ExchangeKeyView, VaultOpError> {
-        let key = self.active(id).await?;
+        let key = self.usable(who, access, id, "revoke").await?;
         if !self.store.revoke_exchange_key(&key.id, now).await? {
             return Err(VaultOpError::Revoked(key.id));
         }
@@ -775,16 +1029,23 @@ impl Vault<'_> {
     /// runs before anything is decrypted; a refusal is audited
     /// (`exchange_key_sign_refused`), alerted and returned as
     /// [`VaultOpError::Refused`].
+    ///
+    /// Before that, `access` must hold a grant for the key
+    /// ([`VaultOpError::NoGrant`], audited); after it, a withdrawal's
+    /// destination must be in the key's address book for at least
+    /// `withdraw_address_delay_hours` (a refusal like the others), and the
+    /// key's signing limit must allow one more ([`VaultOpError::Limited`]).
     pub async fn sign(
         &self,
         who: &Who,
+        access: &Access,
         id: &str,
         req: &SignRequest,
         now_ms: i64,
         step_up_fresh: bool,
     ) -> Result<Signed, VaultOpError> {
         let now = now_ms.div_euclid(1000);
-        let key = self.active(id).await?;
+        let key = self.usable(who, access, id, "sign").await?;
         let exchange = Exchange::parse(&key.exchange)?;
         let policy = self.key_policy(&key)?;
         let settings = policy::Settings {
@@ -800,6 +1061,64 @@ impl Vault<'_> {
                 return Err(VaultOpError::Refused(refusal));
             }
         };
+        if checked.class == Class::Withdraw {
+            let book: Vec<BookEntry> = self
+                .store
+                .withdraw_addresses(&key.id, false)
+                .await?
+                .into_iter()
+                .map(|a| BookEntry {
+                    address: a.address,
+                    network: a.network,
+                    memo: a.memo,
+                    active_from: a.active_from,
+                })
+                .collect();
+            let delay =
+                i64::from(self.settings.security.api_keys.withdraw_address_delay_hours) * 3600;
+            if let Err(reason) =
+                policy::check_destination(checked.destination.as_ref(), &book, now, delay)
+            {
+                let refusal = Refusal {
+                    reason,
+                    class: Class::Withdraw,
+                    permissions: policy.permissions,
+                };
+                self.refused(who, &key, exchange, req, &refusal, now_ms)
+                    .await;
+                return Err(VaultOpError::Refused(refusal));
+            }
+        }
+        if let Some(budget) = self.budget {
+            match budget
+                .take(&key.id, signing_limit(&key, self.settings))
+                .await
+            {
+                Budget::Allowed => {}
+                Budget::Limited {
+                    limit,
+                    retry_after_secs,
+                } => {
+                    if limit_alert_due(&key.id, now_ms) {
+                        tracing::warn!(target: "alert", key = %key.id, limit, "exchange key signing limit reached");
+                        self.audit(
+                            "exchange_key_sign_limited",
+                            who,
+                            &key.id,
+                            "denied",
+                            json!({"limit_per_minute": limit}),
+                        )
+                        .await;
+                    }
+                    return Err(VaultOpError::Limited {
+                        key: key.id,
+                        limit,
+                        retry_after_secs,
+                    });
+                }
+                Budget::Unavailable => return Err(VaultOpError::LimitUnavailable),
+            }
+        }
         let versions = self.store.usable_key_versions(&key.id, now).await?;
         let Some(secret_id) = versions.first().and_then(|v| v.secret_id.clone()) else {
             return Err(VaultOpError::Revoked(key.id));
@@ -837,6 +1156,7 @@ impl Vault<'_> {
                 "path": escaped(&req.path),
                 "params": checked.params,
                 "payload_sha256": checked.payload_sha256,
+                "destination": checked.destination.as_ref().map(policy::describe),
             }),
         );
         log_audit(&used);
@@ -873,6 +1193,7 @@ impl Vault<'_> {
         Ok(KeyPolicy {
             permissions,
             extra_paths,
+            passphrase_in_headers: key.passphrase_in_headers,
         })
     }
 
@@ -973,7 +1294,19 @@ fn escaped(s: &str) -> String {
 /// requests cannot flood the log (every refusal is still audited).
 fn refusal_alert_due(key: &str, now_ms: i64) -> bool {
     static LAST: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
-    let mut last = match LAST.get_or_init(Default::default).lock() {
+    alert_due(&LAST, key, now_ms)
+}
+
+/// Whether reaching the signing limit of `key` at `now_ms` raises the
+/// alert (and its audit row): once per key per [`REFUSAL_ALERT_EVERY_MS`]
+/// in this process, so a runaway strategy cannot flood log and audit.
+fn limit_alert_due(key: &str, now_ms: i64) -> bool {
+    static LAST: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    alert_due(&LAST, key, now_ms)
+}
+
+fn alert_due(table: &OnceLock<Mutex<HashMap<String, i64>>>, key: &str, now_ms: i64) -> bool {
+    let mut last = match table.get_or_init(Default::default).lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };

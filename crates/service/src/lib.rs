@@ -14,6 +14,8 @@ pub mod audit;
 pub mod audit_batch;
 pub mod clock;
 pub mod exchange_keys;
+pub mod key_access;
+pub mod key_controls;
 pub mod mfa;
 pub mod qr;
 pub mod sessions;

@@ -22,6 +22,10 @@ async fn store(dir: &tempfile::TempDir) -> Store {
         created_by: None,
         fingerprint: "sha256:00".into(),
         now: 1,
+        creator_user_id: None,
+        max_signatures_per_minute: None,
+        passphrase_in_headers: false,
+        pending_approval: None,
     };
     let rec = VaultRecord {
         id: "xk_1/1".into(),

@@ -82,6 +82,11 @@ pub struct ExchangeKey {
     pub rotation_alerted_at: Option<i64>,
     /// Fingerprint of the current version's API key.
     pub fingerprint: String,
+    /// This key's signing limit per minute (`None`: the installation's
+    /// `max_signatures_per_minute`).
+    pub max_signatures_per_minute: Option<i64>,
+    /// The OKX passphrase may be handed out in the signed headers.
+    pub passphrase_in_headers: bool,
 }
 
 /// One credential version of an exchange key.
@@ -122,6 +127,15 @@ pub struct NewExchangeKey {
     pub fingerprint: String,
     /// Now (unix seconds).
     pub now: i64,
+    /// The user who adds it, granted its use in the same transaction.
+    pub creator_user_id: Option<String>,
+    /// Its own signing limit per minute, if any.
+    pub max_signatures_per_minute: Option<i64>,
+    /// The OKX passphrase may be handed out in the signed headers.
+    pub passphrase_in_headers: bool,
+    /// The permissions that wait for a second admin: an `enable-withdraw`
+    /// approval request created in the same transaction.
+    pub pending_approval: Option<crate::NewApproval>,
 }
 
 /// The signing count of one key for one hour, after counting a request.
@@ -179,7 +193,7 @@ macro_rules! key_columns {
     () => {
         "k.id, k.exchange, k.label, k.permissions, k.ip_note, k.created_by, \
          k.created_at, k.current_version, k.rotated_at, k.revoked_at, k.rotation_alerted_at, \
-         v.fingerprint"
+         v.fingerprint, k.max_signatures_per_minute, k.passphrase_in_headers"
     };
 }
 
@@ -197,6 +211,8 @@ fn exchange_key(row: &AnyRow) -> Result<ExchangeKey, StoreError> {
         revoked_at: row.try_get(9)?,
         rotation_alerted_at: row.try_get(10)?,
         fingerprint: row.try_get(11)?,
+        max_signatures_per_minute: row.try_get(12)?,
+        passphrase_in_headers: row.try_get::<i64, _>(13)? != 0,
     })
 }
 
@@ -378,7 +394,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO exchange_keys (id, exchange, label, permissions, ip_note, created_by, \
-             created_at, current_version, rotated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $7)",
+             created_at, current_version, rotated_at, max_signatures_per_minute, \
+             passphrase_in_headers) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $7, $8, $9)",
         )
         .bind(&key.id)
         .bind(&key.exchange)
@@ -387,9 +404,24 @@ impl Store {
         .bind(&key.ip_note)
         .bind(&key.created_by)
         .bind(key.now)
+        .bind(key.max_signatures_per_minute)
+        .bind(i64::from(key.passphrase_in_headers))
         .execute(&mut *tx)
         .await
         .map_err(conflict_or("exchange key label"))?;
+        if let Some(user) = &key.creator_user_id {
+            crate::key_controls::insert_grant(
+                &mut tx,
+                &key.id,
+                crate::Grantee::User(user.clone()),
+                key.created_by.as_deref(),
+                key.now,
+            )
+            .await?;
+        }
+        if let Some(a) = &key.pending_approval {
+            crate::key_controls::insert_approval(&mut tx, a).await?;
+        }
         insert_record(&mut tx, rec).await?;
         sqlx::query(
             "INSERT INTO exchange_key_versions (key_id, version, secret_id, fingerprint, \

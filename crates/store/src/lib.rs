@@ -17,6 +17,7 @@ mod audit;
 mod backend;
 mod error;
 mod exchange_keys;
+mod key_controls;
 mod mfa;
 mod migrate;
 mod model;
@@ -31,6 +32,9 @@ pub use backend::Backend;
 pub use error::StoreError;
 pub use exchange_keys::{
     AuditEntry, ExchangeKey, ExchangeKeyVersion, KeyUse, NewExchangeKey, Rewrap, Usage, VaultRecord,
+};
+pub use key_controls::{
+    Approval, Grant, Grantee, NewApproval, NewWithdrawAddress, WithdrawAddress,
 };
 pub use mfa::{Challenge, TotpRecord};
 pub use migrate::SCHEMA_VERSION;

@@ -160,6 +160,11 @@ const STEPS: &[Step] = &[
         sqlite: V4,
         postgres: V4,
     },
+    Step {
+        version: 5,
+        sqlite: V5,
+        postgres: V5,
+    },
 ];
 
 /// Version 3: listing a user's open sessions reads only open ones (ended
@@ -235,8 +240,62 @@ const V4: &[&str] = &[
     "CREATE INDEX service_keys_user ON service_keys (user_id)",
 ];
 
+/// Version 5: who may sign with an exchange key (grants), where a
+/// withdrawal may go (the address book), requests that wait for a second
+/// admin (approvals), and per-key signing limits.
+///
+/// Existing keys keep working for the user who added them: a grant row is
+/// written for every key whose `created_by` names a user. A grantee is a
+/// user id (`user`) or a service API key id (`api_key`). An address is
+/// usable `withdraw_address_delay_hours` after `active_from`, which stays
+/// NULL while its approval is pending. An approval's `payload` is the new
+/// permission list (`enable-withdraw`) or the address id (`add-address`).
+const V5: &[&str] = &[
+    "ALTER TABLE exchange_keys ADD COLUMN max_signatures_per_minute BIGINT",
+    "ALTER TABLE exchange_keys ADD COLUMN passphrase_in_headers BIGINT NOT NULL DEFAULT 0",
+    "CREATE TABLE exchange_key_grants (
+        key_id TEXT NOT NULL REFERENCES exchange_keys (id) ON DELETE CASCADE,
+        grantee_kind TEXT NOT NULL,
+        grantee TEXT NOT NULL,
+        granted_by TEXT,
+        granted_at BIGINT NOT NULL,
+        PRIMARY KEY (key_id, grantee_kind, grantee)
+    )",
+    "CREATE INDEX exchange_key_grants_grantee ON exchange_key_grants (grantee_kind, grantee)",
+    "INSERT INTO exchange_key_grants (key_id, grantee_kind, grantee, granted_by, granted_at)
+        SELECT k.id, 'user', u.id, 'migration', k.created_at
+        FROM exchange_keys k JOIN users u ON u.username = k.created_by",
+    "CREATE TABLE withdraw_addresses (
+        id TEXT NOT NULL PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES exchange_keys (id) ON DELETE CASCADE,
+        address TEXT NOT NULL,
+        network TEXT NOT NULL,
+        memo TEXT NOT NULL,
+        label TEXT,
+        added_by TEXT,
+        added_at BIGINT NOT NULL,
+        active_from BIGINT,
+        removed_at BIGINT
+    )",
+    "CREATE UNIQUE INDEX withdraw_addresses_entry ON withdraw_addresses (key_id, address, network, memo) WHERE removed_at IS NULL",
+    "CREATE TABLE approvals (
+        id TEXT NOT NULL PRIMARY KEY,
+        kind TEXT NOT NULL,
+        key_id TEXT NOT NULL REFERENCES exchange_keys (id) ON DELETE CASCADE,
+        payload TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        requested_by_user TEXT,
+        requested_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        decided_by TEXT,
+        decided_at BIGINT,
+        outcome TEXT
+    )",
+    "CREATE INDEX approvals_open ON approvals (expires_at) WHERE outcome IS NULL",
+];
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
 

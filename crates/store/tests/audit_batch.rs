@@ -19,6 +19,10 @@ async fn add_key(store: &Store, id: &str) {
         created_by: None,
         fingerprint: format!("sha256:{id}"),
         now: 1_000,
+        creator_user_id: None,
+        max_signatures_per_minute: None,
+        passphrase_in_headers: false,
+        pending_approval: None,
     };
     let rec = VaultRecord {
         id: format!("{id}/1"),

@@ -18,7 +18,45 @@ fn key(perms: &str) -> KeyPolicy {
     KeyPolicy {
         permissions: Permissions::parse(perms).unwrap(),
         extra_paths: Vec::new(),
+        // The OKX tests below are about the table; the opt-in has its own.
+        passphrase_in_headers: true,
     }
+}
+
+#[test]
+fn okx_is_signed_only_for_keys_that_may_hand_out_their_passphrase() {
+    let req = request(Exchange::Okx, "GET", "/api/v5/account/balance", "");
+    let without = KeyPolicy {
+        passphrase_in_headers: false,
+        ..key("read")
+    };
+    let r = check(Exchange::Okx, &req, &without, NOW, false, &settings(false)).unwrap_err();
+    assert_eq!(r.reason, Reason::PassphraseInHeaders);
+    assert_eq!(r.reason.code(), "passphrase-in-headers");
+    assert!(
+        check(
+            Exchange::Okx,
+            &req,
+            &key("read"),
+            NOW,
+            false,
+            &settings(false)
+        )
+        .is_ok()
+    );
+    // KuCoin sends an HMAC of the passphrase, never the passphrase: no opt-in.
+    let kc = request(Exchange::Kucoin, "GET", "/api/v1/accounts", "");
+    assert!(
+        check(
+            Exchange::Kucoin,
+            &kc,
+            &without,
+            NOW,
+            false,
+            &settings(false)
+        )
+        .is_ok()
+    );
 }
 
 fn settings(allow_withdraw_keys: bool) -> Settings {

@@ -14,7 +14,12 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::cli::{KeysCommand, VaultCommand};
+use cryptobot_service::key_access::Access;
+use cryptobot_service::key_controls::{
+    AddressView, ApprovalView, GrantTarget, GrantView, NewAddress, approver_by_credentials,
+};
+
+use crate::cli::{AddressCommand, GrantTargetArgs, KeysCommand, VaultCommand};
 use crate::commands::installation;
 use crate::commands::user::{cli_actor, prompt_hidden};
 use crate::context::{Context, Failure};
@@ -26,7 +31,9 @@ impl From<VaultOpError> for Failure {
             VaultOpError::Invalid(_)
             | VaultOpError::NotFound(_)
             | VaultOpError::Revoked(_)
-            | VaultOpError::Conflict(_) => Failure::input(e.to_string(), hint),
+            | VaultOpError::Conflict(_)
+            | VaultOpError::NoGrant { .. }
+            | VaultOpError::Forbidden(_) => Failure::input(e.to_string(), hint),
             _ => Failure::runtime(e.to_string(), hint),
         }
     }
@@ -160,6 +167,130 @@ fn print_list(ctx: &Context, keys: &[ExchangeKeyView]) {
     }
 }
 
+fn target(t: &GrantTargetArgs) -> GrantTarget {
+    match (&t.user, &t.api_key) {
+        (Some(u), _) => GrantTarget::User(u.clone()),
+        (None, Some(k)) => GrantTarget::ApiKey(k.clone()),
+        // clap requires exactly one.
+        (None, None) => GrantTarget::User(String::new()),
+    }
+}
+
+fn print_grants(ctx: &Context, key: &str, grants: &[GrantView]) {
+    if ctx.out.json() {
+        println!("{}", json!({"key": key, "grants": grants}));
+        return;
+    }
+    if ctx.out.quiet {
+        return;
+    }
+    println!("{key}: admins and this host's commands may use it; besides them:");
+    if grants.is_empty() {
+        println!("  nobody (grant with `cryptobot keys grant {key} --user NAME`)");
+    }
+    for g in grants {
+        println!(
+            "  {:<8} {:<24} granted {} by {}",
+            g.kind,
+            g.name.as_deref().unwrap_or(&g.id),
+            day(g.granted_at),
+            g.granted_by.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+fn print_addresses(ctx: &Context, key: &str, list: &[AddressView]) {
+    if ctx.out.json() {
+        println!("{}", json!({"key": key, "addresses": list}));
+        return;
+    }
+    if list.is_empty() {
+        println!("no withdrawal addresses for {key}; withdrawals are refused");
+        return;
+    }
+    println!(
+        "{:<19} {:<44} {:<10} {:<20} LABEL",
+        "ID", "ADDRESS", "NETWORK", "USABLE FROM"
+    );
+    for a in list {
+        let usable = match (a.removed_at, a.usable_from) {
+            (Some(_), _) => "removed".to_string(),
+            (None, Some(t)) => cryptobot_plan::utc_stamps(u64::try_from(t).unwrap_or(0)).1,
+            (None, None) => "waits for approval".to_string(),
+        };
+        println!(
+            "{:<19} {:<44} {:<10} {:<20} {}",
+            a.id,
+            a.address,
+            a.network.as_deref().unwrap_or("-"),
+            usable,
+            a.label.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn print_approvals(ctx: &Context, list: &[ApprovalView]) {
+    if ctx.out.json() {
+        println!("{}", json!({"approvals": list}));
+        return;
+    }
+    if list.is_empty() {
+        println!("no requests wait for approval");
+        return;
+    }
+    for a in list {
+        println!(
+            "{}  {:<8} {:<16} {:<19} {} (asked by {}, until {})",
+            a.id,
+            a.status,
+            a.kind,
+            a.key,
+            a.detail,
+            a.requested_by,
+            cryptobot_plan::utc_stamps(u64::try_from(a.expires_at).unwrap_or(0)).1
+        );
+    }
+}
+
+/// The approving admin's password and, when given on stdin, their code.
+fn approver_secrets(
+    admin: &str,
+    from_stdin: bool,
+) -> Result<(secrecy::SecretString, Option<Zeroizing<String>>), Failure> {
+    if from_stdin {
+        let mut lines = Vec::new();
+        let stdin = std::io::stdin();
+        let mut lock = stdin.lock();
+        for _ in 0..2 {
+            let mut line = Zeroizing::new(String::new());
+            lock.read_line(&mut line)
+                .map_err(|e| Failure::input(format!("cannot read standard input: {e}"), None))?;
+            lines.push(Zeroizing::new(
+                line.trim_end_matches(['\n', '\r']).to_string(),
+            ));
+        }
+        let mut lines = lines.into_iter();
+        let password = lines.next().filter(|p| !p.is_empty()).ok_or_else(|| {
+            Failure::input(
+                "no password on standard input; nothing was approved",
+                Some(
+                    "pipe the approving admin's password, then their current code on a second line"
+                        .to_string(),
+                ),
+            )
+        })?;
+        let code = lines.next().filter(|c| !c.is_empty());
+        Ok((secrecy::SecretString::from(password.to_string()), code))
+    } else {
+        let password = prompt_hidden(&format!("Password of {admin}: "), "--password-stdin")?;
+        let code = prompted(&format!(
+            "Current code of {admin} (authenticator or backup code; Enter if none): "
+        ))
+        .ok();
+        Ok((password, code))
+    }
+}
+
 fn load_keys(ctx: &Context) -> Result<VaultKeys, Failure> {
     VaultKeys::load(&ctx.layout).map_err(|e| {
         let hint = e.hint().to_string();
@@ -186,6 +317,14 @@ pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
         } => Some(read_credentials(api_key, *secret_stdin, *with_passphrase)?),
         _ => None,
     };
+    let approver = match cmd {
+        KeysCommand::Approve {
+            admin,
+            password_stdin,
+            ..
+        } => Some(approver_secrets(admin, *password_stdin)?),
+        _ => None,
+    };
     let (settings, rt) = installation::prepare(ctx)?;
     let keys = load_keys(ctx)?;
     rt.block_on(async {
@@ -201,8 +340,11 @@ pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
             keys: &keys,
             settings: &settings,
             batcher: None,
+            budget: None,
         };
         let who = cli_actor();
+        let host = Access::Host;
+        let now = now();
         let missing = || Failure::runtime("no credentials were read", None);
         let result = match cmd {
             KeysCommand::Add {
@@ -210,6 +352,8 @@ pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
                 label,
                 permissions,
                 ip_note,
+                passphrase_in_headers,
+                max_signatures_per_minute,
                 ..
             } => {
                 let meta = NewKeyMeta {
@@ -217,20 +361,22 @@ pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
                     label: label.clone(),
                     permissions: permissions.clone(),
                     ip_note: ip_note.clone(),
+                    passphrase_in_headers: *passphrase_in_headers,
+                    max_signatures_per_minute: *max_signatures_per_minute,
                 };
                 let creds = creds.as_ref().ok_or_else(missing)?;
                 vault
-                    .add(&who, &meta, creds, now())
+                    .add(&who, &host, &meta, creds, now)
                     .await
                     .map(|k| print_key(ctx, "added", &k))
             }
             KeysCommand::List { all } => vault
-                .list(*all, now())
+                .list(&host, *all, now)
                 .await
                 .map(|keys| print_list(ctx, &keys)),
             KeysCommand::Rotate { id, .. } => {
                 let creds = creds.as_ref().ok_or_else(missing)?;
-                vault.rotate(&who, id, creds, now()).await.map(|k| {
+                vault.rotate(&who, &host, id, creds, now).await.map(|k| {
                     print_key(ctx, "rotated", &k);
                     if !ctx.out.json() && !ctx.out.quiet {
                         println!(
@@ -241,9 +387,107 @@ pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
                 })
             }
             KeysCommand::Revoke { id } => vault
-                .revoke(&who, id, now())
+                .revoke(&who, &host, id, now)
                 .await
                 .map(|k| print_key(ctx, "revoked", &k)),
+            KeysCommand::Grant { id, target: t } => vault
+                .grant(&who, &host, id, &target(t), now)
+                .await
+                .map(|g| print_grants(ctx, id, &g)),
+            KeysCommand::RevokeGrant { id, target: t } => vault
+                .revoke_grant(&who, &host, id, &target(t))
+                .await
+                .map(|g| print_grants(ctx, id, &g)),
+            KeysCommand::Grants { id } => vault
+                .grants(&who, &host, id)
+                .await
+                .map(|g| print_grants(ctx, id, &g)),
+            KeysCommand::SetPermissions { id, permissions } => vault
+                .set_permissions(&who, &host, id, permissions, now)
+                .await
+                .map(|k| {
+                    print_key(ctx, "permissions set", &k);
+                    for r in &k.pending_approvals {
+                        if !ctx.out.json() && !ctx.out.quiet {
+                            println!("withdraw waits for a second admin: `cryptobot keys approve {r} --as ADMIN`");
+                        }
+                    }
+                }),
+            KeysCommand::SetLimit {
+                id, per_minute, ..
+            } => vault
+                .set_limit(&who, &host, id, *per_minute, now)
+                .await
+                .map(|k| print_key(ctx, "limit set", &k)),
+            KeysCommand::Address(AddressCommand::Add {
+                id,
+                address,
+                network,
+                memo,
+                label,
+            }) => {
+                let new = NewAddress {
+                    address: address.clone(),
+                    network: network.clone(),
+                    memo: memo.clone(),
+                    label: label.clone(),
+                };
+                vault
+                    .add_address(&who, &host, id, &new, now)
+                    .await
+                    .map(|added| {
+                        if ctx.out.json() {
+                            println!("{}", json!({"result": "added", "address": added.address, "approval": added.approval}));
+                        } else if !ctx.out.quiet {
+                            println!("added: {} ({})", added.address.id, added.address.address);
+                            match (&added.approval, added.address.usable_from) {
+                                (Some(r), _) => println!("it waits for a second admin: `cryptobot keys approve {r} --as ADMIN`; then withdrawals to it are signed after {} h", settings.security.api_keys.withdraw_address_delay_hours),
+                                (None, Some(t)) => println!("withdrawals to it are signed from {}", cryptobot_plan::utc_stamps(u64::try_from(t).unwrap_or(0)).1),
+                                (None, None) => {}
+                            }
+                        }
+                    })
+            }
+            KeysCommand::Address(AddressCommand::List { id, all }) => vault
+                .addresses(&who, &host, id, *all)
+                .await
+                .map(|l| print_addresses(ctx, id, &l)),
+            KeysCommand::Address(AddressCommand::Remove { id, entry }) => vault
+                .remove_address(&who, &host, id, entry, now)
+                .await
+                .map(|()| {
+                    if ctx.out.json() {
+                        println!("{}", json!({"result": "removed", "entry": entry}));
+                    } else if !ctx.out.quiet {
+                        println!("removed: {entry}");
+                    }
+                }),
+            KeysCommand::Approvals { all } => vault
+                .approvals(*all, now)
+                .await
+                .map(|l| print_approvals(ctx, &l)),
+            KeysCommand::Approve { request, admin, .. } => {
+                let (password, code) = approver.ok_or_else(missing)?;
+                match approver_by_credentials(
+                    &vault,
+                    &who,
+                    admin,
+                    password,
+                    code.as_deref().map(String::as_str),
+                    now,
+                )
+                .await
+                {
+                    Ok(access) => vault.approve(&who, &access, request, now).await.map(|a| {
+                        if ctx.out.json() {
+                            println!("{}", json!({"result": "approved", "approval": a}));
+                        } else if !ctx.out.quiet {
+                            println!("approved and applied: {} ({} on {}: {})", a.id, a.kind, a.key, a.detail);
+                        }
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
         };
         store.close().await;
         result.map_err(Failure::from)

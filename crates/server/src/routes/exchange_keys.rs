@@ -11,70 +11,13 @@ use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
 
 use cryptobot_service::clock::{now, now_ms};
-use cryptobot_service::exchange_keys::{self, NewCredentials, NewKeyMeta, Vault, VaultOpError};
+use cryptobot_service::exchange_keys::{NewCredentials, NewKeyMeta, Vault, VaultOpError};
 
 use crate::extract::{ApiJson, Caller, Validate, check_len};
 use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
 use crate::state::AppState;
 
-/// A key as listings show it: never a secret.
-#[derive(Serialize, ToSchema)]
-pub struct ExchangeKeyView {
-    /// Key id (`xk_…`).
-    pub id: String,
-    /// Exchange.
-    pub exchange: String,
-    /// Label.
-    pub label: String,
-    /// Fingerprint of the current API key (`sha256:` + 12 hex digits).
-    pub fingerprint: String,
-    /// Declared permissions.
-    pub permissions: Vec<String>,
-    /// Note about the exchange-side IP allow-list.
-    pub ip_note: Option<String>,
-    /// Who added it.
-    pub created_by: Option<String>,
-    /// When it was added (unix seconds).
-    pub created_at: i64,
-    /// Current credential version.
-    pub version: i64,
-    /// When the current version was stored (unix seconds).
-    pub rotated_at: i64,
-    /// Days since the current version was stored.
-    pub age_days: i64,
-    /// When rotation is due (unix seconds).
-    pub rotation_due_at: i64,
-    /// The current version is older than `rotation_days`.
-    pub rotation_due: bool,
-    /// When it was revoked (unix seconds).
-    pub revoked_at: Option<i64>,
-    /// Whether the vault can sign requests for this exchange.
-    pub can_sign: bool,
-}
-
-// The OpenAPI description of `cryptobot_service::exchange_keys::ExchangeKeyView`
-// (the service does not depend on utoipa): the same fields, in order.
-impl From<exchange_keys::ExchangeKeyView> for ExchangeKeyView {
-    fn from(v: exchange_keys::ExchangeKeyView) -> Self {
-        ExchangeKeyView {
-            id: v.id,
-            exchange: v.exchange,
-            label: v.label,
-            fingerprint: v.fingerprint,
-            permissions: v.permissions,
-            ip_note: v.ip_note,
-            created_by: v.created_by,
-            created_at: v.created_at,
-            version: v.version,
-            rotated_at: v.rotated_at,
-            age_days: v.age_days,
-            rotation_due_at: v.rotation_due_at,
-            rotation_due: v.rotation_due,
-            revoked_at: v.revoked_at,
-            can_sign: v.can_sign,
-        }
-    }
-}
+pub use cryptobot_service::exchange_keys::ExchangeKeyView;
 
 /// A new exchange key. The secret is accepted here and never returned.
 #[derive(Deserialize, ToSchema)]
@@ -103,6 +46,16 @@ pub struct AddKeyRequest {
     /// Where the key is IP-restricted on the exchange (a note).
     #[serde(default)]
     pub ip_note: Option<String>,
+    /// OKX only: let the vault hand the passphrase out in the signed
+    /// `OK-ACCESS-PASSPHRASE` header (OKX's scheme needs it there);
+    /// without it OKX requests are refused.
+    #[serde(default)]
+    pub passphrase_in_headers: bool,
+    /// This key's own signing limit per minute (default:
+    /// `security.api_keys.max_signatures_per_minute`).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub max_signatures_per_minute: Option<u32>,
 }
 
 impl Validate for AddKeyRequest {
@@ -213,18 +166,38 @@ pub struct ListQuery {
     pub include_revoked: bool,
 }
 
-fn vault(state: &AppState) -> Vault<'_> {
+/// The vault as the routes use it: the server's audit writer and signing
+/// limits.
+pub(crate) fn vault(state: &AppState) -> Vault<'_> {
     Vault {
         store: &state.store,
         keys: &state.vault,
         settings: &state.settings,
         batcher: Some(&state.audit_batcher),
+        budget: Some(&state.limits),
     }
 }
 
-fn map_err(e: VaultOpError) -> ApiError {
+/// The problem answer of a vault error.
+pub(crate) fn map_err(e: VaultOpError) -> ApiError {
     match e {
         VaultOpError::Invalid(m) => ApiError::new(Kind::InvalidRequest, m),
+        VaultOpError::NoGrant { .. } | VaultOpError::Forbidden(_) => {
+            let hint = e.hint();
+            let msg = match hint {
+                Some(h) => format!("{e}; {h}"),
+                None => e.to_string(),
+            };
+            ApiError::new(Kind::Forbidden, msg)
+        }
+        VaultOpError::Limited {
+            retry_after_secs, ..
+        } => ApiError::new(Kind::TooManyRequests, e.to_string()).retry_after(retry_after_secs),
+        VaultOpError::LimitUnavailable => ApiError::new(
+            Kind::Busy,
+            "signing is paused: the shared signing limit cannot be checked; retry shortly",
+        )
+        .retry_after(1),
         VaultOpError::NotFound(_) => ApiError::new(Kind::NotFound, e.to_string()),
         VaultOpError::Revoked(_) | VaultOpError::Conflict(_) => {
             ApiError::new(Kind::Conflict, e.to_string())
@@ -258,10 +231,10 @@ pub async fn list(
 ) -> Result<Json<Vec<ExchangeKeyView>>, ApiError> {
     caller.require(&state, Scope::KeysRead).await?;
     let keys = vault(&state)
-        .list(q.include_revoked, now())
+        .list(&caller.access(), q.include_revoked, now())
         .await
         .map_err(map_err)?;
-    Ok(Json(keys.into_iter().map(ExchangeKeyView::from).collect()))
+    Ok(Json(keys))
 }
 
 /// Store an exchange key, sealed. Needs a recent second factor when the
@@ -292,6 +265,8 @@ pub async fn add(
         label: req.label,
         permissions: req.permissions,
         ip_note: req.ip_note,
+        passphrase_in_headers: req.passphrase_in_headers,
+        max_signatures_per_minute: req.max_signatures_per_minute,
     };
     let creds = NewCredentials {
         api_key: req.api_key,
@@ -299,10 +274,10 @@ pub async fn add(
         passphrase: req.passphrase,
     };
     let view = vault(&state)
-        .add(&caller.who(), &meta, &creds, now())
+        .add(&caller.who(), &caller.access(), &meta, &creds, now())
         .await
         .map_err(map_err)?;
-    Ok((StatusCode::CREATED, Json(view.into())))
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Store new credentials for a key. The previous ones keep signing for
@@ -335,10 +310,10 @@ pub async fn rotate(
         passphrase: req.passphrase,
     };
     let view = vault(&state)
-        .rotate(&caller.who(), &id, &creds, now())
+        .rotate(&caller.who(), &caller.access(), &id, &creds, now())
         .await
         .map_err(map_err)?;
-    Ok(Json(view.into()))
+    Ok(Json(view))
 }
 
 /// Revoke a key: every version is destroyed at once.
@@ -360,10 +335,10 @@ pub async fn revoke(
 ) -> Result<Json<ExchangeKeyView>, ApiError> {
     caller.require(&state, Scope::KeysManage).await?;
     let view = vault(&state)
-        .revoke(&caller.who(), &id, now())
+        .revoke(&caller.who(), &caller.access(), &id, now())
         .await
         .map_err(map_err)?;
-    Ok(Json(view.into()))
+    Ok(Json(view))
 }
 
 /// Sign an exchange request with the key's current credentials, if the
@@ -371,8 +346,11 @@ pub async fn revoke(
 /// account-admin) must be covered by the key's declared permissions, the
 /// path canonical, the parameters documented (Binance, Bybit) and the
 /// timestamp or nonce within 60 s; a withdrawal also needs
-/// `allow_withdraw_keys` and a session second factor within
-/// `withdraw_step_up_seconds`.
+/// `allow_withdraw_keys`, a session second factor within
+/// `withdraw_step_up_seconds`, and a destination from the key's address
+/// book that was added at least `withdraw_address_delay_hours` ago. The
+/// caller needs a grant for the key (admins may use every key; a service
+/// API key needs its own grant), and the key's signing limit applies.
 #[utoipa::path(
     post, path = "/api/v1/exchange-keys/{id}/sign", operation_id = "signExchangeRequest", tag = "vault",
     security(("bearer" = ["keys:sign"])),
@@ -382,9 +360,11 @@ pub async fn revoke(
         (status = 200, description = "Signature and headers", body = SignResponse),
         BodyErrors,
         ScopeErrors,
-        (status = 403, description = "The token lacks `keys:sign`, or the signing policy refuses the request (`type` `urn:cryptobot:problem:signing-refused`, with `class`, `permissions` and `reason`); refusals are audited as `exchange_key_sign_refused`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks `keys:sign`; the caller has no grant for the key (audited as `exchange_key_access_denied`); or the signing policy refuses the request (`type` `urn:cryptobot:problem:signing-refused`, with `class`, `permissions` and `reason`; audited as `exchange_key_sign_refused`)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Revoked", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "The key's signing limit (`max_signatures_per_minute`) is used up; `Retry-After` says when to retry", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The shared signing limit cannot be checked (Redis unreachable and `redis_failure_api = fail_closed`)", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn sign(
@@ -406,39 +386,18 @@ pub async fn sign(
     };
     let step_up_fresh = caller.withdraw_step_up_fresh(&state);
     let signed = vault(&state)
-        .sign(&caller.who(), &id, &request, now_ms(), step_up_fresh)
+        .sign(
+            &caller.who(),
+            &caller.access(),
+            &id,
+            &request,
+            now_ms(),
+            step_up_fresh,
+        )
         .await
         .map_err(map_err)?;
     Ok(Json(SignResponse {
         signature: signed.signature,
         headers: signed.headers.into_iter().collect(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_described_view_is_the_service_view() {
-        let v = exchange_keys::ExchangeKeyView {
-            id: "xk_1".into(),
-            exchange: "binance".into(),
-            label: "main".into(),
-            fingerprint: "sha256:0123456789ab".into(),
-            permissions: vec!["read".into()],
-            ip_note: None,
-            created_by: Some("alice".into()),
-            created_at: 1,
-            version: 2,
-            rotated_at: 3,
-            age_days: 0,
-            rotation_due_at: 4,
-            rotation_due: false,
-            revoked_at: None,
-            can_sign: true,
-        };
-        let sent = serde_json::to_string(&ExchangeKeyView::from(v.clone())).expect("json");
-        assert_eq!(sent, serde_json::to_string(&v).expect("json"));
-    }
 }

@@ -367,3 +367,20 @@ impl TestServer {
         }
     }
 }
+
+/// Grants `user` the use of exchange key `key`, as the admin of `token`.
+pub async fn grant_user(s: &TestServer, c: &reqwest::Client, token: &str, key: &str, user: &str) {
+    let (st, _, body) = post(
+        c,
+        &s.url(&format!("/api/v1/exchange-keys/{key}/grants")),
+        Some(token),
+        &serde_json::json!({ "user": user }),
+    )
+    .await;
+    assert_eq!(
+        st,
+        200,
+        "grant {key} to {user}: {}",
+        String::from_utf8_lossy(&body)
+    );
+}

@@ -124,6 +124,9 @@ pub struct KeyPolicy {
     pub permissions: Permissions,
     /// The operator's extra paths for it.
     pub extra_paths: Vec<ExtraPath>,
+    /// OKX: the key may hand its passphrase out in the signed headers
+    /// (`--passphrase-in-headers`); without it OKX requests are refused.
+    pub passphrase_in_headers: bool,
 }
 
 /// Installation settings the policy reads.
@@ -276,6 +279,9 @@ pub fn check(
     };
     let (table_class, entry) =
         classify(exchange, &req.method, &req.path).map_err(refuse(Class::Unknown))?;
+    if exchange == Exchange::Okx && !key.passphrase_in_headers {
+        return Err(refuse(table_class)(Reason::PassphraseInHeaders));
+    }
     let method = normalize_method(&req.method).map_err(refuse(Class::Unknown))?;
     let extra = key
         .extra_paths

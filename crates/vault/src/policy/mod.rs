@@ -26,6 +26,7 @@
 //! withdrawal destination).
 
 mod binance;
+mod book;
 mod bybit;
 mod coinbase;
 mod decide;
@@ -37,6 +38,7 @@ mod params;
 mod path;
 mod table;
 
+pub use book::{BookEntry, check_destination, describe};
 pub use decide::{
     Checked, Decision, DecisionInput, ExtraPath, KeyPolicy, PermissionError, Permissions, Settings,
     check, decide,
@@ -219,6 +221,31 @@ pub enum Reason {
         /// The permission it needs.
         needs: &'static str,
     },
+    /// OKX signatures carry the passphrase itself in a header; the key
+    /// was not added with `--passphrase-in-headers`.
+    #[error(
+        "OKX requests carry the key's passphrase in the OK-ACCESS-PASSPHRASE header, and this key was not allowed to hand it out"
+    )]
+    PassphraseInHeaders,
+    /// A withdrawal whose destination the vault cannot read.
+    #[error("the withdrawal names no destination the vault can check against the address book")]
+    DestinationMissing,
+    /// The destination is not in the key's address book.
+    #[error("the destination {destination} is not in this key's withdrawal address book")]
+    DestinationNotInBook {
+        /// The destination (escaped, cut short).
+        destination: String,
+    },
+    /// The destination is in the book but its delay has not passed, or it
+    /// waits for a second admin.
+    #[error("{}", not_yet_message(destination, *usable_at))]
+    DestinationNotYetUsable {
+        /// The destination (escaped, cut short).
+        destination: String,
+        /// When it becomes usable (unix seconds); `None` while it waits
+        /// for approval.
+        usable_at: Option<i64>,
+    },
     /// A withdrawal, but the setting is off and/or no fresh step-up.
     #[error("{}", withdraw_message(*setting_off, *step_up_missing))]
     WithdrawNotEnabled {
@@ -227,6 +254,17 @@ pub enum Reason {
         /// No second factor within the step-up window.
         step_up_missing: bool,
     },
+}
+
+fn not_yet_message(destination: &str, usable_at: Option<i64>) -> String {
+    match usable_at {
+        Some(at) => format!(
+            "the destination {destination} was added to the address book too recently; it can be used from {at} (unix time)"
+        ),
+        None => format!(
+            "the destination {destination} waits for a second admin's approval (`cryptobot keys approve`)"
+        ),
+    }
 }
 
 fn withdraw_message(setting_off: bool, step_up_missing: bool) -> String {
@@ -272,6 +310,10 @@ impl Reason {
             Reason::NonceOutsideWindow { .. } => "nonce-outside-window",
             Reason::NotPermitted { .. } => "not-permitted",
             Reason::WithdrawNotEnabled { .. } => "withdraw-not-enabled",
+            Reason::PassphraseInHeaders => "passphrase-in-headers",
+            Reason::DestinationMissing => "destination-missing",
+            Reason::DestinationNotInBook { .. } => "destination-not-in-book",
+            Reason::DestinationNotYetUsable { .. } => "destination-not-yet-usable",
         }
     }
 }
