@@ -422,3 +422,144 @@ fn a_wrong_master_key_fails_closed() {
         bad.stderr
     );
 }
+
+const PW: &str = "Sturdy-Lantern-Quartz-81";
+const WITHDRAW_ON: (&str, &str) = ("CRYPTOBOT_SECURITY__API_KEYS__ALLOW_WITHDRAW_KEYS", "true");
+
+fn keys(home: &str, args: &[&str], input: &str) -> Run {
+    let mut all = vec!["keys"];
+    all.extend_from_slice(args);
+    all.extend(["--home", home]);
+    cryptobot_io(&all, &[WITHDRAW_ON], input)
+}
+
+#[test]
+fn grants_addresses_and_a_second_admins_approval_from_the_shell() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = home_arg(dir.path());
+    for (name, role) in [("ada", "admin"), ("bob", "admin"), ("tina", "trader")] {
+        cryptobot_io(
+            &[
+                "user",
+                "add",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+                "--home",
+                &home,
+            ],
+            &[],
+            &format!("{PW}\n"),
+        )
+        .ok();
+    }
+    let add = keys(
+        &home,
+        &[
+            "add",
+            "--exchange",
+            "binance",
+            "--label",
+            "funds",
+            "--api-key",
+            "api-key-for-tests-01",
+            "--permissions",
+            "read,withdraw",
+            "--secret-stdin",
+            "--format",
+            "json",
+        ],
+        &format!("{SECRET}\n"),
+    )
+    .ok();
+    let key = &json_of(&add)["key"];
+    let id = key["id"].as_str().expect("id").to_string();
+    // Two admins: withdraw waits for one of them.
+    assert_eq!(key["permissions"], serde_json::json!(["read"]));
+    let request = key["pending_approvals"][0].as_str().expect("request").to_string();
+    let pending = keys(&home, &["approvals"], "").ok();
+    assert!(
+        pending.stdout.contains(&request) && pending.stdout.contains("permissions read,withdraw"),
+        "{}",
+        pending.stdout
+    );
+
+    // A wrong password approves nothing.
+    let wrong = keys(
+        &home,
+        &["approve", &request, "--as", "bob", "--password-stdin"],
+        "not-the-password\n\n",
+    );
+    assert_eq!(wrong.status, 2, "{}", wrong.both());
+    assert!(!wrong.both().contains("not-the-password"));
+    // A trader cannot approve.
+    let trader = keys(
+        &home,
+        &["approve", &request, "--as", "tina", "--password-stdin"],
+        &format!("{PW}\n\n"),
+    );
+    assert_eq!(trader.status, 2, "{}", trader.both());
+    let ok = keys(
+        &home,
+        &["approve", &request, "--as", "bob", "--password-stdin"],
+        &format!("{PW}\n\n"),
+    )
+    .ok();
+    assert!(ok.stdout.contains("approved and applied"), "{}", ok.stdout);
+    assert!(!ok.both().contains(PW));
+    let list = keys(&home, &["list", "--format", "json"], "").ok();
+    assert_eq!(
+        json_of(&list)[0]["permissions"],
+        serde_json::json!(["read", "withdraw"])
+    );
+
+    // Grants: by name, listed, withdrawn; an unknown user is one clear error.
+    let g = keys(&home, &["grant", &id, "--user", "tina"], "").ok();
+    assert!(g.stdout.contains("tina"), "{}", g.stdout);
+    let unknown = keys(&home, &["grant", &id, "--user", "nobody"], "");
+    assert_eq!(unknown.status, 2);
+    assert!(unknown.stderr.contains("no user `nobody`"), "{}", unknown.stderr);
+    let both = keys(&home, &["grant", &id, "--user", "tina", "--api-key", "ak_1"], "");
+    assert_eq!(both.status, 2, "exactly one grantee: {}", both.both());
+    keys(&home, &["revoke-grant", &id, "--user", "tina"], "").ok();
+    let g = keys(&home, &["grants", &id, "--format", "json"], "").ok();
+    assert_eq!(json_of(&g)["grants"], serde_json::json!([]));
+
+    // An address waits for approval, then for the delay.
+    let a = keys(
+        &home,
+        &[
+            "address",
+            "add",
+            &id,
+            "--address",
+            "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh",
+            "--network",
+            "BTC",
+        ],
+        "",
+    )
+    .ok();
+    assert!(a.stdout.contains("waits for a second admin"), "{}", a.stdout);
+    let listed = keys(&home, &["address", "list", &id], "").ok();
+    assert!(listed.stdout.contains("waits for approval"), "{}", listed.stdout);
+    let pending = keys(&home, &["approvals", "--format", "json"], "").ok();
+    let request = json_of(&pending)["approvals"][0]["id"]
+        .as_str()
+        .expect("request")
+        .to_string();
+    keys(
+        &home,
+        &["approve", &request, "--as", "ada", "--password-stdin"],
+        &format!("{PW}\n\n"),
+    )
+    .ok();
+    let listed = keys(&home, &["address", "list", &id, "--format", "json"], "").ok();
+    let book = json_of(&listed);
+    assert!(book["addresses"][0]["usable_from"].as_i64().is_some(), "{book}");
+    // A limit out of range changes nothing.
+    let bad = keys(&home, &["set-limit", &id, "--per-minute", "0"], "");
+    assert_eq!(bad.status, 2, "{}", bad.both());
+    keys(&home, &["set-limit", &id, "--per-minute", "1200"], "").ok();
+}
