@@ -206,6 +206,17 @@ const ALL_ROUTES: &[(&str, &str)] = &[
     ("/api/v1/exchange-keys/{id}/rotate", "post"),
     ("/api/v1/exchange-keys/{id}", "delete"),
     ("/api/v1/exchange-keys/{id}/sign", "post"),
+    ("/api/v1/exchange-keys/{id}/grants", "get"),
+    ("/api/v1/exchange-keys/{id}/grants", "post"),
+    ("/api/v1/exchange-keys/{id}/grants/users/{name}", "delete"),
+    ("/api/v1/exchange-keys/{id}/grants/api-keys/{key}", "delete"),
+    ("/api/v1/exchange-keys/{id}/permissions", "put"),
+    ("/api/v1/exchange-keys/{id}/limit", "put"),
+    ("/api/v1/exchange-keys/{id}/addresses", "get"),
+    ("/api/v1/exchange-keys/{id}/addresses", "post"),
+    ("/api/v1/exchange-keys/{id}/addresses/{entry}", "delete"),
+    ("/api/v1/approvals", "get"),
+    ("/api/v1/approvals/{request}/approve", "post"),
 ];
 
 async fn login_sessions_and_roles(db: Db) {
