@@ -128,12 +128,13 @@ async fn grants_decide_who_signs_and_who_sees_a_key(db: Db) {
     )
     .await;
     assert_eq!(st, 200);
-    let names: Vec<String> = json(&body)
+    let mut names: Vec<String> = json(&body)
         .as_array()
         .unwrap()
         .iter()
         .map(|g| g["name"].as_str().unwrap().to_string())
         .collect();
+    names.sort();
     assert_eq!(names, ["root", "tina"]);
     assert_eq!(
         sign_as(&s, &c, &format!("Bearer {admin}"), &id).await.0,
