@@ -477,7 +477,10 @@ fn grants_addresses_and_a_second_admins_approval_from_the_shell() {
     let id = key["id"].as_str().expect("id").to_string();
     // Two admins: withdraw waits for one of them.
     assert_eq!(key["permissions"], serde_json::json!(["read"]));
-    let request = key["pending_approvals"][0].as_str().expect("request").to_string();
+    let request = key["pending_approvals"][0]
+        .as_str()
+        .expect("request")
+        .to_string();
     let pending = keys(&home, &["approvals"], "").ok();
     assert!(
         pending.stdout.contains(&request) && pending.stdout.contains("permissions read,withdraw"),
@@ -519,8 +522,16 @@ fn grants_addresses_and_a_second_admins_approval_from_the_shell() {
     assert!(g.stdout.contains("tina"), "{}", g.stdout);
     let unknown = keys(&home, &["grant", &id, "--user", "nobody"], "");
     assert_eq!(unknown.status, 2);
-    assert!(unknown.stderr.contains("no user `nobody`"), "{}", unknown.stderr);
-    let both = keys(&home, &["grant", &id, "--user", "tina", "--api-key", "ak_1"], "");
+    assert!(
+        unknown.stderr.contains("no user `nobody`"),
+        "{}",
+        unknown.stderr
+    );
+    let both = keys(
+        &home,
+        &["grant", &id, "--user", "tina", "--api-key", "ak_1"],
+        "",
+    );
     assert_eq!(both.status, 2, "exactly one grantee: {}", both.both());
     keys(&home, &["revoke-grant", &id, "--user", "tina"], "").ok();
     let g = keys(&home, &["grants", &id, "--format", "json"], "").ok();
@@ -541,9 +552,17 @@ fn grants_addresses_and_a_second_admins_approval_from_the_shell() {
         "",
     )
     .ok();
-    assert!(a.stdout.contains("waits for a second admin"), "{}", a.stdout);
+    assert!(
+        a.stdout.contains("waits for a second admin"),
+        "{}",
+        a.stdout
+    );
     let listed = keys(&home, &["address", "list", &id], "").ok();
-    assert!(listed.stdout.contains("waits for approval"), "{}", listed.stdout);
+    assert!(
+        listed.stdout.contains("waits for approval"),
+        "{}",
+        listed.stdout
+    );
     let pending = keys(&home, &["approvals", "--format", "json"], "").ok();
     let request = json_of(&pending)["approvals"][0]["id"]
         .as_str()
@@ -557,7 +576,10 @@ fn grants_addresses_and_a_second_admins_approval_from_the_shell() {
     .ok();
     let listed = keys(&home, &["address", "list", &id, "--format", "json"], "").ok();
     let book = json_of(&listed);
-    assert!(book["addresses"][0]["usable_from"].as_i64().is_some(), "{book}");
+    assert!(
+        book["addresses"][0]["usable_from"].as_i64().is_some(),
+        "{book}"
+    );
     // A limit out of range changes nothing.
     let bad = keys(&home, &["set-limit", &id, "--per-minute", "0"], "");
     assert_eq!(bad.status, 2, "{}", bad.both());
