@@ -944,3 +944,57 @@ async fn default_sign_in_burst_is_shared() {
     b.stop().await;
     a.stop().await;
 }
+
+/// An exchange key's signing limit is one budget across instances: with
+/// a limit of 4 per minute, signatures alternating between two instances
+/// get 4 answers, then 429 on either, and the budget lives in Redis under
+/// a pseudonymous key (never the key id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signing_limit_of_a_key_is_shared_between_instances() {
+    let dep = Deployment::start();
+    let a = dep.instance(|_| {}).await;
+    let b = a.start_peer().await;
+    a.add_user("alice", "admin").await;
+    let (ca, cb) = (a.client(), b.client());
+    let token = access(&login(&a, &ca, "alice").await);
+    let (st, _, body) = post(
+        &ca,
+        &a.url("/api/v1/exchange-keys"),
+        Some(&token),
+        &json!({"exchange": "binance", "label": "bot",
+                "api_key": "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+                "secret": "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j",
+                "permissions": ["read"], "max_signatures_per_minute": 4}),
+    )
+    .await;
+    assert_eq!(st, 201, "{}", String::from_utf8_lossy(&body));
+    let id = json(&body)["id"].as_str().unwrap().to_string();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let (s, c) = if i % 2 == 0 { (&a, &ca) } else { (&b, &cb) };
+        let req = json!({"method": "GET", "path": "/api/v3/account",
+                         "query": format!("timestamp={}", cryptobot_service::clock::now_ms())});
+        let (st, h, body) = post(
+            c,
+            &s.url(&format!("/api/v1/exchange-keys/{id}/sign")),
+            Some(&token),
+            &req,
+        )
+        .await;
+        if st == 429 {
+            assert_problem_status(st, &h, &body, 429);
+            assert!(h.contains_key("retry-after"));
+        }
+        statuses.push(st);
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 429, 429, 429, 429]);
+    let mut conn = dep.raw().await;
+    let keys = all_keys(&mut conn).await;
+    assert!(
+        keys.iter().any(|k| k.starts_with("cryptobot:rl:sign:")),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|k| k.contains(&id)), "{keys:?}");
+    b.stop().await;
+    a.stop().await;
+}
