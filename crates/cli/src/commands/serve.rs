@@ -27,7 +27,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "warn,audit=info,rustls=error",
         (false, 0) => "info,rustls=error",
-        (false, 1) => "info,cryptobot_server=debug,rustls=error",
+        (false, 1) => "info,cryptobot_server=debug,cryptobot_service=debug,rustls=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CRYPTOBOT_LOG")
