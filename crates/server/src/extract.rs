@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -150,6 +151,25 @@ fn describe_json_error(e: &serde_json::Error) -> String {
             "wrong type or value for this field; see /openapi.json".to_string()
         }
         serde_json::error::Category::Io => "the body could not be read".to_string(),
+    }
+}
+
+/// The problem for a query string axum could not read into the
+/// parameters: an unknown parameter (named, 422) or a wrong type (422),
+/// never repeating the value. Handlers take `Result<Query<T>,
+/// QueryRejection>` and map the error after their scope check, so a
+/// caller without the scope gets 403 whatever the query.
+pub fn query_problem(e: &QueryRejection) -> ApiError {
+    let text = e.body_text();
+    // "Failed to deserialize query string: unknown field `x`, expected …"
+    match text.split('`').nth(1) {
+        Some(field) if text.contains("unknown field") => {
+            ApiError::invalid_field(field, "unknown parameter; see /openapi.json")
+        }
+        _ => ApiError::new(
+            Kind::InvalidRequest,
+            "a query parameter has the wrong type; see /openapi.json",
+        ),
     }
 }
 

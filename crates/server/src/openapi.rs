@@ -106,7 +106,90 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> OpenApiDoc {
-    api_router().split_for_parts().1
+    let mut doc = api_router().split_for_parts().1;
+    common_answers(&mut doc);
+    doc
+}
+
+/// Answers any operation can give whatever it does, from the layers every
+/// request passes (timeout, call limits) and from the database or Redis
+/// being away for a moment. Added to each operation that does not describe
+/// them itself; where an operation describes the status with another body
+/// (`/healthz`'s 503), the problem body is added beside it.
+const COMMON_ANSWERS: &[(&str, &str)] = &[
+    (
+        "408",
+        "The request was not complete within `server.request_timeout_seconds`",
+    ),
+    (
+        "429",
+        "Over a call limit: the session's or service API key's (`api_requests_per_minute`, \
+`api_key_requests_per_minute`), or the client address's for unauthenticated calls; \
+sign-in steps also have attempt limits and per-address delays. `Retry-After` gives the seconds to wait",
+    ),
+    (
+        "503",
+        "Unavailable for a moment: the database cannot be reached, or the shared rate-limit \
+store (Redis) cannot be reached and the call fails closed (sign-in steps by default, \
+`security.rate_limiting.redis_failure_*`). `Retry-After` gives the seconds to wait",
+    ),
+];
+
+fn common_answers(doc: &mut OpenApiDoc) {
+    use utoipa::openapi::{
+        Content, Ref, RefOr, ResponseBuilder, header::HeaderBuilder, schema::Type,
+    };
+    let problem = || Content::new(Some(Ref::from_schema_name("ProblemBody")));
+    let retry_after = || {
+        HeaderBuilder::new()
+            .schema(Some(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            ))
+            .description(Some("Seconds to wait before retrying"))
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for (status, description) in COMMON_ANSWERS {
+                let answers = &mut op.responses.responses;
+                match answers.get_mut(*status) {
+                    None => {
+                        let mut r = ResponseBuilder::new()
+                            .description(*description)
+                            .content(crate::problem::PROBLEM_JSON, problem());
+                        if *status != "408" {
+                            r = r.header("Retry-After", retry_after());
+                        }
+                        answers.insert((*status).to_string(), RefOr::T(r.build()));
+                    }
+                    Some(RefOr::T(r)) => {
+                        if !r.content.contains_key(crate::problem::PROBLEM_JSON) {
+                            r.content
+                                .insert(crate::problem::PROBLEM_JSON.to_string(), problem().into());
+                            r.description = format!("{}; or: {description}", r.description);
+                        }
+                        if *status != "408" {
+                            r.headers
+                                .entry("Retry-After".to_string())
+                                .or_insert_with(|| retry_after().into());
+                        }
+                    }
+                    Some(RefOr::Ref(_)) => {}
+                }
+            }
+        }
+    }
 }
 
 /// The OpenAPI document as JSON, built once.

@@ -250,6 +250,16 @@ impl ApiError {
         )
     }
 
+    /// 503 `busy` with `Retry-After: 1`: the database cannot be reached (or
+    /// is full or restarting) at the moment; a retry may succeed.
+    pub fn unavailable() -> Self {
+        ApiError::new(
+            Kind::Busy,
+            "the service's database cannot be reached at the moment; retry shortly",
+        )
+        .retry_after(1)
+    }
+
     /// The 403 of a request the vault's signing policy refuses: the detail
     /// names the class and the key's permissions (never a secret or the
     /// payload; untrusted path text is already escaped and cut short).
@@ -324,6 +334,12 @@ impl IntoResponse for ApiError {
 
 impl From<cryptobot_store::StoreError> for ApiError {
     fn from(e: cryptobot_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            // Away for a moment (restarting, unreachable, full): the client
+            // may retry, and the operator sees a warning, not an error.
+            tracing::warn!(error = %e, "database unavailable");
+            return ApiError::unavailable();
+        }
         tracing::error!(error = %e, "storage failure");
         ApiError::internal()
     }
@@ -354,6 +370,19 @@ pub enum BodyErrors {
     /// The body is not valid JSON, has unknown fields, or a field breaks its rules (`field` names it)
     #[response(status = 422, content_type = "application/problem+json")]
     Invalid(#[to_schema] ProblemBody),
+}
+
+/// The 401 and 403 of every endpoint that needs a signed-in session (an
+/// access token) and no particular scope: a service API key is refused.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum SessionErrors {
+    /// No valid access token, or its session has ended
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(#[to_schema] ProblemBody),
+    /// A service API key: this endpoint needs a signed-in session (`Authorization: Bearer`)
+    #[response(status = 403, content_type = "application/problem+json")]
+    ServiceKey(#[to_schema] ProblemBody),
 }
 
 /// The 401 of every endpoint that needs a token but no particular scope.

@@ -39,6 +39,11 @@ pub enum AuditWriteError {
     /// The batch's transaction failed; nothing of it was written.
     #[error("the audit batch could not be committed: {0}")]
     Commit(String),
+    /// The database could not be reached (or was full or restarting) for
+    /// the batch's transaction; nothing of it was written, and a retry may
+    /// succeed.
+    #[error("the audit batch could not be committed, the database is unavailable: {0}")]
+    Unavailable(String),
     /// The writer has stopped (the service is shutting down).
     #[error("the audit writer has stopped")]
     Stopped,
@@ -126,8 +131,13 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, rows = entries.len(), "audit batch not committed; every caller in it gets an error");
-                let err = AuditWriteError::Commit(e.to_string());
+                let err = if e.is_unavailable() {
+                    tracing::warn!(error = %e, rows = entries.len(), "audit batch not committed, the database is unavailable; every caller in it gets an error");
+                    AuditWriteError::Unavailable(e.to_string())
+                } else {
+                    tracing::error!(error = %e, rows = entries.len(), "audit batch not committed; every caller in it gets an error");
+                    AuditWriteError::Commit(e.to_string())
+                };
                 for reply in replies {
                     let _ = reply.send(Err(err.clone()));
                 }

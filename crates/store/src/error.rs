@@ -54,6 +54,49 @@ pub enum StoreError {
     Random(String),
 }
 
+impl StoreError {
+    /// Whether the database is away or saturated for a moment rather than
+    /// refusing this operation: it cannot be reached (refused, reset,
+    /// restarting, no pooled connection in time), it is shutting down or
+    /// starting, or it is out of room (connections, disk) or busy (SQLite's
+    /// lock). Such a failure may succeed when retried; the HTTP service
+    /// answers 503 for it instead of 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } => true,
+            StoreError::Database(e) => sqlx_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            // PostgreSQL SQLSTATE: 08 connection exception, 53 insufficient
+            // resources (disk full, out of memory, too many connections),
+            // 57P01-57P03 admin/crash shutdown and "cannot connect now".
+            if code.len() == 5 {
+                return code.starts_with("08")
+                    || code.starts_with("53")
+                    || matches!(code, "57P01" | "57P02" | "57P03");
+            }
+            // SQLite result codes (extended; the primary code is the low
+            // byte): 5 BUSY, 13 FULL.
+            code.parse::<u32>()
+                .is_ok_and(|c| matches!(c & 0xff, 5 | 13))
+        }
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         StoreError::Database(err)
@@ -68,5 +111,35 @@ pub(crate) fn conflict_or(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError 
             StoreError::Conflict(what.to_owned())
         }
         _ => StoreError::Database(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_means_away_or_full_not_refused() {
+        for e in [
+            StoreError::Database(sqlx::Error::PoolTimedOut),
+            StoreError::Database(sqlx::Error::PoolClosed),
+            StoreError::Database(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            ))),
+            StoreError::Connect {
+                backend: "PostgreSQL",
+                message: "connection refused".into(),
+            },
+        ] {
+            assert!(e.is_unavailable(), "{e}");
+        }
+        for e in [
+            StoreError::Database(sqlx::Error::RowNotFound),
+            StoreError::Conflict("username".into()),
+            StoreError::NotFound("user".into()),
+            StoreError::Corrupt("details".into()),
+        ] {
+            assert!(!e.is_unavailable(), "{e}");
+        }
     }
 }

@@ -18,8 +18,12 @@ use crate::{StoreError, migrate, util};
 const SQLITE_POOL: u32 = 4;
 /// PostgreSQL pool size.
 const POSTGRES_POOL: u32 = 8;
-/// How long a query waits for a free pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a query waits for a pooled connection: a free one, or a new
+/// one while the database is unreachable. Well below the service's request
+/// timeout, so a database outage is answered with a quick 503
+/// ([`StoreError::is_unavailable`]) instead of holding every request for
+/// the whole timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the data lives.
 #[derive(Clone)]

@@ -18,7 +18,7 @@ use cryptobot_service::api_keys::{
 use cryptobot_service::clock::now;
 use cryptobot_store::ServiceKey;
 
-use crate::extract::{ApiJson, Caller, SessionCaller, Validate, check_len};
+use crate::extract::{ApiJson, Caller, SessionCaller, Validate, check_len, query_problem};
 use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
 use crate::state::AppState;
 
@@ -181,19 +181,6 @@ pub struct RotateParams {
     pub expires_in_days: Option<u32>,
 }
 
-fn query_error(e: &QueryRejection) -> ApiError {
-    let text = e.body_text();
-    match text.split('`').nth(1) {
-        Some(field) if text.contains("unknown field") => {
-            ApiError::invalid_field(field, "unknown parameter; see /openapi.json")
-        }
-        _ => ApiError::new(
-            Kind::InvalidRequest,
-            "a query parameter has the wrong type; see /openapi.json",
-        ),
-    }
-}
-
 fn map_err(e: ServiceKeyError) -> ApiError {
     match e {
         ServiceKeyError::BadName => ApiError::invalid_field("name", e.to_string()),
@@ -297,7 +284,11 @@ pub async fn list(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<Vec<ServiceKeyView>>, ApiError> {
     caller.require(&state, Scope::AccountSelf).await?;
-    let Query(p) = params.map_err(|e| query_error(&e))?;
+    let Query(p) = params.map_err(|e| query_problem(&e))?;
+    // Checked whenever it is sent, also when `all` makes it moot.
+    if let Some(name) = &p.user {
+        check_len("user", name, 1, 64)?;
+    }
     let all = p.all.unwrap_or(false);
     let other = p.user.as_deref().filter(|u| *u != caller.user.username);
     if all || other.is_some() {
@@ -306,7 +297,6 @@ pub async fn list(
     let owner = match other {
         _ if all => None,
         Some(name) => {
-            check_len("user", name, 1, 64)?;
             let u = state
                 .store
                 .user_by_name(name)
@@ -345,7 +335,7 @@ pub async fn rotate(
     params: Result<Query<RotateParams>, QueryRejection>,
 ) -> Result<Json<IssuedKeyView>, ApiError> {
     caller.require(&state, Scope::AccountSelf).await?;
-    let Query(p) = params.map_err(|e| query_error(&e))?;
+    let Query(p) = params.map_err(|e| query_problem(&e))?;
     days_ok("expires_in_days", p.expires_in_days)?;
     let ops = keys(&state);
     let key = ops.get(&id).await.map_err(map_err)?;

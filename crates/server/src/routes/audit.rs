@@ -8,8 +8,8 @@ use cryptobot_store::{AuditQuery, AuditRecord};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::Caller;
-use crate::problem::{ApiError, Kind, ProblemBody, ScopeErrors};
+use crate::extract::{Caller, check_len, query_problem};
+use crate::problem::{ApiError, ProblemBody, ScopeErrors};
 use crate::state::AppState;
 
 /// Filters for the audit log; all optional.
@@ -22,10 +22,10 @@ pub struct AuditParams {
     /// Only events before this time (unix milliseconds).
     pub until: Option<i64>,
     /// Only events by this actor (username).
-    #[param(max_length = 64)]
+    #[param(min_length = 1, max_length = 64)]
     pub actor: Option<String>,
     /// Only events of this type, e.g. `login_failed`.
-    #[param(rename = "type", max_length = 64)]
+    #[param(rename = "type", min_length = 1, max_length = 64)]
     #[serde(rename = "type")]
     pub event: Option<String>,
     /// Paging: only events with an id below this.
@@ -90,28 +90,15 @@ pub async fn list(
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     caller.require(&state, Scope::AuditRead).await?;
-    let Query(p) = params.map_err(|e| {
-        let text = e.body_text();
-        // "Failed to deserialize query string: unknown field `x`, expected …"
-        let detail = match text.split('`').nth(1) {
-            Some(field) if text.contains("unknown field") => {
-                return ApiError::invalid_field(field, "unknown filter; see /openapi.json");
-            }
-            _ => "a filter has the wrong type: since, until, before_id and limit are integers",
-        };
-        ApiError::new(Kind::InvalidRequest, detail)
-    })?;
+    let Query(p) = params.map_err(|e| query_problem(&e))?;
     if let Some(limit) = p.limit
         && !(1..=1000).contains(&limit)
     {
         return Err(ApiError::invalid_field("limit", "must be from 1 to 1000"));
     }
     for (field, v) in [("actor", &p.actor), ("type", &p.event)] {
-        if v.as_ref().is_some_and(|s| s.chars().count() > 64) {
-            return Err(ApiError::invalid_field(
-                field,
-                "must be at most 64 characters",
-            ));
+        if let Some(v) = v {
+            check_len(field, v, 1, 64)?;
         }
     }
     let records = state

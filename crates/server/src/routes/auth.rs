@@ -23,7 +23,7 @@ use crate::extract::{
     ApiJson, ClientAddr, PASSWORD_CHANGE_ONLY, SessionCaller, UserAgent, Validate, check_len,
 };
 use crate::limits::{LimitKey, refused_login};
-use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody, ProblemItem};
+use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ProblemItem, SessionErrors};
 use crate::routes::mfa::CodeRequest;
 use crate::sign_in::{invalid_code, step_answer};
 use crate::state::AppState;
@@ -544,6 +544,7 @@ pub async fn login_mfa(
         BodyErrors,
         (status = 204, description = "Confirmed for the next 5 minutes"),
         (status = 401, description = "No valid access token, or a wrong code", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "A service API key: this endpoint needs a signed-in session (`Authorization: Bearer`)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "MFA is not enabled", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
@@ -682,7 +683,7 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Signed out"),
-        AuthErrors,
+        SessionErrors,
     )
 )]
 pub async fn logout(
@@ -715,7 +716,7 @@ pub async fn logout(
     responses(
         BodyErrors,
         (status = 200, description = "Changed", body = PasswordChanged),
-        AuthErrors,
+        SessionErrors,
         (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]

@@ -2,6 +2,7 @@
 //! and never come back out; strategies ask the vault to sign instead.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use cryptobot_auth::Scope;
@@ -10,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
 
+use cryptobot_service::audit_batch::AuditWriteError;
 use cryptobot_service::clock::{now, now_ms};
 use cryptobot_service::exchange_keys::{NewCredentials, NewKeyMeta, Vault, VaultOpError};
 
-use crate::extract::{ApiJson, Caller, Validate, check_len};
+use crate::extract::{ApiJson, Caller, Validate, check_len, query_problem};
 use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
 use crate::state::AppState;
 
@@ -160,6 +162,7 @@ pub struct SignResponse {
 /// Listing options.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Include revoked keys.
     #[serde(default)]
@@ -205,7 +208,8 @@ pub(crate) fn map_err(e: VaultOpError) -> ApiError {
         VaultOpError::Vault(VaultError::Request(m)) => ApiError::new(Kind::InvalidRequest, m),
         VaultOpError::Refused(r) => ApiError::signing_refused(&r),
         VaultOpError::Store(s) => s.into(),
-        // The writer logged the failed batch once.
+        // The writer logged the failed batch once; nothing was signed.
+        VaultOpError::Audit(AuditWriteError::Unavailable(_)) => ApiError::unavailable(),
         VaultOpError::Audit(_) => ApiError::internal(),
         other => {
             tracing::error!(error = %other, "vault operation failed");
@@ -222,14 +226,16 @@ pub(crate) fn map_err(e: VaultOpError) -> ApiError {
     responses(
         (status = 200, description = "Keys, oldest first", body = Vec<ExchangeKeyView>),
         ScopeErrors,
+        (status = 422, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ExchangeKeyView>>, ApiError> {
     caller.require(&state, Scope::KeysRead).await?;
+    let Query(q) = q.map_err(|e| query_problem(&e))?;
     let keys = vault(&state)
         .list(&caller.access(), q.include_revoked, now())
         .await

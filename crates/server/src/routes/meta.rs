@@ -3,47 +3,42 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::problem::{ApiError, ProblemBody};
 use crate::state::AppState;
 
 /// Health report.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// `ok` or `degraded`.
+    /// `ok`.
     pub status: &'static str,
-    /// `ok` or `unavailable`.
+    /// `ok`.
     pub database: &'static str,
 }
 
 /// Liveness and database reachability; no authentication.
+///
+/// While the database cannot be reached the answer is 503 `busy`
+/// problem+json with `Retry-After`, like every 5xx (it used to be
+/// documented as a `Health` body, which the problem layer replaced).
 #[utoipa::path(
     get, path = "/healthz", operation_id = "health", tag = "meta",
     responses(
         (status = 200, description = "Healthy", body = Health),
-        (status = 503, description = "The database is unreachable", body = Health),
+        (status = 503, description = "The database is unreachable", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(Health {
-                status: "ok",
-                database: "ok",
-            }),
-        ),
+        Ok(()) => Ok(Json(Health {
+            status: "ok",
+            database: "ok",
+        })),
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "degraded",
-                    database: "unavailable",
-                }),
-            )
+            Err(ApiError::unavailable())
         }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, SessionCaller, Validate, check_len};
-use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody};
+use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody, SessionErrors};
 use crate::sign_in::{invalid_code, step_answer};
 use crate::state::AppState;
 
@@ -98,7 +98,7 @@ pub struct BackupCodes {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "MFA state", body = MfaStatus),
-        AuthErrors,
+        SessionErrors,
     )
 )]
 pub async fn status(
@@ -122,7 +122,7 @@ pub async fn status(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Scan the QR code, then confirm", body = Enrollment),
-        AuthErrors,
+        SessionErrors,
         (status = 409, description = "MFA is already enabled", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
@@ -183,6 +183,7 @@ pub async fn enroll(
         BodyErrors,
         (status = 200, description = "Enabled", body = BackupCodes),
         (status = 401, description = "No valid access token, or a wrong code", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "A service API key: this endpoint needs a signed-in session (`Authorization: Bearer`)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Nothing to confirm", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
@@ -257,7 +258,7 @@ pub async fn confirm(
     responses(
         (status = 200, description = "New codes", body = BackupCodes),
         AuthErrors,
-        (status = 403, description = "Step-up needed", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Step-up needed, or a service API key (this endpoint needs a signed-in session)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "MFA is not enabled", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
@@ -298,6 +299,7 @@ pub async fn regenerate(
         BodyErrors,
         (status = 204, description = "Disabled"),
         (status = 401, description = "No valid access token, or a wrong code", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "A service API key: this endpoint needs a signed-in session (`Authorization: Bearer`)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "MFA is not enabled", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]

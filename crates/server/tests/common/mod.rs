@@ -48,6 +48,12 @@ fn pg() -> &'static PgServer {
     PG.get_or_init(|| PgServer::start().expect("start PostgreSQL"))
 }
 
+/// The PostgreSQL server of this test process (for tests that stop and
+/// restart it; keep such tests in a file of their own).
+pub fn shared_pg() -> &'static PgServer {
+    pg()
+}
+
 pub fn cheap_hasher() -> PasswordHasher {
     PasswordHasher::with_params(8, 1, 1).unwrap()
 }
