@@ -249,3 +249,32 @@ fn database_outage_was_a_500() {
     let resp = cryptobot_server::problem::ApiError::from(broken).into_response();
     assert_eq!(resp.status(), 500);
 }
+
+/// Found: `GET /api/v1/approvals?all=0` (and the address book's `?all=`)
+/// was answered 422 although the operations documented no 422; the bad
+/// query is now the documented 422 naming nothing it was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_bad_query_was_an_undocumented_422() {
+    let s = start().await;
+    s.add_user("ada", "admin").await;
+    let c = s.client();
+    let t = access(&login(&s, &c, "ada").await);
+    let (st, _, body) = get(&c, &s.url("/api/v1/approvals?all=0"), Some(&t)).await;
+    assert_problem(st, &body, 422, None);
+    let (st, _, body) = get(&c, &s.url("/api/v1/approvals?all=true"), Some(&t)).await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let (st, _, body) = get(
+        &c,
+        &s.url("/api/v1/exchange-keys/xk_0000000000000000/addresses?all=yes"),
+        Some(&t),
+    )
+    .await;
+    assert_problem(st, &body, 422, None);
+    assert!(documents("/api/v1/approvals", "get", "422"));
+    assert!(documents(
+        "/api/v1/exchange-keys/{id}/addresses",
+        "get",
+        "422"
+    ));
+    s.stop().await;
+}

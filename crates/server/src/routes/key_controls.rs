@@ -5,6 +5,7 @@
 //! fresh second factor.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use cryptobot_auth::Scope;
@@ -16,7 +17,7 @@ use cryptobot_service::key_controls::{
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::{ApiJson, Caller, Validate, check_len};
+use crate::extract::{ApiJson, Caller, Validate, check_len, query_problem};
 use crate::problem::{ApiError, BodyErrors, ProblemBody, ScopeErrors};
 use crate::routes::exchange_keys::{map_err, vault};
 use crate::state::AppState;
@@ -150,6 +151,7 @@ impl Validate for AddressBody {
 /// Listing options.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct IncludeQuery {
     /// Also show removed entries, or decided requests.
     #[serde(default)]
@@ -360,6 +362,7 @@ pub async fn set_limit(
     responses(
         (status = 200, description = "The entries, oldest first", body = Vec<AddressView>),
         ScopeErrors,
+        (status = 422, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Revoked", body = ProblemBody, content_type = "application/problem+json"),
     )
@@ -368,9 +371,10 @@ pub async fn addresses(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<IncludeQuery>,
+    q: Result<Query<IncludeQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AddressView>>, ApiError> {
     caller.require(&state, Scope::KeysRead).await?;
+    let Query(q) = q.map_err(|e| query_problem(&e))?;
     let list = vault(&state)
         .addresses(&caller.who(), &caller.access(), &id, q.all)
         .await
@@ -449,14 +453,16 @@ pub async fn remove_address(
     responses(
         (status = 200, description = "The requests, oldest first", body = Vec<ApprovalView>),
         ScopeErrors,
+        (status = 422, description = "Bad parameter", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn approvals(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<IncludeQuery>,
+    q: Result<Query<IncludeQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ApprovalView>>, ApiError> {
     caller.require(&state, Scope::KeysManage).await?;
+    let Query(q) = q.map_err(|e| query_problem(&e))?;
     let list = vault(&state)
         .approvals(q.all, now())
         .await
