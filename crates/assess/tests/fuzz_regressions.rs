@@ -69,3 +69,19 @@ fn fuzz_regression_normalize_name_is_idempotent_with_whitespace() {
     assert_eq!(normalize_name(" requests \t"), "requests");
     assert_eq!(normalize_name("A__b-.-C"), "a-b-c");
 }
+
+/// assess_nftables: an nftables.conf including itself on six lines was
+/// read 6^8 times (the fuzz target timed out; this test did not finish).
+#[test]
+fn fuzz_regression_nftables_self_include_is_bounded() {
+    let mut conf = String::from(
+        "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n\t}\n}\n",
+    );
+    for _ in 0..6 {
+        conf.push_str("include \"/etc/nftables.conf\"\n");
+    }
+    let text = report_text(&[("/etc/nftables.conf", conf.as_bytes())], "CB-NET-00*");
+    assert!(text.contains("the rest was not read"), "{text}");
+    // The chain that was read still counts: no "firewall accepts" finding.
+    assert!(!text.contains("CB-NET-004"), "{text}");
+}
