@@ -92,4 +92,5 @@ for t in "${targets[@]}"; do
   fi
 done
 printf '%-18s %12s %9s  %s\n' total "$total_execs" "" "$failed of ${#targets[@]} targets failed"
+echo "fuzz: $((${#targets[@]} - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
