@@ -6,11 +6,14 @@ use std::cmp::Ordering;
 use std::fmt;
 
 /// PEP 503 normalised name: lower case, runs of `-`, `_`, `.` become `-`.
+/// Whitespace (which no package name holds) counts as a separator, and
+/// separators at either end are dropped, so normalising twice changes
+/// nothing.
 pub fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut sep = false;
-    for c in name.trim().chars() {
-        if matches!(c, '-' | '_' | '.') {
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') || c.is_whitespace() {
             sep = true;
             continue;
         }

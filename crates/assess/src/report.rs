@@ -121,6 +121,7 @@ impl Report {
             70..=89 => "1;33",
             _ => "1;31",
         };
+        let target = terminal_safe(target);
         let _ = writeln!(
             out,
             "cryptobot assess: {target}\nscore {}, {n} finding{}{} from {} checks",
@@ -150,9 +151,9 @@ impl Report {
             for f in group {
                 let c = check_of(f);
                 let _ = writeln!(out, "  {} {}", paint("1", c.id), c.title);
-                let _ = writeln!(out, "    subject: {}", f.subject);
+                let _ = writeln!(out, "    subject: {}", terminal_safe(&f.subject));
                 for e in &f.evidence {
-                    let _ = writeln!(out, "    {e}");
+                    let _ = writeln!(out, "    {}", terminal_safe(&e.to_string()));
                 }
                 let _ = writeln!(out, "    {} {}", paint("32", "fix:"), c.remediation);
             }
@@ -161,7 +162,7 @@ impl Report {
             let _ = writeln!(out, "\nno findings");
         }
         for note in &self.notes {
-            let _ = writeln!(out, "{} {note}", paint("2", "note:"));
+            let _ = writeln!(out, "{} {}", paint("2", "note:"), terminal_safe(note));
         }
         out
     }
@@ -307,6 +308,25 @@ fn security_severity(s: Severity) -> &'static str {
         Severity::Low => "3.0",
         Severity::Info => "0.1",
     }
+}
+
+/// Text from the host (file lines, file names) as it may go to a terminal:
+/// control characters are written as escapes (`\u{1b}`), so a hostile
+/// configuration file in an assessed image cannot send escape sequences
+/// to the operator's terminal or fake lines of the report.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A `file://` URI for an absolute host path (percent-encoding what is not

@@ -361,17 +361,37 @@ fn collect(
     Ok(())
 }
 
-/// `*` and `?` wildcards over bytes.
+/// `*` and `?` wildcards over bytes, in time proportional to the product
+/// of the lengths: on a mismatch only the last `*` is retried one byte
+/// further (trying every split for every `*` was exponential, and the
+/// pattern comes from the file being read).
 fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some((b'?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut pi, mut ni) = (0, 0);
+    // After the last `*`: where the pattern resumes, and the name byte the
+    // `*` matched up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                pi += 1;
+                star = Some((pi, ni));
+            }
+            Some(&c) if c == b'?' || c == n[ni] => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((resume, matched)) => {
+                    pi = resume;
+                    ni = matched + 1;
+                    star = Some((resume, matched + 1));
+                }
+                None => return false,
+            },
         }
     }
-    go(pattern.as_bytes(), name.as_bytes())
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -412,6 +432,19 @@ mod tests {
         assert_eq!(ports.ports, vec![2200, 2201]);
     }
 
+    /// Found with the assess_sshd fuzz target: `Include` with forty `*`
+    /// in the file name hung the reader (exponential backtracking; this
+    /// test did not finish with the old matcher).
+    #[test]
+    fn fuzz_regression_glob_with_many_stars_terminates() {
+        let stars = format!("{}x", "*".repeat(40));
+        let long = "a".repeat(255);
+        assert!(!glob_match(&stars, &long));
+        assert!(glob_match(&stars, &format!("{long}x")));
+        assert!(!glob_match(&"*a".repeat(30), &"a".repeat(29)));
+        assert!(glob_match(&"*a".repeat(30), &"a".repeat(30)));
+    }
+
     #[test]
     fn globs() {
         assert!(glob_match("*.conf", "a.conf"));
@@ -419,6 +452,15 @@ mod tests {
         assert!(!glob_match("*.conf", "a.conf.bak"));
         assert!(glob_match("a?c", "abc"));
         assert!(!glob_match("a?c", "ac"));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxbyy"));
+        assert!(glob_match("a*b", "ab"));
+        assert!(glob_match("?*", "a"));
+        assert!(!glob_match("*?", ""));
+        assert!(glob_match("", ""));
+        assert!(glob_match("**", ""));
+        assert!(!glob_match("", "a"));
+        assert!(glob_match("*.conf", "x.conf.conf"));
     }
 
     #[test]

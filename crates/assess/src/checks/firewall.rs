@@ -20,6 +20,10 @@ const UFW_DEFAULT: &str = "/etc/default/ufw";
 const FIREWALLD_CONF: &str = "/etc/firewalld/firewalld.conf";
 /// Include levels followed in nftables files.
 const MAX_INCLUDE_DEPTH: usize = 8;
+/// nftables files read for one assessment, includes counted each time:
+/// without a bound, a file that includes itself on a few lines is read
+/// (lines)^depth times.
+const MAX_INCLUDED_FILES: usize = 256;
 
 /// What one firewall's configuration says about inbound traffic.
 #[derive(Debug)]
@@ -40,16 +44,30 @@ fn strip_comment(l: &str) -> &str {
 // ------------------------------------------------------------------ nftables
 
 /// The nftables text of `file` with its includes expanded, as
-/// `(file, line, text)` triples.
-fn nft_lines(s: &Snapshot, file: &Path, depth: usize, out: &mut Vec<(PathBuf, usize, String)>) {
+/// `(file, line, text)` triples. `budget` is the number of files that may
+/// still be read; when it runs out, a note says so.
+fn nft_lines(
+    s: &Snapshot,
+    file: &Path,
+    depth: usize,
+    budget: &mut usize,
+    out: &mut Vec<(PathBuf, usize, String)>,
+) {
     let Some(text) = s.read(file) else { return };
+    *budget = budget.saturating_sub(1);
     for (i, raw) in text.lines().enumerate() {
         let l = strip_comment(raw).trim();
         if let Some(rest) = l.strip_prefix("include") {
             let pattern = rest.trim().trim_matches('"');
             if depth < MAX_INCLUDE_DEPTH {
                 for inc in glob(s, pattern, file) {
-                    nft_lines(s, &inc, depth + 1, out);
+                    if *budget == 0 {
+                        s.note(format!(
+                            "{NFT_CONF}: its includes read more than {MAX_INCLUDED_FILES} files; the rest was not read"
+                        ));
+                        return;
+                    }
+                    nft_lines(s, &inc, depth + 1, budget, out);
                 }
             }
             continue;
@@ -85,7 +103,8 @@ fn glob(s: &Snapshot, pattern: &str, _from: &Path) -> Vec<PathBuf> {
 fn nftables(s: &Snapshot) -> Option<Verdict> {
     s.lstat(Path::new(NFT_CONF))?;
     let mut lines = Vec::new();
-    nft_lines(s, Path::new(NFT_CONF), 0, &mut lines);
+    let mut budget = MAX_INCLUDED_FILES;
+    nft_lines(s, Path::new(NFT_CONF), 0, &mut budget, &mut lines);
     // Tokens: statements (split at `;`, `{`, `}` and line ends), braces.
     enum Tok {
         Stmt(String, PathBuf, usize),
