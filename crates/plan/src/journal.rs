@@ -647,35 +647,34 @@ mod tests {
         let n = any::<usize>();
         let text = any::<String>();
         prop_oneof![
-            (n.clone(), text.clone()).prop_map(|(n, path)| Record::CreateDir { n, path }),
-            (n.clone(), text.clone(), any::<bool>(), prior()).prop_map(
-                |(n, path, secret, prior)| Record::WriteFile {
+            (n, text).prop_map(|(n, path)| Record::CreateDir { n, path }),
+            (n, text, any::<bool>(), prior()).prop_map(|(n, path, secret, prior)| {
+                Record::WriteFile {
                     n,
                     path,
                     secret,
-                    prior
+                    prior,
                 }
-            ),
-            (n.clone(), text.clone(), any::<u32>()).prop_map(|(n, path, from)| Record::SetMode {
+            }),
+            (n, text, any::<u32>()).prop_map(|(n, path, from)| Record::SetMode { n, path, from }),
+            (n, text, any::<(u32, u32)>()).prop_map(|(n, path, from)| Record::SetOwner {
                 n,
                 path,
                 from
             }),
-            (n.clone(), text.clone(), any::<(u32, u32)>())
-                .prop_map(|(n, path, from)| Record::SetOwner { n, path, from }),
-            (n.clone(), text.clone(), any::<bool>(), any::<bool>()).prop_map(
-                |(n, name, existed, live)| Record::EnsureUser {
+            (n, text, any::<bool>(), any::<bool>()).prop_map(|(n, name, existed, live)| {
+                Record::EnsureUser {
                     n,
                     name,
                     existed,
-                    live
+                    live,
                 }
-            ),
+            }),
             (
-                n.clone(),
-                text.clone(),
+                n,
+                text,
                 proptest::collection::vec(any::<String>(), 0..3),
-                text.clone(),
+                text,
                 proptest::option::of((
                     any::<String>(),
                     proptest::collection::vec(any::<String>(), 0..3)
@@ -689,8 +688,8 @@ mod tests {
                     undo
                 }),
             (
-                n.clone(),
-                text.clone(),
+                n,
+                text,
                 any::<bool>(),
                 proptest::option::of((any::<String>(), proptest::option::of(any::<String>())))
             )
@@ -700,11 +699,7 @@ mod tests {
                     live,
                     prior
                 }),
-            (n.clone(), text.clone(), prior()).prop_map(|(n, path, prior)| Record::RemoveDir {
-                n,
-                path,
-                prior
-            }),
+            (n, text, prior()).prop_map(|(n, path, prior)| Record::RemoveDir { n, path, prior }),
             (n, text).prop_map(|(applied, finished)| Record::Commit { applied, finished }),
         ]
     }
