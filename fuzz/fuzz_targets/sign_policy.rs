@@ -4,7 +4,8 @@
 //!
 //! Input: NUL-separated fields: exchange, method, path, query, body,
 //! timestamp (ms), nonce, recv_window, permissions (`read,trade`), flags
-//! (`w`: allow_withdraw_keys, `s`: fresh step-up), extra paths (one per
+//! (`w`: allow_withdraw_keys, `s`: fresh step-up, `p`: the OKX passphrase may be
+//! handed out), extra paths (one per
 //! line: `METHOD PATH CLASS [name,name]`). An empty field is absent.
 //!
 //! Oracles: no panic; an accepted path is canonical; normalising a method
@@ -133,6 +134,7 @@ fuzz_target!(|data: &[u8]| {
     let key = KeyPolicy {
         permissions,
         extra_paths,
+        passphrase_in_headers: flags.contains('p'),
     };
 
     // Each normaliser on its own.
@@ -168,6 +170,10 @@ fuzz_target!(|data: &[u8]| {
                 Class::Unknown => false,
             };
             assert!(allowed, "{:?} allowed with {permissions}", checked.class);
+            assert!(
+                exchange != Exchange::Okx || key.passphrase_in_headers,
+                "an OKX request was accepted for a key that may not hand out its passphrase"
+            );
             if let Err(e) = sign(exchange, &credentials(exchange), &req) {
                 no_controls(&e.to_string());
             }
