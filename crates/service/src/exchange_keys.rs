@@ -458,19 +458,7 @@ fn validate_meta(
             "label must be 1-64 characters: letters, digits, space, `.`, `_` or `-`".into(),
         ));
     }
-    let mut perms: Vec<&str> = Vec::new();
-    for p in &meta.permissions {
-        let p = p.trim();
-        let Some(known) = PERMISSIONS.iter().find(|k| k.eq_ignore_ascii_case(p)) else {
-            return Err(VaultOpError::Invalid(format!(
-                "unknown permission `{}`; use read, trade, withdraw or account-admin",
-                p.chars().take(32).collect::<String>()
-            )));
-        };
-        if !perms.contains(known) {
-            perms.push(known);
-        }
-    }
+    let perms = permission_names(&meta.permissions)?;
     if perms.is_empty() {
         return Err(VaultOpError::Invalid(
             "declare the key's permissions on the exchange: read, trade, withdraw and/or account-admin".into(),
@@ -481,7 +469,6 @@ fn validate_meta(
             "withdraw-enabled keys are refused: create a key without withdrawal permission on the exchange (a trading bot never needs it), or set security.api_keys.allow_withdraw_keys = true".into(),
         ));
     }
-    perms.sort_by_key(|p| PERMISSIONS.iter().position(|k| k == p));
     if let Some(note) = &meta.ip_note
         && (note.chars().count() > 200 || !printable(note))
     {
@@ -498,6 +485,26 @@ fn validate_meta(
         validate_limit(n)?;
     }
     Ok((exchange, perms.join(",")))
+}
+
+/// Declared permission names, checked, without repeats, in the order of
+/// [`PERMISSIONS`]; empty when none was given.
+pub(crate) fn permission_names(given: &[String]) -> Result<Vec<&'static str>, VaultOpError> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for p in given {
+        let p = p.trim();
+        let Some(known) = PERMISSIONS.iter().find(|k| k.eq_ignore_ascii_case(p)) else {
+            return Err(VaultOpError::Invalid(format!(
+                "unknown permission `{}`; use read, trade, withdraw or account-admin",
+                p.chars().take(32).collect::<String>()
+            )));
+        };
+        if !names.contains(known) {
+            names.push(known);
+        }
+    }
+    names.sort_by_key(|p| PERMISSIONS.iter().position(|k| k == p));
+    Ok(names)
 }
 
 /// A per-key signing limit: 1 to 1,000,000 per minute.
@@ -644,6 +651,41 @@ pub(crate) fn new_approval(
     })
 }
 
+impl Vault<'_> {
+    /// The permissions that apply now, and the `enable-withdraw` request
+    /// that waits for a second admin, when `adds_withdraw` and the
+    /// installation has two or more admins (then `withdraw` is left out
+    /// until approved). Refused when nothing but `withdraw` was asked.
+    pub(crate) async fn withdraw_waits(
+        &self,
+        who: &Who,
+        access: &Access,
+        key_id: &str,
+        list: &str,
+        adds_withdraw: bool,
+        now: i64,
+    ) -> Result<(String, Option<NewApproval>), VaultOpError> {
+        if !(adds_withdraw && self.needs_second_admin().await?) {
+            return Ok((list.to_string(), None));
+        }
+        let now_list = without_withdraw(list);
+        if now_list.is_empty() {
+            return Err(VaultOpError::Invalid(
+                "withdraw needs a second admin's approval on this installation; declare read or trade beside it, and the key can withdraw once the request is approved".into(),
+            ));
+        }
+        let approval = new_approval(
+            "enable-withdraw",
+            key_id,
+            list.to_string(),
+            who,
+            access,
+            now,
+        )?;
+        Ok((now_list, Some(approval)))
+    }
+}
+
 /// `list` without `withdraw`.
 pub(crate) fn without_withdraw(list: &str) -> String {
     list.split(',')
@@ -715,29 +757,10 @@ impl Vault<'_> {
             &plain,
             now,
         )?;
-        let pending_approval = if permissions.split(',').any(|p| p == "withdraw")
-            && self.needs_second_admin().await?
-        {
-            Some(new_approval(
-                "enable-withdraw",
-                &id,
-                permissions.clone(),
-                who,
-                access,
-                now,
-            )?)
-        } else {
-            None
-        };
-        let stored_permissions = match &pending_approval {
-            Some(_) => without_withdraw(&permissions),
-            None => permissions.clone(),
-        };
-        if stored_permissions.is_empty() {
-            return Err(VaultOpError::Invalid(
-                "withdraw needs a second admin's approval on this installation; declare read or trade as well, then the key waits for the approval to withdraw".into(),
-            ));
-        }
+        let adds_withdraw = permissions.split(',').any(|p| p == "withdraw");
+        let (stored_permissions, pending_approval) = self
+            .withdraw_waits(who, access, &id, &permissions, adds_withdraw, now)
+            .await?;
         let new = NewExchangeKey {
             id: id.clone(),
             exchange: exchange.as_str().to_string(),

@@ -19,8 +19,7 @@ use serde_json::json;
 
 use crate::audit::Who;
 use crate::exchange_keys::{
-    ExchangeKeyView, PERMISSIONS, Vault, VaultOpError, new_approval, validate_limit,
-    without_withdraw,
+    ExchangeKeyView, Vault, VaultOpError, new_approval, permission_names, validate_limit,
 };
 use crate::key_access::Access;
 
@@ -355,23 +354,7 @@ impl Vault<'_> {
     ) -> Result<ExchangeKeyView, VaultOpError> {
         self.manager(access)?;
         let key = self.usable(who, access, key_id, "set permissions").await?;
-        let mut wanted: Vec<&str> = Vec::new();
-        for p in permissions {
-            let p = p.trim();
-            let known = PERMISSIONS
-                .iter()
-                .find(|k| k.eq_ignore_ascii_case(p))
-                .ok_or_else(|| {
-                    VaultOpError::Invalid(format!(
-                        "unknown permission `{}`; use read, trade, withdraw or account-admin",
-                        p.chars().take(32).collect::<String>()
-                    ))
-                })?;
-            if !wanted.contains(known) {
-                wanted.push(known);
-            }
-        }
-        wanted.sort_by_key(|p| PERMISSIONS.iter().position(|k| k == p));
+        let wanted = permission_names(permissions)?;
         let list = wanted.join(",");
         if list.is_empty() {
             return Err(VaultOpError::Invalid(
@@ -385,27 +368,9 @@ impl Vault<'_> {
                 "withdraw is refused: set security.api_keys.allow_withdraw_keys = true first (a trading bot never needs it)".into(),
             ));
         }
-        let approval = if adds_withdraw && self.needs_second_admin().await? {
-            Some(new_approval(
-                "enable-withdraw",
-                &key.id,
-                list.clone(),
-                who,
-                access,
-                now,
-            )?)
-        } else {
-            None
-        };
-        let now_list = match &approval {
-            Some(_) => without_withdraw(&list),
-            None => list.clone(),
-        };
-        if now_list.is_empty() {
-            return Err(VaultOpError::Invalid(
-                "withdraw waits for a second admin on this installation; keep read or trade beside it".into(),
-            ));
-        }
+        let (now_list, approval) = self
+            .withdraw_waits(who, access, &key.id, &list, adds_withdraw, now)
+            .await?;
         if now_list != key.permissions {
             if !self
                 .store
