@@ -71,7 +71,7 @@ def admin_with_mfa(c: Client, user: str, password: str) -> tuple[str, str]:
     (token of a session with a fresh second factor, token of the
     enrollment session)."""
     first = sign_in(c, user, password)["access_token"]
-    st, _, body = c.request("POST", "/api/v1/mfa/totp/enroll", token=first)
+    st, _, body = c.request("POST", "/api/v1/mfa/totp/enroll", {"password": password}, token=first)
     if st != 200:
         raise RuntimeError(f"enroll answered {st}")
     secret = body_json(body)["secret"]

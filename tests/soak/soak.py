@@ -445,7 +445,7 @@ class MfaUser(threading.Thread):
 def enroll_mfa(c: Client, user: str, password: str) -> str:
     st, _, b = c.request("POST", "/api/v1/auth/login", {"username": user, "password": password})
     tok = body_json(b)["access_token"]
-    st, _, b = c.request("POST", "/api/v1/mfa/totp/enroll", token=tok)
+    st, _, b = c.request("POST", "/api/v1/mfa/totp/enroll", {"password": password}, token=tok)
     secret = body_json(b)["secret"]
     st, _, b = c.request("POST", "/api/v1/mfa/totp/confirm", {"code": totp(secret)}, token=tok)
     if st != 200:

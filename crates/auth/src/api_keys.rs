@@ -132,6 +132,9 @@ pub struct StoredApiKey<'a> {
     pub expires_at: Option<i64>,
     /// When the key was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// When the key was suspended (its owner's credentials changed), if
+    /// it is; it works again only after an explicit reactivation.
+    pub suspended_at: Option<i64>,
 }
 
 impl std::fmt::Debug for StoredApiKey<'_> {
@@ -142,6 +145,7 @@ impl std::fmt::Debug for StoredApiKey<'_> {
             .field("previous_valid_until", &self.previous_valid_until)
             .field("expires_at", &self.expires_at)
             .field("revoked_at", &self.revoked_at)
+            .field("suspended_at", &self.suspended_at)
             .finish()
     }
 }
@@ -170,6 +174,8 @@ pub enum ApiKeyRefusal {
     Expired,
     /// The key's owner is disabled or gone.
     OwnerDisabled,
+    /// The key is suspended after a credential change of its owner.
+    Suspended,
 }
 
 impl ApiKeyRefusal {
@@ -182,6 +188,7 @@ impl ApiKeyRefusal {
             ApiKeyRefusal::Revoked => "revoked",
             ApiKeyRefusal::Expired => "expired",
             ApiKeyRefusal::OwnerDisabled => "owner_disabled",
+            ApiKeyRefusal::Suspended => "suspended",
         }
     }
 }
@@ -212,6 +219,9 @@ pub fn check_api_key(
     }
     if stored.expires_at.is_some_and(|t| now >= t) {
         return Err(ApiKeyRefusal::Expired);
+    }
+    if stored.suspended_at.is_some() {
+        return Err(ApiKeyRefusal::Suspended);
     }
     Ok(matched)
 }
@@ -269,6 +279,12 @@ mod tests {
         }
     }
 
+    fn px_of(id: &str) -> PresentedApiKey<'static> {
+        let other = new_api_key_secret(id).unwrap();
+        let text: &'static str = Box::leak(other.key.expose_secret().to_string().into_boxed_str());
+        parse_api_key(text).unwrap()
+    }
+
     #[test]
     fn checking() {
         let k = new_api_key().unwrap();
@@ -283,6 +299,7 @@ mod tests {
             previous_valid_until: Some(200),
             expires_at: Some(1000),
             revoked_at: None,
+            suspended_at: None,
         };
         assert_eq!(check_api_key(&p, &s, 100), Ok(ApiKeyMatch::Current));
         assert_eq!(check_api_key(&po, &s, 199), Ok(ApiKeyMatch::Previous));
@@ -301,7 +318,24 @@ mod tests {
             check_api_key(&po, &revoked, 100),
             Err(ApiKeyRefusal::Revoked)
         );
-        // A stranger's secret learns nothing about revocation or expiry.
+        let suspended = StoredApiKey {
+            suspended_at: Some(60),
+            ..s
+        };
+        assert_eq!(
+            check_api_key(&p, &suspended, 100),
+            Err(ApiKeyRefusal::Suspended)
+        );
+        assert_eq!(
+            check_api_key(&po, &suspended, 100),
+            Err(ApiKeyRefusal::Suspended)
+        );
+        // A stranger's secret learns nothing about revocation, expiry or
+        // suspension.
+        assert_eq!(
+            check_api_key(&px_of(&k.id), &suspended, 100),
+            Err(ApiKeyRefusal::WrongSecret)
+        );
         let other = new_api_key_secret(&k.id).unwrap();
         let other_text = other.key.expose_secret().to_string();
         let px = parse_api_key(&other_text).unwrap();

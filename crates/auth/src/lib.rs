@@ -10,6 +10,7 @@ mod opaque;
 mod password;
 mod policy;
 mod ratelimit;
+mod reset;
 mod scope;
 mod throttle;
 mod token;
@@ -24,9 +25,10 @@ pub use error::AuthError;
 pub use opaque::{hash_opaque_token, new_opaque_token, random_id};
 pub use password::{MAX_PASSWORD_CHARS, PasswordCheck, PasswordHasher};
 pub use policy::{PasswordPolicy, PolicyViolations, Violation};
+pub use reset::{RESET_TOKEN_PREFIX, ResetKey, new_reset_token};
 pub use ratelimit::{Decision, Gcra, RateLimiter};
 pub use scope::{Role, Scope, ScopeSet, UnknownName, scope_string};
-pub use throttle::{AddressThrottle, address_group, progressive_delay};
+pub use throttle::{AddressThrottle, address_group, lockout_group, progressive_delay};
 pub use token::{Claims, SigningKey, TokenError, Verifier, VerifyingKey, sign, verify_jws_ed25519};
 pub use totp::{
     MfaKeys, OtpAlgorithm, Pseudonyms, TOTP_STEP, base32, base32_decode, hotp, new_backup_codes,

@@ -34,6 +34,26 @@ pub fn address_group(addr: IpAddr) -> IpAddr {
     key(addr)
 }
 
+/// The address group a sign-in lock applies to: the /24 of an IPv4
+/// address, the /56 of an IPv6 one (IPv4-mapped addresses count as IPv4),
+/// written as a network, e.g. `203.0.113.0/24`.
+pub fn lockout_group(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => lockout_group(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3] & 0xff00, 0, 0, 0, 0);
+                format!("{net}/56")
+            }
+        },
+    }
+}
+
 fn key(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V4(_) => addr,
@@ -130,6 +150,17 @@ impl AddressThrottle {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn lockout_groups() {
+        let g = |a: &str| lockout_group(a.parse().unwrap());
+        assert_eq!(g("203.0.113.77"), "203.0.113.0/24");
+        assert_eq!(g("::ffff:203.0.113.77"), "203.0.113.0/24");
+        assert_eq!(g("2001:db8:1:2345:6789::1"), "2001:db8:1:2300::/56");
+        assert_eq!(g("2001:db8:1:23ff::1"), g("2001:db8:1:2300::2"));
+        assert_ne!(g("2001:db8:1:2400::1"), g("2001:db8:1:2300::1"));
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {

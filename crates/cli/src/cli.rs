@@ -291,7 +291,7 @@ pub enum UserCommand {
     },
     /// List accounts
     List,
-    /// Disable an account and end its sessions
+    /// Disable an account, end its sessions and suspend its API keys
     Disable { name: String },
     /// Enable a disabled account
     Enable { name: String },
@@ -303,8 +303,12 @@ pub enum UserCommand {
     },
     /// Clear a lockout caused by failed sign-ins
     Unlock { name: String },
-    /// Remove a user's MFA (lost authenticator); they can enroll again after signing in
+    /// Remove a user's MFA (lost authenticator), end their sessions and suspend their API keys; they can enroll again after signing in
     ResetMfa { name: String },
+    /// Issue a single-use password-reset token (valid 15 minutes), shown once
+    ResetPassword { name: String },
+    /// End every session of a user (a suspected stolen session)
+    EndSessions { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -340,6 +344,11 @@ pub enum ApikeyCommand {
     },
     /// Revoke a key at once (both secrets, if it was rotated)
     Revoke {
+        /// Key id
+        id: String,
+    },
+    /// Make a key suspended by its owner's credential change work again
+    Reactivate {
         /// Key id
         id: String,
     },

@@ -230,7 +230,13 @@ impl Context {
                 ),
                 Some("replace the link with the file itself".to_string()),
             )),
-            Ok(_) => Ok((Config::load(&real, &self.config_path, &self.env)?, true)),
+            Ok(_) => {
+                let config = Config::load(&real, &self.config_path, &self.env)?;
+                for (key, what) in config.settings().deprecations() {
+                    eprintln!("warning: {key}: {what}");
+                }
+                Ok((config, true))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if self.config_explicit {
                     Err(Failure::input(

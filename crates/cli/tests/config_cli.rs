@@ -102,7 +102,7 @@ fn valid_config_and_show_with_sources() {
     assert!(run.stdout.contains("valid"));
     let run = cryptobot_env(
         &["config", "show", "--home", home.to_str().unwrap()],
-        &[("CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_ADMINS", "false")],
+        &[("CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_API_KEY_CREATION", "false")],
     )
     .ok();
     let line = |key: &str| {
@@ -114,10 +114,10 @@ fn valid_config_and_show_with_sources() {
     };
     assert!(line("security.session.idle_timeout_seconds").contains("cryptobot.toml:2"));
     assert!(
-        line("security.mfa.required_for_admins")
-            .contains("CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_ADMINS")
+        line("security.mfa.required_for_api_key_creation")
+            .contains("CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_API_KEY_CREATION")
     );
-    assert!(line("security.mfa.required_for_admins").contains("= false"));
+    assert!(line("security.mfa.required_for_api_key_creation").contains("= false"));
     assert!(line("security.password_policy.min_length").ends_with("# default"));
     let json = cryptobot(&[
         "config",

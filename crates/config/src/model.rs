@@ -29,6 +29,31 @@ pub struct Settings {
     pub vault: Vault,
 }
 
+impl Settings {
+    /// Deprecated keys in use, each as `(dotted key, what to do)`; the
+    /// command line prints them as warnings.
+    pub fn deprecations(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(on) = self.security.mfa.required_for_admins {
+            out.push((
+                "security.mfa.required_for_admins".to_string(),
+                format!(
+                    "deprecated: it {} `admin` {} required_for_roles; list the roles in security.mfa.required_for_roles instead",
+                    if on { "adds" } else { "removes" },
+                    if on { "to" } else { "from" }
+                ),
+            ));
+        }
+        if self.security.rate_limiting.lockout_seconds.is_some() {
+            out.push((
+                "security.rate_limiting.lockout_seconds".to_string(),
+                "deprecated and ignored: locks last security.rate_limiting.lock_minutes (5, 15, then 60 minutes by default); remove the key".to_string(),
+            ));
+        }
+        out
+    }
+}
+
 /// Whether a service may be reached from other machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -317,10 +342,25 @@ impl Default for Session {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimiting {
-    /// Failed logins within a minute that lock the account.
+    /// Sign-in attempts per minute per client address and per account
+    /// name (GCRA, with `login_burst`).
     pub login_attempts_per_minute: u32,
-    /// How long a locked account stays locked (an admin can unlock sooner).
-    pub lockout_seconds: u32,
+    /// Deprecated and ignored: locks last `lock_minutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockout_seconds: Option<u32>,
+    /// Failed sign-in steps (passwords, codes, re-checks) of one account
+    /// within a sliding hour, from anywhere, that lock it account-wide
+    /// (except from address groups it signed in from before).
+    #[serde(default = "default_account_failures")]
+    pub account_failures_per_hour: u32,
+    /// Failed steps of one account from one address group (/24 for IPv4,
+    /// /56 for IPv6) within a sliding hour that lock it for that group.
+    #[serde(default = "default_group_failures")]
+    pub address_group_failures_per_hour: u32,
+    /// Lengths of successive locks of one scope, in minutes; a lock within
+    /// a day of the previous one takes the next length.
+    #[serde(default = "default_lock_minutes")]
+    pub lock_minutes: Vec<u32>,
     /// Failed logins from one client address before delays start.
     pub login_free_failures: u32,
     /// First delay imposed on a client address; it doubles per failure.
@@ -366,11 +406,26 @@ impl RedisFailure {
     }
 }
 
+fn default_account_failures() -> u32 {
+    20
+}
+
+fn default_group_failures() -> u32 {
+    5
+}
+
+fn default_lock_minutes() -> Vec<u32> {
+    vec![5, 15, 60]
+}
+
 impl Default for RateLimiting {
     fn default() -> Self {
         RateLimiting {
             login_attempts_per_minute: 5,
-            lockout_seconds: 900,
+            lockout_seconds: None,
+            account_failures_per_hour: default_account_failures(),
+            address_group_failures_per_hour: default_group_failures(),
+            lock_minutes: default_lock_minutes(),
             login_free_failures: 3,
             login_delay_base_seconds: 1,
             login_delay_max_seconds: 60,
@@ -387,17 +442,52 @@ impl Default for RateLimiting {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mfa {
-    pub required_for_admins: bool,
+    /// Roles whose members must enroll a second factor before they may do
+    /// anything but manage their own account.
+    #[serde(default = "default_mfa_roles")]
+    pub required_for_roles: Vec<String>,
+    /// Deprecated alias: `true` adds `admin` to `required_for_roles`,
+    /// `false` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_for_admins: Option<bool>,
     pub required_for_api_key_creation: bool,
     pub totp_issuer: String,
+    /// A sensitive action needs a second factor from at most this many
+    /// seconds ago (step-up).
+    #[serde(default = "default_step_up_seconds")]
+    pub step_up_seconds: u32,
+}
+
+fn default_mfa_roles() -> Vec<String> {
+    vec!["admin".into(), "trader".into()]
+}
+
+fn default_step_up_seconds() -> u32 {
+    300
+}
+
+impl Mfa {
+    /// Whether members of `role` must use a second factor
+    /// (`required_for_roles`, adjusted by the deprecated
+    /// `required_for_admins`).
+    pub fn required_for(&self, role: &str) -> bool {
+        if role == "admin"
+            && let Some(admins) = self.required_for_admins
+        {
+            return admins;
+        }
+        self.required_for_roles.iter().any(|r| r == role)
+    }
 }
 
 impl Default for Mfa {
     fn default() -> Self {
         Mfa {
-            required_for_admins: true,
+            required_for_roles: default_mfa_roles(),
+            required_for_admins: None,
             required_for_api_key_creation: true,
             totp_issuer: "Cryptobot".into(),
+            step_up_seconds: default_step_up_seconds(),
         }
     }
 }
@@ -427,6 +517,22 @@ pub struct ApiKeys {
     /// Signatures per minute per exchange key (a key may set its own).
     #[serde(default = "default_max_signatures_per_minute")]
     pub max_signatures_per_minute: u32,
+    /// A password change or reset, an MFA reset or removal, and disabling
+    /// a user suspend the user's service API keys (reactivated only
+    /// explicitly).
+    #[serde(default = "default_true")]
+    pub suspend_on_credential_change: bool,
+    /// Longest lifetime of a service API key, in days.
+    #[serde(default = "default_max_lifetime_days")]
+    pub max_lifetime_days: u32,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_max_lifetime_days() -> u32 {
+    365
 }
 
 fn default_withdraw_step_up_seconds() -> u32 {
@@ -452,6 +558,8 @@ impl Default for ApiKeys {
             withdraw_step_up_seconds: default_withdraw_step_up_seconds(),
             withdraw_address_delay_hours: default_withdraw_address_delay_hours(),
             max_signatures_per_minute: default_max_signatures_per_minute(),
+            suspend_on_credential_change: true,
+            max_lifetime_days: default_max_lifetime_days(),
         }
     }
 }

@@ -652,12 +652,36 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
     );
     range(
         out,
-        "security.rate_limiting.lockout_seconds",
-        r.lockout_seconds,
-        60,
-        86_400,
-        "between a minute and a day",
+        "security.rate_limiting.account_failures_per_hour",
+        r.account_failures_per_hour,
+        5,
+        1000,
+        "an account-wide lock needs more failures than a typing error makes",
     );
+    if r.address_group_failures_per_hour < 1
+        || r.address_group_failures_per_hour > r.account_failures_per_hour
+    {
+        out.push(problem(
+            "security.rate_limiting.address_group_failures_per_hour",
+            format!(
+                "{} must be from 1 to account_failures_per_hour ({})",
+                r.address_group_failures_per_hour, r.account_failures_per_hour
+            ),
+            "use 5 (the default): one address group locks before the whole account does",
+        ));
+    }
+    let ladder = &r.lock_minutes;
+    if ladder.is_empty()
+        || ladder.len() > 10
+        || ladder.iter().any(|m| *m == 0 || *m > 1440)
+        || ladder.windows(2).any(|w| w[1] < w[0])
+    {
+        out.push(problem(
+            "security.rate_limiting.lock_minutes",
+            "locks must be 1 to 10 lengths of 1 to 1440 minutes, each at least the one before",
+            "use [5, 15, 60] (the default)",
+        ));
+    }
     range(
         out,
         "security.rate_limiting.login_free_failures",
@@ -723,6 +747,23 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
     );
 
     let m = &s.security.mfa;
+    for (i, role) in m.required_for_roles.iter().enumerate() {
+        if !matches!(role.as_str(), "admin" | "trader" | "viewer" | "auditor") {
+            out.push(problem(
+                format!("security.mfa.required_for_roles[{i}]"),
+                "not a role",
+                "use admin, trader, viewer or auditor",
+            ));
+        }
+    }
+    range(
+        out,
+        "security.mfa.step_up_seconds",
+        m.step_up_seconds,
+        30,
+        3600,
+        "a step-up counts for 30 seconds to one hour",
+    );
     if m.totp_issuer.trim().is_empty()
         || m.totp_issuer.len() > 64
         || m.totp_issuer.contains(':')
@@ -783,6 +824,14 @@ fn security(s: &Settings, out: &mut Vec<Found>) {
         1,
         720,
         "a new withdrawal address waits between 1 hour and 30 days",
+    );
+    range(
+        out,
+        "security.api_keys.max_lifetime_days",
+        k.max_lifetime_days,
+        1,
+        3650,
+        "a service API key lives at most ten years",
     );
     range(
         out,

@@ -46,7 +46,7 @@ fn empty_file_gives_the_guides_defaults() {
     assert_eq!(c.security.rate_limiting.burst, 20);
     assert_eq!(c.security.rate_limiting.login_burst, 5);
     assert_eq!(c.redis.ca_file, None);
-    assert!(c.security.mfa.required_for_admins);
+    assert!(c.security.mfa.required_for("admin"));
     assert!(c.security.mfa.required_for_api_key_creation);
     assert_eq!(c.security.mfa.totp_issuer, "Cryptobot");
     assert_eq!(c.security.api_keys.rotation_days, 90);
@@ -191,7 +191,7 @@ fn environment_overrides_keys_with_their_types() {
         ],
     )
     .unwrap();
-    assert!(!c.security.mfa.required_for_admins);
+    assert!(!c.security.mfa.required_for("admin"));
     assert_eq!(c.services.auth.port, 9000);
     assert_eq!(
         c.server.cors_origins,

@@ -288,7 +288,7 @@ impl Caller {
 
     /// Whether the caller's role must use MFA by policy.
     pub fn mfa_required(&self, state: &AppState) -> bool {
-        self.user.role == "admin" && state.settings.security.mfa.required_for_admins
+        state.settings.security.mfa.required_for(&self.user.role)
     }
 
     async fn deny(&self, state: &AppState, reason: &str, err: ApiError) -> ApiError {
@@ -323,7 +323,7 @@ impl Caller {
     }
 
     /// Refuses (403, audited) unless a second factor was completed in this
-    /// session within the last [`STEP_UP_SECONDS`]. Users without MFA pass
+    /// session within the last `security.mfa.step_up_seconds`. Users without MFA pass
     /// when their role does not require it. Service keys are refused: they
     /// have no session to step up.
     pub async fn require_step_up(&self, state: &AppState) -> Result<(), ApiError> {
@@ -336,7 +336,7 @@ impl Caller {
             }
             return Ok(());
         }
-        let fresh = session.mfa_at.is_some_and(|t| now() - t <= STEP_UP_SECONDS);
+        let fresh = step_up_fresh(state, session);
         if !fresh {
             return Err(self
                 .deny(
@@ -365,11 +365,12 @@ impl Caller {
     }
 
     /// Refuses (403, audited) unless this session completed a second factor
-    /// at all (API-key creation when `required_for_api_key_creation`).
+    /// within `security.mfa.step_up_seconds`, whatever the role (API-key
+    /// creation and rotation when `required_for_api_key_creation`).
     /// Service keys are refused.
     pub async fn require_mfa_session(&self, state: &AppState) -> Result<(), ApiError> {
         let session = self.require_session(state).await?;
-        if session.mfa_at.is_none() {
+        if !step_up_fresh(state, session) {
             let err = if self.user.mfa_enabled {
                 ApiError::new(
                     Kind::MfaStepUpRequired,
@@ -476,8 +477,14 @@ impl FromRequestParts<AppState> for SessionCaller {
     }
 }
 
-/// A step-up (second factor) counts for this long.
-pub const STEP_UP_SECONDS: i64 = 300;
+/// Whether `session` completed a second factor within
+/// `security.mfa.step_up_seconds`.
+fn step_up_fresh(state: &AppState, session: &Session) -> bool {
+    let window = i64::from(state.settings.security.mfa.step_up_seconds);
+    session
+        .mfa_at
+        .is_some_and(|t| (0..=window).contains(&(now() - t)))
+}
 
 /// Touch a session or a service key at most this often (seconds), to keep
 /// writes rare.
@@ -650,6 +657,7 @@ async fn api_key_caller(
         previous_valid_until: key.previous_valid_until,
         expires_at: key.expires_at,
         revoked_at: key.revoked_at,
+        suspended_at: key.suspended_at,
     };
     let matched = match check_api_key(&presented, &stored, now) {
         Ok(m) => m,

@@ -75,6 +75,9 @@ pub enum ServeError {
     /// Redis (`redis.url`) cannot be used as configured.
     #[error(transparent)]
     Redis(#[from] shared::RedisSetupError),
+    /// `reset_token.key` is missing or unusable.
+    #[error(transparent)]
+    ResetKey(#[from] accounts::ResetKeyError),
 }
 
 impl ServeError {
@@ -92,6 +95,7 @@ impl ServeError {
             ),
             ServeError::Hasher(_) => None,
             ServeError::Redis(e) => Some(e.hint().into()),
+            ServeError::ResetKey(e) => Some(e.hint().into()),
         }
     }
 }
@@ -170,6 +174,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         None => open_store(&settings, &layout).await?,
     };
     let ring = signing_keys::load(&layout, now())?;
+    let reset_key = accounts::load_reset_key(&layout)?;
     let vault_keys = VaultKeys::load(&layout)?;
     exchange_keys::check_ring(&store, &vault_keys).await?;
     let mfa = exchange_keys::mfa_keys(&store, &vault_keys, now())
@@ -268,6 +273,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         hashing: Hashing::new(hasher, cores),
         previous_secret_alerts: std::sync::Mutex::default(),
         connections: Arc::default(),
+        reset_key,
         mfa,
         vault: vault_keys,
         audit_batcher: AuditBatcher::start(store.clone(), BatchSettings::default()),

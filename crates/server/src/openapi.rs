@@ -102,6 +102,11 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::rotate))
         .routes(routes!(api_keys::revoke))
+        .routes(routes!(api_keys::reactivate))
+        .routes(routes!(auth::password_reset))
+        .routes(routes!(sessions::end_all))
+        .routes(routes!(users::issue_password_reset))
+        .routes(routes!(users::end_sessions))
 }
 
 /// The OpenAPI document of the API.

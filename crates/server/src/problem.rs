@@ -40,6 +40,8 @@ pub enum Kind {
     PasswordPolicy,
     /// A refresh token that is unknown, expired, or already used.
     InvalidRefreshToken,
+    /// A password-reset token that is unknown, expired, used or superseded.
+    InvalidResetToken,
     /// No such resource (404).
     NotFound,
     /// Method not allowed on this path (405).
@@ -77,6 +79,7 @@ impl Kind {
             Kind::InvalidMfa => "invalid-mfa",
             Kind::PasswordPolicy => "password-policy",
             Kind::InvalidRefreshToken => "invalid-refresh-token",
+            Kind::InvalidResetToken => "invalid-reset-token",
             Kind::NotFound => "not-found",
             Kind::MethodNotAllowed => "method-not-allowed",
             Kind::Conflict => "conflict",
@@ -94,9 +97,10 @@ impl Kind {
     pub fn status(self) -> StatusCode {
         match self {
             Kind::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
-            Kind::InvalidCredentials | Kind::Unauthorized | Kind::InvalidRefreshToken => {
-                StatusCode::UNAUTHORIZED
-            }
+            Kind::InvalidCredentials
+            | Kind::Unauthorized
+            | Kind::InvalidRefreshToken
+            | Kind::InvalidResetToken => StatusCode::UNAUTHORIZED,
             Kind::Forbidden
             | Kind::PasswordExpired
             | Kind::MfaEnrollmentRequired
@@ -130,6 +134,7 @@ impl Kind {
             Kind::InvalidMfa => "Invalid second-factor code",
             Kind::PasswordPolicy => "The password does not meet the policy",
             Kind::InvalidRefreshToken => "Invalid refresh token",
+            Kind::InvalidResetToken => "Invalid password-reset token",
             Kind::NotFound => "Not found",
             Kind::MethodNotAllowed => "Method not allowed",
             Kind::Conflict => "Already exists",

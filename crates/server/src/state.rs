@@ -61,6 +61,8 @@ pub struct Inner {
     pub previous_secret_alerts: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// Open, refused and timed-out connections (`crate::connections`).
     pub connections: Arc<crate::connections::ConnectionCounters>,
+    /// The key of password-reset tokens (`reset_token.key`).
+    pub reset_key: cryptobot_auth::ResetKey,
 }
 
 impl Inner {
@@ -108,6 +110,16 @@ impl Inner {
         details: Value,
     ) {
         record_audit(&self.store, event, who, subject, outcome, details).await;
+    }
+
+    /// The account operations, with this service's hashing and rules.
+    pub fn accounts(&self) -> cryptobot_service::accounts::Accounts<'_> {
+        cryptobot_service::accounts::Accounts {
+            store: &self.store,
+            hasher: self.hashing.hasher(),
+            policy: &self.policy,
+            settings: &self.settings,
+        }
     }
 
     /// The sign-in steps, counting failed ones in [`Inner::limits`].

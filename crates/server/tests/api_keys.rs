@@ -60,14 +60,14 @@ async fn delete(c: &reqwest::Client, url: &str, token: &str) -> u16 {
         .as_u16()
 }
 
-/// Enrolls and confirms TOTP in the session of `token` (which marks the
-/// session as second-factor complete).
+/// Enrolls and confirms TOTP in the session of `token`, then steps up
+/// with a backup code (confirming alone is not a step-up).
 async fn enroll_mfa(s: &TestServer, c: &reqwest::Client, token: &str) {
     let (st, _, body) = post(
         c,
         &s.url("/api/v1/mfa/totp/enroll"),
         Some(token),
-        &json!({}),
+        &json!({"password": PASSWORD}),
     )
     .await;
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
@@ -82,6 +82,15 @@ async fn enroll_mfa(s: &TestServer, c: &reqwest::Client, token: &str) {
     )
     .await;
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let backup = json(&body)["backup_codes"][0].as_str().unwrap().to_string();
+    let (st, _, body) = post(
+        c,
+        &s.url("/api/v1/auth/step-up"),
+        Some(token),
+        &json!({"code": backup}),
+    )
+    .await;
+    assert_eq!(st, 204, "{}", String::from_utf8_lossy(&body));
 }
 
 async fn create_key(

@@ -52,7 +52,7 @@ async fn enroll(s: &TestServer, c: &reqwest::Client, token: &str) -> (Value, Str
         c,
         &s.url("/api/v1/mfa/totp/enroll"),
         Some(token),
-        &json!({}),
+        &json!({"password": PASSWORD}),
     )
     .await;
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
@@ -103,7 +103,7 @@ async fn start_mfa_login(s: &TestServer, c: &reqwest::Client, user: &str) -> Str
 }
 
 async fn mfa_walkthrough(db: Db) {
-    let s = TestServer::start(db, |st| st.security.mfa.required_for_admins = true).await;
+    let s = TestServer::start(db, |st| st.security.mfa.required_for_roles = vec!["admin".into()]).await;
     s.add_user("ada", "admin").await;
     s.add_user("bob", "trader").await;
     let c = s.client();
@@ -396,7 +396,7 @@ async fn mfa_failures_lock_the_account(db: Db) {
         actor: Some("cli:root".into()),
         client: None,
     };
-    assert!(accounts.reset_mfa(&who, "tina").await.unwrap());
+    assert!(accounts.reset_mfa(&who, "tina").await.unwrap().0);
     accounts.unlock(&who, "tina").await.unwrap();
     assert!(login(&s, &c, "tina").await["access_token"].is_string());
     s.stop().await;

@@ -653,7 +653,7 @@ async fn step_up(s: &TestServer, c: &reqwest::Client, token: &str) {
         c,
         &s.url("/api/v1/mfa/totp/enroll"),
         Some(token),
-        &json!({}),
+        &json!({"password": PASSWORD}),
     )
     .await;
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&bytes));

@@ -2,10 +2,10 @@
 //! commands, so both enforce the same rules and write the same audit
 //! records.
 
-use cryptobot_auth::{PasswordCheck, PasswordHasher, PasswordPolicy, Role};
+use cryptobot_auth::{PasswordCheck, PasswordHasher, PasswordPolicy, ResetKey, Role, new_reset_token};
 use cryptobot_config::Settings;
-use cryptobot_store::{NewUser, Store, StoreError, User};
-use secrecy::SecretString;
+use cryptobot_store::{NewUser, ResetUse, Store, StoreError, User};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::json;
 
@@ -41,6 +41,16 @@ pub enum AccountError {
     /// Hashing failed.
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// The reset token is unknown, superseded, expired, or for a password
+    /// that has changed since.
+    #[error("the reset token is unknown, expired or no longer valid; ask an administrator for a new one")]
+    InvalidResetToken,
+    /// The reset token was used before.
+    #[error("the reset token was already used; ask an administrator for a new one")]
+    ResetTokenUsed,
+    /// The account is disabled.
+    #[error("the account `{0}` is disabled")]
+    Disabled(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -141,6 +151,71 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| AccountError::Hash(e.to_string()))
 }
 
+struct ChangedPassword {
+    ended: Vec<String>,
+    suspended: Vec<String>,
+}
+
+impl From<ChangedPassword> for Contained {
+    fn from(c: ChangedPassword) -> Contained {
+        Contained {
+            sessions_ended: c.ended.len(),
+            api_keys_suspended: c.suspended,
+        }
+    }
+}
+
+/// Why `config/secrets/reset_token.key` cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the password-reset key {path}: {why}")]
+pub struct ResetKeyError {
+    /// The file.
+    pub path: String,
+    /// What is wrong.
+    pub why: String,
+}
+
+impl ResetKeyError {
+    /// How to fix it.
+    pub fn hint(&self) -> &'static str {
+        "run `cryptobot secure-config` to create it (32 random bytes, mode 0600, owned by the service account)"
+    }
+}
+
+/// Reads the key of password-reset tokens (`config/secrets/reset_token.key`).
+pub fn load_reset_key(layout: &cryptobot_config::Layout) -> Result<ResetKey, ResetKeyError> {
+    let path = layout.reset_token_key();
+    let fail = |why: String| ResetKeyError {
+        path: path.display().to_string(),
+        why,
+    };
+    let bytes = zeroize::Zeroizing::new(std::fs::read(&path).map_err(|e| fail(e.to_string()))?);
+    ResetKey::from_bytes(&bytes).map_err(|e| fail(e.to_string()))
+}
+
+/// Minutes a password-reset token stays valid.
+pub const RESET_TOKEN_MINUTES: i64 = 15;
+
+/// A password-reset token as issued (shown once).
+#[derive(Debug)]
+pub struct IssuedReset {
+    /// The token; only its MAC is stored.
+    pub token: SecretString,
+    /// The account it resets.
+    pub username: String,
+    /// Expiry (unix seconds).
+    pub expires_at: i64,
+}
+
+/// What a credential change ended and suspended.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Contained {
+    /// Sessions ended.
+    pub sessions_ended: usize,
+    /// Service API keys suspended (ids).
+    pub api_keys_suspended: Vec<String>,
+}
+
 impl Accounts<'_> {
     async fn user(&self, name: &str) -> Result<User, AccountError> {
         self.store
@@ -193,7 +268,183 @@ impl Accounts<'_> {
         Ok(user)
     }
 
-    /// Disables or enables a user; disabling ends every session.
+    /// After a credential change of `user` (`reason`): suspends the user's
+    /// service API keys when `security.api_keys.suspend_on_credential_change`
+    /// is on (audited `api_keys_suspended`, for the user to hear about).
+    pub async fn suspend_keys(
+        &self,
+        who: &Who,
+        user: &User,
+        reason: &str,
+    ) -> Result<Vec<String>, AccountError> {
+        if !self.settings.security.api_keys.suspend_on_credential_change {
+            return Ok(Vec::new());
+        }
+        let ids = self
+            .store
+            .suspend_user_service_keys(&user.id, reason, now())
+            .await?;
+        if !ids.is_empty() {
+            record_audit(
+                self.store,
+                "api_keys_suspended",
+                who,
+                Some(&user.username),
+                "ok",
+                json!({"keys": ids, "reason": reason, "notify": true}),
+            )
+            .await;
+        }
+        Ok(ids)
+    }
+
+    /// Ends every session of `username` but `keep` (audited
+    /// `sessions_ended_all`).
+    pub async fn end_sessions(
+        &self,
+        who: &Who,
+        username: &str,
+        keep: Option<&str>,
+        reason: &str,
+    ) -> Result<Vec<String>, AccountError> {
+        let user = self.user(username).await?;
+        let ended = self
+            .store
+            .end_user_sessions(&user.id, keep, reason, now())
+            .await?;
+        record_audit(
+            self.store,
+            "sessions_ended_all",
+            who,
+            Some(&user.username),
+            "ok",
+            json!({"sessions_ended": ended.len(), "reason": reason, "kept_current": keep.is_some()}),
+        )
+        .await;
+        Ok(ended)
+    }
+
+    /// Issues a single-use password-reset token for `username`, valid
+    /// [`RESET_TOKEN_MINUTES`] and bound to the account's current password
+    /// hash; an earlier unused token stops working.
+    pub async fn issue_reset(
+        &self,
+        who: &Who,
+        username: &str,
+        key: &ResetKey,
+    ) -> Result<IssuedReset, AccountError> {
+        let user = self.user(username).await?;
+        if user.disabled {
+            return Err(AccountError::Disabled(user.username));
+        }
+        let (token, mac) =
+            new_reset_token(key).map_err(|e| AccountError::Hash(e.to_string()))?;
+        let now = now();
+        let expires_at = now + RESET_TOKEN_MINUTES * 60;
+        let binding = key.binding(&user.id, &user.password_hash);
+        self.store
+            .insert_password_reset(
+                &mac,
+                &user.id,
+                &binding,
+                who.actor.as_deref(),
+                now,
+                expires_at,
+            )
+            .await?;
+        record_audit(
+            self.store,
+            "password_reset_issued",
+            who,
+            Some(&user.username),
+            "ok",
+            json!({"expires_at": expires_at, "notify": true}),
+        )
+        .await;
+        Ok(IssuedReset {
+            token,
+            username: user.username,
+            expires_at,
+        })
+    }
+
+    /// Sets a new password with a reset token: once, before its expiry, and
+    /// only while the password it was issued against is unchanged. Every
+    /// session ends, refresh tokens die with them, the user's service API
+    /// keys are suspended, and locks are lifted; MFA stays enrolled.
+    pub async fn complete_reset(
+        &self,
+        who: &Who,
+        key: &ResetKey,
+        token: &SecretString,
+        new_password: SecretString,
+    ) -> Result<(User, Contained), AccountError> {
+        let now = now();
+        let mac = key.token_mac(token.expose_secret());
+        let (user_id, binding) = match self.store.consume_password_reset(&mac, now).await? {
+            ResetUse::Fresh { user_id, binding } => (user_id, binding),
+            ResetUse::Used { user_id } => {
+                let name = self.store.user_by_id(&user_id).await?.map(|u| u.username);
+                record_audit(
+                    self.store,
+                    "password_reset_failed",
+                    who,
+                    name.as_deref(),
+                    "denied",
+                    json!({"reason": "token_reused", "notify": true}),
+                )
+                .await;
+                return Err(AccountError::ResetTokenUsed);
+            }
+            ResetUse::Unknown => {
+                record_audit(
+                    self.store,
+                    "password_reset_failed",
+                    who,
+                    None,
+                    "denied",
+                    json!({"reason": "unknown_or_expired"}),
+                )
+                .await;
+                return Err(AccountError::InvalidResetToken);
+            }
+        };
+        let user = self
+            .store
+            .user_by_id(&user_id)
+            .await?
+            .ok_or(AccountError::InvalidResetToken)?;
+        if user.disabled || !key.binding_matches(&binding, &user.id, &user.password_hash) {
+            record_audit(
+                self.store,
+                "password_reset_failed",
+                who,
+                Some(&user.username),
+                "denied",
+                json!({"reason": if user.disabled { "disabled" } else { "password_changed_since" }}),
+            )
+            .await;
+            return Err(AccountError::InvalidResetToken);
+        }
+        let actor = Who {
+            actor: Some(user.username.clone()),
+            client: who.client,
+        };
+        let contained: Contained = self
+            .change_password(&actor, &user, new_password, None, "password_reset")
+            .await?
+            .into();
+        self.store.unlock(&user.id).await?;
+        let user = self
+            .store
+            .user_by_id(&user.id)
+            .await?
+            .ok_or_else(|| AccountError::NoSuchUser(user.username.clone()))?;
+        Ok((user, contained))
+    }
+
+    /// Disables or enables a user; disabling ends every session and
+    /// suspends the user's service API keys (enabling revives neither).
     pub async fn set_disabled(
         &self,
         who: &Who,
@@ -208,6 +459,7 @@ impl Accounts<'_> {
                 .store
                 .end_user_sessions(&user.id, None, "user_disabled", now())
                 .await?;
+            self.suspend_keys(who, &user, "user_disabled").await?;
         }
         let event = if disabled {
             "user_disabled"
@@ -248,20 +500,56 @@ impl Accounts<'_> {
         self.user(username).await
     }
 
-    /// Removes a user's MFA (lost device); audited as `mfa_reset`.
-    pub async fn reset_mfa(&self, who: &Who, username: &str) -> Result<bool, AccountError> {
+    /// Removes a user's MFA (lost device), ends every session of theirs and
+    /// suspends their service API keys; audited as `mfa_reset`.
+    pub async fn reset_mfa(
+        &self,
+        who: &Who,
+        username: &str,
+    ) -> Result<(bool, Contained), AccountError> {
         let user = self.user(username).await?;
         let had = self.store.mfa_remove(&user.id).await?;
+        let ended = self
+            .store
+            .end_user_sessions(&user.id, None, "mfa_reset", now())
+            .await?;
+        let suspended = self.suspend_keys(who, &user, "mfa_reset").await?;
         record_audit(
             self.store,
             "mfa_reset",
             who,
             Some(username),
             "ok",
-            json!({"was_enabled": had}),
+            json!({"was_enabled": had, "sessions_ended": ended.len(), "notify": true}),
         )
         .await;
-        Ok(had)
+        Ok((
+            had,
+            Contained {
+                sessions_ended: ended.len(),
+                api_keys_suspended: suspended,
+            },
+        ))
+    }
+
+    /// The user removed their own second factor (password and code
+    /// checked by the caller): their service API keys are suspended.
+    pub async fn mfa_disabled(&self, who: &Who, user: &User) -> Result<Contained, AccountError> {
+        self.store.mfa_remove(&user.id).await?;
+        record_audit(
+            self.store,
+            "mfa_disabled",
+            who,
+            Some(&user.username),
+            "ok",
+            json!({"notify": true}),
+        )
+        .await;
+        let suspended = self.suspend_keys(who, user, "mfa_disabled").await?;
+        Ok(Contained {
+            sessions_ended: 0,
+            api_keys_suspended: suspended,
+        })
     }
 
     /// Clears a lockout.
@@ -281,14 +569,29 @@ impl Accounts<'_> {
     }
 
     /// Sets a new password after the policy and reuse checks; ends every
-    /// session except `keep_session`. Returns the ended session ids.
+    /// session except `keep_session` and suspends the user's service API
+    /// keys.
     pub async fn set_password(
         &self,
         who: &Who,
         user: &User,
         new_password: SecretString,
         keep_session: Option<&str>,
-    ) -> Result<Vec<String>, AccountError> {
+    ) -> Result<Contained, AccountError> {
+        Ok(self
+            .change_password(who, user, new_password, keep_session, "password_changed")
+            .await?
+            .into())
+    }
+
+    async fn change_password(
+        &self,
+        who: &Who,
+        user: &User,
+        new_password: SecretString,
+        keep_session: Option<&str>,
+        reason: &str,
+    ) -> Result<ChangedPassword, AccountError> {
         self.policy
             .check(&new_password, &user.username)
             .map_err(AccountError::Policy)?;
@@ -320,17 +623,19 @@ impl Accounts<'_> {
             .await?;
         let ended = self
             .store
-            .end_user_sessions(&user.id, keep_session, "password_changed", now)
+            .end_user_sessions(&user.id, keep_session, reason, now)
             .await?;
+        self.store.drop_password_resets(&user.id).await?;
         record_audit(
             self.store,
-            "password_changed",
+            reason,
             who,
             Some(&user.username),
             "ok",
-            json!({"sessions_ended": ended.len()}),
+            json!({"sessions_ended": ended.len(), "notify": true}),
         )
         .await;
-        Ok(ended)
+        let suspended = self.suspend_keys(who, user, reason).await?;
+        Ok(ChangedPassword { ended, suspended })
     }
 }

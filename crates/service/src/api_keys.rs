@@ -43,9 +43,14 @@ pub enum ServiceKeyError {
         /// The owner's role.
         role: String,
     },
-    /// The lifetime is outside 1 hour … 3650 days.
-    #[error("the key lifetime must be between 1 hour and 3650 days")]
-    BadLifetime,
+    /// The lifetime is outside 1 hour … `security.api_keys.max_lifetime_days`.
+    #[error(
+        "the key lifetime must be between 1 hour and {max_days} days (security.api_keys.max_lifetime_days)"
+    )]
+    BadLifetime {
+        /// The configured longest lifetime.
+        max_days: u32,
+    },
     /// The owner already has the maximum number of active keys.
     #[error(
         "{owner} already has {active} active API keys, the most `security.api_keys.max_keys_per_user` allows ({limit})"
@@ -113,7 +118,7 @@ pub struct ServiceKeyView {
     pub owner: String,
     /// Scopes the key carries (always narrowed to the owner's role when used).
     pub scopes: Vec<String>,
-    /// `active`, `revoked` or `expired`.
+    /// `active`, `suspended`, `revoked` or `expired`.
     pub status: String,
     /// Creation time (unix seconds).
     pub created_at: i64,
@@ -134,10 +139,12 @@ impl ServiceKeyView {
     pub fn of(k: &ServiceKey, now: i64) -> Self {
         let status = if k.revoked_at.is_some() {
             "revoked"
-        } else if k.is_active(now) {
-            "active"
-        } else {
+        } else if !k.is_active(now) {
             "expired"
+        } else if k.suspended_at.is_some() {
+            "suspended"
+        } else {
+            "active"
         };
         ServiceKeyView {
             id: k.id.clone(),
@@ -177,15 +184,41 @@ pub struct ServiceKeys<'a> {
     pub settings: &'a Settings,
 }
 
-fn lifetime_ok(secs: i64) -> Result<(), ServiceKeyError> {
-    if (MIN_LIFETIME_SECS..=MAX_LIFETIME_SECS).contains(&secs) {
+fn lifetime_ok(secs: i64, settings: &Settings) -> Result<(), ServiceKeyError> {
+    let max_days = settings.security.api_keys.max_lifetime_days;
+    let max = (i64::from(max_days) * 86_400).min(MAX_LIFETIME_SECS);
+    if (MIN_LIFETIME_SECS..=max).contains(&secs) {
         Ok(())
     } else {
-        Err(ServiceKeyError::BadLifetime)
+        Err(ServiceKeyError::BadLifetime { max_days })
     }
 }
 
 impl ServiceKeys<'_> {
+    /// Lifts the suspension of a key (an explicit, audited decision after
+    /// its owner's credentials changed). `false` if the key is revoked,
+    /// expired or not suspended.
+    pub async fn reactivate(
+        &self,
+        who: &Who,
+        key: &ServiceKey,
+        now: i64,
+    ) -> Result<bool, ServiceKeyError> {
+        if !key.is_active(now) || !self.store.reactivate_service_key(&key.id).await? {
+            return Ok(false);
+        }
+        record_audit(
+            self.store,
+            "api_key_reactivated",
+            who,
+            Some(&key.id),
+            "ok",
+            json!({"key": key.id, "owner": key.username, "was_suspended_for": key.suspend_reason}),
+        )
+        .await;
+        Ok(true)
+    }
+
     /// Makes a key for `owner` with `scopes` (which the owner's role must
     /// grant), valid for `lifetime_secs` from `now`. Enforces
     /// `max_keys_per_user`. Audited as `api_key_created`.
@@ -212,7 +245,7 @@ impl ServiceKeys<'_> {
                 role: owner.role.clone(),
             });
         }
-        lifetime_ok(lifetime_secs)?;
+        lifetime_ok(lifetime_secs, self.settings)?;
         let limit = self.settings.security.api_keys.max_keys_per_user;
         // A 60-bit random id practically never collides; retry if it does.
         let mut attempts = 0;
@@ -297,7 +330,7 @@ impl ServiceKeys<'_> {
             return Err(ServiceKeyError::Inactive(key.id.clone()));
         }
         if let Some(secs) = lifetime_secs {
-            lifetime_ok(secs)?;
+            lifetime_ok(secs, self.settings)?;
         }
         let expires_at = match lifetime_secs {
             Some(secs) => Some(now + secs),

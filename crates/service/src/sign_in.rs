@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cryptobot_auth::{MfaKeys, PasswordCheck, PasswordHasher};
+use cryptobot_auth::{MfaKeys, PasswordCheck, PasswordHasher, lockout_group};
 use cryptobot_config::Settings;
-use cryptobot_store::{Store, StoreError, User};
+use cryptobot_store::{ACCOUNT_WIDE, FailureBudget, Lock, Store, StoreError, User};
 use secrecy::SecretString;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -20,8 +20,14 @@ use crate::mfa::{CodeError, Method, check_code};
 
 /// Longest wait for a hashing slot before giving up ([`StepError::Busy`]).
 const HASH_SLOT_WAIT: Duration = Duration::from_secs(2);
-/// Failed sign-ins are counted in windows of this many seconds.
-const FAILURE_WINDOW: i64 = 60;
+/// Failed steps are counted over a sliding window of this many seconds.
+const FAILURE_WINDOW: i64 = 3600;
+/// A lock within this many seconds of the previous one of the same scope
+/// is longer (`security.rate_limiting.lock_minutes`).
+const ESCALATE_WITHIN: i64 = 86_400;
+/// An address group the account signed in from within this many days is
+/// its owner's: an account-wide lock leaves it open.
+pub const KNOWN_GROUP_DAYS: i64 = 90;
 
 /// Password hashing with a bound on concurrent work, so a sign-in flood
 /// cannot starve the rest of the service, and the typical time of one
@@ -151,8 +157,8 @@ pub struct SignIn<'a, D> {
 
 impl<D: AddressDelays> SignIn<'_, D> {
     /// Counts a failed step from `client` towards its address delay and,
-    /// with `lockout`, towards `user`'s lockout (auditing a new lock).
-    /// Returns the account's failure count when it was counted.
+    /// with `lockout`, towards `user`'s failure budget (auditing every lock
+    /// it sets). Returns the account's failure count when it was counted.
     pub async fn count_failure(
         &self,
         user: Option<&User>,
@@ -166,28 +172,63 @@ impl<D: AddressDelays> SignIn<'_, D> {
             return Ok(None);
         };
         let limits = &self.settings.security.rate_limiting;
-        let outcome = self
+        let ladder: Vec<i64> = limits
+            .lock_minutes
+            .iter()
+            .map(|m| i64::from(*m) * 60)
+            .collect();
+        let budget = FailureBudget {
+            window_secs: FAILURE_WINDOW,
+            group_limit: i64::from(limits.address_group_failures_per_hour),
+            account_limit: i64::from(limits.account_failures_per_hour),
+            ladder: &ladder,
+            escalate_within_secs: ESCALATE_WITHIN,
+        };
+        let group = lockout_group(client);
+        let counted = self
             .store
-            .record_login_failure(
-                &user.id,
-                now,
-                FAILURE_WINDOW,
-                i64::from(limits.login_attempts_per_minute),
-                i64::from(limits.lockout_seconds),
-            )
+            .count_auth_failure(&user.id, &group, now, &budget)
             .await?;
-        if outcome.newly_locked {
+        for lock in &counted.new_locks {
+            let account_wide = lock.scope == ACCOUNT_WIDE;
             record_audit(
                 self.store,
                 "account_locked",
                 who,
                 Some(&user.username),
                 "locked",
-                json!({"until": outcome.locked_until, "failures": outcome.failures}),
+                json!({
+                    "scope": if account_wide { "account" } else { "address_group" },
+                    "address_group": (!account_wide).then_some(&lock.scope),
+                    "until": lock.until,
+                    "level": lock.level,
+                    "failures": if account_wide { counted.account_failures } else { counted.group_failures },
+                    "notify": true,
+                }),
             )
             .await;
         }
-        Ok(Some(outcome.failures))
+        Ok(Some(counted.account_failures))
+    }
+
+    /// The lock that keeps `user` from signing in from `client` now, if
+    /// any: a lock of the client's address group, or the account-wide one
+    /// unless the account signed in from that group in the last
+    /// [`KNOWN_GROUP_DAYS`] days.
+    pub async fn lock_for(
+        &self,
+        user: &User,
+        client: IpAddr,
+        now: i64,
+    ) -> Result<Option<Lock>, StoreError> {
+        self.store
+            .auth_lock(
+                &user.id,
+                &lockout_group(client),
+                now,
+                now - KNOWN_GROUP_DAYS * 86_400,
+            )
+            .await
     }
 
     /// A failed step: counted as `failed` says, then audited as
@@ -233,6 +274,21 @@ impl<D: AddressDelays> SignIn<'_, D> {
         now: i64,
         failed: Failed<'_>,
     ) -> Result<bool, StepError> {
+        if failed.lockout
+            && let Some(u) = user
+            && self.lock_for(u, client, now).await?.is_some()
+        {
+            // Locked: the same work as a wrong password (a real hash
+            // verification), so timing does not tell a lock apart.
+            self.hashing.verify(password, None).await?;
+            let locked = Failed {
+                reason: "locked",
+                lockout: false,
+                ..failed
+            };
+            self.fail(user, who, client, now, locked).await?;
+            return Err(StepError::Refused);
+        }
         let phc = user.map(|u| u.password_hash.clone());
         match self.hashing.verify(password, phc).await? {
             PasswordCheck::Match { needs_rehash } => Ok(needs_rehash),
@@ -255,6 +311,19 @@ impl<D: AddressDelays> SignIn<'_, D> {
         now: i64,
         lockout: bool,
     ) -> Result<Method, CodeError> {
+        if lockout && self.lock_for(user, client, now).await?.is_some() {
+            self.delays.record_failure(client, now).await;
+            record_audit(
+                self.store,
+                "mfa_failed",
+                who,
+                Some(&user.username),
+                "denied",
+                json!({"reason": "locked"}),
+            )
+            .await;
+            return Err(CodeError::Invalid);
+        }
         match check_code(self.store, self.mfa, user, code, who, now).await {
             Ok(m) => Ok(m),
             Err(e) => {

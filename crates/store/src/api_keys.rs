@@ -38,6 +38,11 @@ pub struct ServiceKey {
     pub revoked_at: Option<i64>,
     /// Last successful use (updated at most every few seconds).
     pub last_used_at: Option<i64>,
+    /// Suspended at this time (a credential change of the owner); it
+    /// works again only after an explicit reactivation.
+    pub suspended_at: Option<i64>,
+    /// Why it was suspended (`password_changed`, `mfa_reset`, …).
+    pub suspend_reason: Option<String>,
 }
 
 impl std::fmt::Debug for ServiceKey {
@@ -59,6 +64,8 @@ impl std::fmt::Debug for ServiceKey {
             .field("rotated_at", &self.rotated_at)
             .field("revoked_at", &self.revoked_at)
             .field("last_used_at", &self.last_used_at)
+            .field("suspended_at", &self.suspended_at)
+            .field("suspend_reason", &self.suspend_reason)
             .finish()
     }
 }
@@ -121,7 +128,8 @@ macro_rules! key_cols {
     () => {
         "k.id, k.user_id, u.username, k.name, k.scopes, k.secret_hash, k.previous_hash, \
          k.previous_valid_until, k.created_at, k.expires_at, k.rotated_at, k.revoked_at, \
-         k.last_used_at FROM service_keys k JOIN users u ON u.id = k.user_id"
+         k.last_used_at, k.suspended_at, k.suspend_reason \
+         FROM service_keys k JOIN users u ON u.id = k.user_id"
     };
 }
 
@@ -140,6 +148,8 @@ fn key_from_row(row: &AnyRow) -> Result<ServiceKey, StoreError> {
         rotated_at: row.try_get("rotated_at")?,
         revoked_at: row.try_get("revoked_at")?,
         last_used_at: row.try_get("last_used_at")?,
+        suspended_at: row.try_get("suspended_at")?,
+        suspend_reason: row.try_get("suspend_reason")?,
     })
 }
 
@@ -302,6 +312,45 @@ impl Store {
         .bind(id)
         .bind(now)
         .bind(every_secs)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Suspends every usable (unrevoked, unexpired, not yet suspended) key
+    /// of a user; returns the ids suspended.
+    pub async fn suspend_user_service_keys(
+        &self,
+        user_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE service_keys SET suspended_at = $2, suspend_reason = $3 \
+             WHERE user_id = $1 AND revoked_at IS NULL AND suspended_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(reason)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut ids = rows
+            .iter()
+            .map(|row| row.try_get(0).map_err(StoreError::from))
+            .collect::<Result<Vec<String>, _>>()?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Lifts a key's suspension; `false` if it is unknown, revoked or not
+    /// suspended.
+    pub async fn reactivate_service_key(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE service_keys SET suspended_at = NULL, suspend_reason = NULL \
+             WHERE id = $1 AND revoked_at IS NULL AND suspended_at IS NOT NULL",
+        )
+        .bind(id)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)

@@ -18,9 +18,11 @@ mod backend;
 mod error;
 mod exchange_keys;
 mod key_controls;
+mod lockout;
 mod mfa;
 mod migrate;
 mod model;
+mod resets;
 mod sessions;
 mod store;
 mod tokens;
@@ -36,10 +38,12 @@ pub use exchange_keys::{
 pub use key_controls::{
     Approval, Grant, Grantee, NewApproval, NewWithdrawAddress, WithdrawAddress,
 };
+pub use lockout::{ACCOUNT_WIDE, FailureBudget, FailureCount, Lock};
 pub use mfa::{Challenge, TotpRecord};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
     AuditEvent, AuditQuery, AuditRecord, FailureOutcome, NewSession, NewUser, RefreshUse, Session,
     User,
 };
+pub use resets::ResetUse;
 pub use store::{Store, Target};

@@ -266,9 +266,53 @@ impl Store {
             == 1)
     }
 
-    /// Records that the session completed a second factor at `now`.
+    /// Reserves one code attempt on an open challenge, in one conditional
+    /// update: true while fewer than `max` attempts were made, so of any
+    /// number of concurrent guesses at most `max` are ever checked.
+    pub async fn challenge_attempt(
+        &self,
+        hash: &str,
+        now: i64,
+        max: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE mfa_challenges SET attempts = attempts + 1 \
+             WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 AND attempts < $3",
+        )
+        .bind(hash)
+        .bind(now)
+        .bind(max)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Reserves one step-up attempt of an open session, in one conditional
+    /// update: the attempt's number (1 = first since the last success), or
+    /// `None` once `max` attempts were made.
+    pub async fn step_up_attempt(
+        &self,
+        session_id: &str,
+        max: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE sessions SET step_up_failures = step_up_failures + 1 \
+             WHERE id = $1 AND ended_at IS NULL AND step_up_failures < $2 \
+             RETURNING step_up_failures",
+        )
+        .bind(session_id)
+        .bind(max)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get(0).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// Records that the session completed a second factor at `now` (and
+    /// forgets its failed step-up attempts).
     pub async fn session_mfa_done(&self, session_id: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET mfa_at = $2 WHERE id = $1")
+        sqlx::query("UPDATE sessions SET mfa_at = $2, step_up_failures = 0 WHERE id = $1")
             .bind(session_id)
             .bind(now)
             .execute(&self.pool)

@@ -165,6 +165,11 @@ const STEPS: &[Step] = &[
         sqlite: V5,
         postgres: V5,
     },
+    Step {
+        version: 6,
+        sqlite: V6,
+        postgres: V6,
+    },
 ];
 
 /// Version 3: listing a user's open sessions reads only open ones (ended
@@ -294,8 +299,58 @@ const V5: &[&str] = &[
     "CREATE INDEX approvals_open ON approvals (expires_at) WHERE outcome IS NULL",
 ];
 
+/// Version 6: containing a stolen credential (issue 19).
+///
+/// A service key can be suspended (a credential change of its owner) and
+/// comes back only by an explicit reactivation. Password-reset tokens are
+/// stored as HMACs, bound to a digest of the password hash they were
+/// issued against. Failed sign-in steps are kept one row each for a
+/// sliding hour, per account and address group; locks apply to one
+/// address group or (`scope = '*'`) to the whole account, with a level
+/// that escalates their length. Address groups an account signed in from
+/// are remembered, so an account-wide lock does not shut its owner out of
+/// their own network. A sign-in challenge and a session count their wrong
+/// codes, so a burst of concurrent guesses is cut off in one conditional
+/// update.
+const V6: &[&str] = &[
+    "ALTER TABLE service_keys ADD COLUMN suspended_at BIGINT",
+    "ALTER TABLE service_keys ADD COLUMN suspend_reason TEXT",
+    "CREATE TABLE password_resets (
+        token_mac TEXT NOT NULL PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        binding TEXT NOT NULL,
+        created_by TEXT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+    )",
+    "CREATE INDEX password_resets_user ON password_resets (user_id)",
+    "CREATE TABLE auth_failures (
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        addr_group TEXT NOT NULL,
+        at BIGINT NOT NULL
+    )",
+    "CREATE INDEX auth_failures_user ON auth_failures (user_id, at)",
+    "CREATE TABLE auth_locks (
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        scope TEXT NOT NULL,
+        locked_at BIGINT NOT NULL,
+        until BIGINT NOT NULL,
+        level BIGINT NOT NULL,
+        PRIMARY KEY (user_id, scope)
+    )",
+    "CREATE TABLE known_addr_groups (
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        addr_group TEXT NOT NULL,
+        last_success_at BIGINT NOT NULL,
+        PRIMARY KEY (user_id, addr_group)
+    )",
+    "ALTER TABLE mfa_challenges ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE sessions ADD COLUMN step_up_failures BIGINT NOT NULL DEFAULT 0",
+];
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
 

@@ -153,16 +153,26 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Clears the failure count, the failure window and the lock; `false`
+    /// Clears the failure counts and every lock; `false`
     /// if there is no such user.
     pub async fn unlock(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE users SET failed_logins = 0, failure_window_start = NULL, \
              locked_until = NULL, failure_locked = 0 WHERE id = $1",
         )
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM auth_locks WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM auth_failures WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

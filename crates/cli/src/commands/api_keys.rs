@@ -31,7 +31,7 @@ impl From<ServiceKeyError> for Failure {
                 "leave that scope out, or give the key to an account whose role has it"
                     .to_string(),
             ),
-            ServiceKeyError::BadLifetime => Some("e.g. --expires 90d or --expires 12h".to_string()),
+            ServiceKeyError::BadLifetime { .. } => Some("e.g. --expires 90d or --expires 12h".to_string()),
             ServiceKeyError::LimitReached { .. } => Some(
                 "revoke an unused key (`cryptobot apikey list`, then `cryptobot apikey revoke ID`) or raise security.api_keys.max_keys_per_user"
                     .to_string(),
@@ -125,7 +125,7 @@ async fn owner(store: &Store, user: Option<&str>) -> Result<User, Failure> {
     }
 }
 
-fn when(t: Option<i64>) -> String {
+pub(crate) fn when(t: Option<i64>) -> String {
     match t {
         Some(t) => cryptobot_plan::utc_stamps(u64::try_from(t).unwrap_or(0)).1,
         None => "-".to_string(),
@@ -229,12 +229,12 @@ async fn run_with(
                 );
             } else {
                 println!(
-                    "{:<12} {:<16} {:<12} {:<7} {:<20} {:<20} SCOPES",
+                    "{:<12} {:<16} {:<12} {:<9} {:<20} {:<20} SCOPES",
                     "ID", "NAME", "OWNER", "STATUS", "EXPIRES", "LAST USED"
                 );
                 for k in keys {
                     println!(
-                        "{:<12} {:<16} {:<12} {:<7} {:<20} {:<20} {}",
+                        "{:<12} {:<16} {:<12} {:<9} {:<20} {:<20} {}",
                         k.id,
                         k.name,
                         k.owner,
@@ -250,6 +250,24 @@ async fn run_with(
             let key = ops.get(id).await?;
             let k = ops.rotate(&who, &key, lifetime, now()).await?;
             print_issued(ctx, "rotated", &k);
+        }
+        ApikeyCommand::Reactivate { id } => {
+            let key = ops.get(id).await?;
+            let done = ops.reactivate(&who, &key, now()).await?;
+            if !done {
+                return Err(Failure::input(
+                    format!("API key {} is not suspended (or it is revoked or expired); nothing was changed", key.id),
+                    Some("`cryptobot apikey list` shows each key's status".to_string()),
+                ));
+            }
+            if ctx.out.json() {
+                println!("{}", json!({"result": "reactivated", "id": key.id}));
+            } else if !ctx.out.quiet {
+                println!(
+                    "reactivated API key {} ({} of {})",
+                    key.id, key.name, key.username
+                );
+            }
         }
         ApikeyCommand::Revoke { id } => {
             let key = ops.get(id).await?;

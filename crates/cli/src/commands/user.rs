@@ -4,7 +4,9 @@
 use std::io::{BufRead, Write};
 
 use cryptobot_auth::PasswordHasher;
-use cryptobot_service::accounts::{AccountError, Accounts, UserView, policy_from};
+use cryptobot_service::accounts::{
+    AccountError, Accounts, Contained, UserView, load_reset_key, policy_from,
+};
 use cryptobot_service::audit::Who;
 use cryptobot_service::clock::now;
 use cryptobot_service::store::open_store;
@@ -127,6 +129,23 @@ fn password_twice() -> Result<SecretString, Failure> {
     Ok(first)
 }
 
+fn print_contained(c: &Contained) {
+    if c.sessions_ended > 0 {
+        println!("ended {} session(s)", c.sessions_ended);
+    }
+    if !c.api_keys_suspended.is_empty() {
+        println!(
+            "suspended API key(s) {} (`cryptobot apikey reactivate ID` after review)",
+            c.api_keys_suspended.join(", ")
+        );
+    }
+}
+
+/// A unix time as UTC text.
+fn jiff_time(t: i64) -> String {
+    crate::commands::api_keys::when(Some(t))
+}
+
 fn print_user(ctx: &Context, verb: &str, view: &UserView) {
     if ctx.out.json() {
         println!("{}", json!({"result": verb, "user": view}));
@@ -223,6 +242,9 @@ pub fn run(ctx: &Context, cmd: &UserCommand) -> Result<(), Failure> {
             UserCommand::Disable { name } => {
                 let u = accounts.set_disabled(&who, name, true).await?;
                 print_user(ctx, "disabled", &UserView::of(u, now()));
+                if !ctx.out.quiet && !ctx.out.json() {
+                    println!("their sessions ended and their API keys are suspended (`cryptobot apikey reactivate ID` after review)");
+                }
                 Ok(())
             }
             UserCommand::Enable { name } => {
@@ -236,15 +258,40 @@ pub fn run(ctx: &Context, cmd: &UserCommand) -> Result<(), Failure> {
                 Ok(())
             }
             UserCommand::ResetMfa { name } => {
-                let had = accounts.reset_mfa(&who, name).await?;
+                let (had, c) = accounts.reset_mfa(&who, name).await?;
                 if ctx.out.json() {
-                    println!("{}", json!({"result": "mfa_reset", "user": name, "was_enabled": had}));
+                    println!("{}", json!({"result": "mfa_reset", "user": name, "was_enabled": had, "sessions_ended": c.sessions_ended, "api_keys_suspended": c.api_keys_suspended}));
                 } else if !ctx.out.quiet {
                     if had {
                         println!("removed the MFA of {name}; they sign in with the password and can enroll again");
                     } else {
                         println!("{name} had no MFA; nothing to remove");
                     }
+                    print_contained(&c);
+                }
+                Ok(())
+            }
+            UserCommand::ResetPassword { name } => {
+                let key = load_reset_key(&ctx.layout).map_err(|e| {
+                    Failure::runtime(e.to_string(), Some(e.hint().to_string()))
+                })?;
+                let issued = accounts.issue_reset(&who, name, &key).await?;
+                let until = jiff_time(issued.expires_at);
+                if ctx.out.json() {
+                    println!("{}", json!({"result": "reset_issued", "user": issued.username, "reset_token": issued.token.expose_secret(), "expires_at": issued.expires_at}));
+                } else {
+                    println!("password-reset token for {} (works once, until {until}):", issued.username);
+                    println!("{}", issued.token.expose_secret());
+                    println!("give it to them over a trusted channel; they set a new password with POST /api/v1/auth/password-reset");
+                }
+                Ok(())
+            }
+            UserCommand::EndSessions { name } => {
+                let ended = accounts.end_sessions(&who, name, None, "ended_by_admin").await?;
+                if ctx.out.json() {
+                    println!("{}", json!({"result": "sessions_ended", "user": name, "sessions_ended": ended.len()}));
+                } else if !ctx.out.quiet {
+                    println!("ended {} session(s) of {name}; their refresh tokens no longer work", ended.len());
                 }
                 Ok(())
             }

@@ -34,7 +34,8 @@ pub struct ServiceKeyView {
     pub owner: String,
     /// Scopes the key carries (always narrowed to the owner's role when used).
     pub scopes: Vec<String>,
-    /// `active`, `revoked` or `expired`.
+    /// `active`, `suspended` (after a credential change of its owner;
+    /// `POST /api/v1/api-keys/{id}/reactivate`), `revoked` or `expired`.
     pub status: String,
     /// Creation time (unix seconds).
     pub created_at: i64,
@@ -188,7 +189,7 @@ fn map_err(e: ServiceKeyError) -> ApiError {
             ApiError::invalid_field("scopes", e.to_string())
         }
         ServiceKeyError::ScopeBeyondRole { .. } => ApiError::new(Kind::Forbidden, e.to_string()),
-        ServiceKeyError::BadLifetime => ApiError::invalid_field("expires_in_days", e.to_string()),
+        ServiceKeyError::BadLifetime { .. } => ApiError::invalid_field("expires_in_days", e.to_string()),
         ServiceKeyError::LimitReached { .. } => ApiError::new(
             Kind::LimitReached,
             format!("{e}; revoke one with DELETE /api/v1/api-keys/{{id}} first"),
@@ -387,6 +388,52 @@ pub async fn revoke(
         .await
         .map_err(map_err)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Make a suspended key work again. A key is suspended when its owner's
+/// password is changed or reset, their MFA is reset or removed, or the
+/// account is disabled; re-enabling the account does not revive it. Your
+/// own keys need `account:self`, anyone's `users:manage`; both need a
+/// recent second factor (step-up).
+#[utoipa::path(
+    post, path = "/api/v1/api-keys/{id}/reactivate", operation_id = "reactivateApiKey", tag = "api-keys",
+    security(("bearer" = ["account:self"])),
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "Active again", body = ServiceKeyView),
+        ScopeErrors,
+        (status = 404, description = "No such key of yours", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The key is not suspended (or is revoked or expired)", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn reactivate(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+    Path(id): Path<String>,
+) -> Result<Json<ServiceKeyView>, ApiError> {
+    caller.require(&state, Scope::AccountSelf).await?;
+    let ops = keys(&state);
+    let key = ops.get(&id).await.map_err(map_err)?;
+    if key.user_id != caller.user.id {
+        if !caller.scopes.contains(Scope::UsersManage) {
+            return Err(not_found());
+        }
+        caller.require(&state, Scope::UsersManage).await?;
+    }
+    caller.require_step_up(&state).await?;
+    let now = now();
+    if !ops
+        .reactivate(&caller.who(), &key, now)
+        .await
+        .map_err(map_err)?
+    {
+        return Err(ApiError::new(
+            Kind::Conflict,
+            "the key is not suspended (or it is revoked or expired); nothing was changed",
+        ));
+    }
+    let key = ops.get(&id).await.map_err(map_err)?;
+    Ok(Json(api_keys::ServiceKeyView::of(&key, now).into()))
 }
 
 #[cfg(test)]

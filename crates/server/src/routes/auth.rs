@@ -25,7 +25,7 @@ use crate::extract::{
 use crate::limits::{LimitKey, refused_login};
 use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ProblemItem, SessionErrors};
 use crate::routes::mfa::CodeRequest;
-use crate::sign_in::{invalid_code, step_answer};
+use crate::sign_in::step_answer;
 use crate::state::AppState;
 
 /// Login credentials.
@@ -119,6 +119,11 @@ pub struct TokenResponse {
 
 /// Seconds a sign-in challenge stays valid.
 const MFA_CHALLENGE_SECONDS: i64 = 300;
+/// Codes checked on one sign-in challenge at most; then the password step
+/// must be repeated.
+const MFA_CHALLENGE_ATTEMPTS: i64 = 5;
+/// Wrong step-up codes that end the session (the fifth).
+const STEP_UP_ATTEMPTS: i64 = 5;
 
 /// The password step passed; a second factor is needed.
 #[derive(Serialize, ToSchema)]
@@ -167,6 +172,9 @@ impl Validate for MfaLoginRequest {
 pub struct PasswordChanged {
     /// How many other sessions were ended.
     pub sessions_ended: usize,
+    /// Your service API keys suspended by the change (ids); each works
+    /// again after `POST /api/v1/api-keys/{id}/reactivate`.
+    pub api_keys_suspended: Vec<String>,
 }
 
 async fn issue_tokens(
@@ -297,23 +305,8 @@ pub async fn login(
         client: Some(client),
     };
 
-    // Locked: answer before any hashing, after the time a hash would take.
-    if let Some(u) = &user
-        && u.locked_until.is_some_and(|t| t > now)
-    {
-        tokio::time::sleep(state.hashing.typical_time()).await;
-        let failed = Failed {
-            event: "login_failed",
-            reason: "locked",
-            lockout: false,
-        };
-        state
-            .sign_in()
-            .fail(Some(u), &who(u), client, now, failed)
-            .await?;
-        return Err(ApiError::invalid_credentials());
-    }
-
+    // A locked account (for this address group, or account-wide) is
+    // answered inside `recheck_password`, after the same hashing work.
     let failed = Failed {
         event: "login_failed",
         reason: if user.is_some() {
@@ -421,6 +414,29 @@ async fn start_session(
         client: Some(client),
     };
     state.store.record_login_success(&user.id, now).await?;
+    let group = cryptobot_auth::lockout_group(client);
+    let known = state
+        .store
+        .addr_group_known(
+            &user.id,
+            &group,
+            now - cryptobot_service::sign_in::KNOWN_GROUP_DAYS * 86_400,
+        )
+        .await?;
+    state.store.auth_success_from(&user.id, &group, now).await?;
+    if !known && user.last_login_at.is_some() {
+        // A sign-in from a network this account has not used lately: the
+        // user should hear of it.
+        state
+            .audit(
+                "login_new_address",
+                &who,
+                Some(&user.username),
+                "ok",
+                json!({"address_group": group, "notify": true}),
+            )
+            .await;
+    }
     let session_cfg = &state.settings.security.session;
     let (session, ended) = state
         .store
@@ -502,17 +518,24 @@ pub async fn login_mfa(
         actor: Some(user.username.clone()),
         client: Some(client),
     };
-    if user.locked_until.is_some_and(|t| t > now) {
+    // One conditional update reserves the attempt before the code is
+    // checked: of any number of concurrent guesses on one challenge, at
+    // most MFA_CHALLENGE_ATTEMPTS are ever evaluated.
+    if !state
+        .store
+        .challenge_attempt(&hash, now, MFA_CHALLENGE_ATTEMPTS)
+        .await?
+    {
         state
             .audit(
                 "mfa_failed",
                 &who,
                 Some(&user.username),
                 "denied",
-                json!({"reason": "locked"}),
+                json!({"reason": "challenge_attempts_used"}),
             )
             .await;
-        return Err(invalid_code());
+        return Err(expired());
     }
     let method = state
         .sign_in()
@@ -561,7 +584,20 @@ pub async fn step_up(
     }
     let now = now();
     throttle_gate(&state, caller.client, now).await?;
-    state
+    let ended = || {
+        ApiError::new(
+            Kind::Unauthorized,
+            "too many wrong codes: this session has ended; sign in again",
+        )
+    };
+    let Some(attempt) = state
+        .store
+        .step_up_attempt(&caller.session.id, STEP_UP_ATTEMPTS)
+        .await?
+    else {
+        return Err(ended());
+    };
+    let checked = state
         .sign_in()
         .recheck_code(
             &caller.user,
@@ -569,9 +605,31 @@ pub async fn step_up(
             &caller.who(),
             caller.client,
             now,
-            false,
+            true,
         )
-        .await?;
+        .await;
+    if let Err(e) = checked {
+        if attempt >= STEP_UP_ATTEMPTS {
+            // Someone holding this session's token is guessing codes.
+            if state
+                .store
+                .end_session(&caller.session.id, "step_up_failures", now)
+                .await?
+            {
+                state
+                    .audit(
+                        "session_ended",
+                        &caller.who(),
+                        Some(&caller.user.username),
+                        "ok",
+                        json!({"session": caller.session.id, "reason": "step_up_failures", "notify": true}),
+                    )
+                    .await;
+            }
+            return Err(ended());
+        }
+        return Err(e.into());
+    }
     state
         .store
         .session_mfa_done(&caller.session.id, now)
@@ -730,7 +788,7 @@ pub async fn change_password(
     let failed = Failed {
         event: "password_change_failed",
         reason: "wrong_current_password",
-        lockout: false,
+        lockout: true,
     };
     state
         .sign_in()
@@ -763,10 +821,18 @@ pub async fn change_password(
         )
         .await
     {
-        Ok(ended) => Ok(Json(PasswordChanged {
-            sessions_ended: ended.len(),
+        Ok(c) => Ok(Json(PasswordChanged {
+            sessions_ended: c.sessions_ended,
+            api_keys_suspended: c.api_keys_suspended,
         })),
-        Err(AccountError::Policy(v)) => Err(ApiError::new(
+        Err(e) => Err(password_problem(e)),
+    }
+}
+
+/// The answer to a refused new password (or another account error).
+fn password_problem(e: AccountError) -> ApiError {
+    match e {
+        AccountError::Policy(v) => ApiError::new(
             Kind::PasswordPolicy,
             "the new password does not meet the password policy",
         )
@@ -777,15 +843,112 @@ pub async fn change_password(
                     message: x.message.clone(),
                 })
                 .collect(),
-        )),
-        Err(e @ AccountError::Reused(_)) => Err(ApiError::new(Kind::PasswordPolicy, e.to_string())
+        ),
+        e @ AccountError::Reused(_) => ApiError::new(Kind::PasswordPolicy, e.to_string())
             .with_errors(vec![ProblemItem {
                 code: "reused".into(),
                 message: e.to_string(),
-            }])),
-        Err(e) => {
+            }]),
+        AccountError::InvalidResetToken | AccountError::ResetTokenUsed => ApiError::new(
+            Kind::InvalidResetToken,
+            "the reset token is unknown, expired, used or no longer valid; ask an administrator for a new one",
+        ),
+        AccountError::Store(s) => s.into(),
+        e => {
             tracing::error!(error = %e, "password change failed");
-            Err(ApiError::internal())
+            ApiError::internal()
+        }
+    }
+}
+
+/// A password reset.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    /// The token an administrator issued (`cbr_…`).
+    #[schema(value_type = String, min_length = 1, max_length = 128)]
+    pub token: SecretString,
+    /// The new password; it must meet the password policy.
+    #[schema(value_type = String, format = Password, min_length = 1, max_length = 128)]
+    pub new_password: SecretString,
+}
+
+impl Validate for PasswordResetRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_len("token", self.token.expose_secret(), 1, 128)?;
+        check_len(
+            "new_password",
+            self.new_password.expose_secret(),
+            1,
+            MAX_PASSWORD_CHARS,
+        )
+    }
+}
+
+/// Result of a password reset.
+#[derive(Serialize, ToSchema)]
+pub struct PasswordResetDone {
+    /// The account whose password was set.
+    pub username: String,
+    /// Sessions ended (all of them).
+    pub sessions_ended: usize,
+    /// Service API keys suspended (ids); each works again after
+    /// `POST /api/v1/api-keys/{id}/reactivate`.
+    pub api_keys_suspended: Vec<String>,
+}
+
+/// Set a new password with a reset token from an administrator. The token
+/// works once, within 15 minutes, and only while the password it was
+/// issued for is unchanged. Every session of the account ends, its refresh
+/// tokens stop working and its service API keys are suspended; MFA stays
+/// enrolled. Sign in afterwards.
+#[utoipa::path(
+    post, path = "/api/v1/auth/password-reset", operation_id = "resetPassword", tag = "auth",
+    request_body = PasswordResetRequest,
+    responses(
+        BodyErrors,
+        (status = 200, description = "The password is set", body = PasswordResetDone),
+        (status = 401, description = "Unknown, expired, used or superseded token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn password_reset(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(req): ApiJson<PasswordResetRequest>,
+) -> Result<Json<PasswordResetDone>, ApiError> {
+    let now = now();
+    throttle_gate(&state, client, now).await?;
+    let who = Who {
+        actor: None,
+        client: Some(client),
+    };
+    // The new password is checked before the token is spent, so a
+    // refused password leaves the token usable.
+    if let Err(v) = state
+        .policy
+        .check(&req.new_password, "")
+    {
+        return Err(password_problem(AccountError::Policy(v)));
+    }
+    match state
+        .accounts()
+        .complete_reset(&who, &state.reset_key, &req.token, req.new_password)
+        .await
+    {
+        Ok((user, c)) => Ok(Json(PasswordResetDone {
+            username: user.username,
+            sessions_ended: c.sessions_ended,
+            api_keys_suspended: c.api_keys_suspended,
+        })),
+        Err(e) => {
+            if matches!(
+                e,
+                AccountError::InvalidResetToken | AccountError::ResetTokenUsed
+            ) {
+                state.sign_in().count_failure(None, &who, client, now, false).await?;
+            }
+            Err(password_problem(e))
         }
     }
 }

@@ -322,7 +322,8 @@ pub async fn rotate(
     Ok(Json(view))
 }
 
-/// Revoke a key: every version is destroyed at once.
+/// Revoke a key: every version is destroyed at once. Needs a recent second
+/// factor (step-up); `cryptobot keys revoke` on the host does not.
 #[utoipa::path(
     delete, path = "/api/v1/exchange-keys/{id}", operation_id = "revokeExchangeKey", tag = "vault",
     security(("bearer" = ["keys:manage"])),
@@ -340,6 +341,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<ExchangeKeyView>, ApiError> {
     caller.require(&state, Scope::KeysManage).await?;
+    caller.require_step_up(&state).await?;
     let view = vault(&state)
         .revoke(&caller.who(), &caller.access(), &id, now())
         .await

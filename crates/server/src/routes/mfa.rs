@@ -115,12 +115,35 @@ pub async fn status(
     }))
 }
 
-/// Start enrolling an authenticator. It becomes active only after
-/// `POST /api/v1/mfa/totp/confirm` with a code from it.
+/// The password, to start enrolling an authenticator.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// Your password.
+    #[schema(value_type = String, format = Password, min_length = 1, max_length = 128)]
+    pub password: SecretString,
+}
+
+impl Validate for EnrollRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_len(
+            "password",
+            self.password.expose_secret(),
+            1,
+            MAX_PASSWORD_CHARS,
+        )
+    }
+}
+
+/// Start enrolling an authenticator (your password is required). It
+/// becomes active only after `POST /api/v1/mfa/totp/confirm` with a code
+/// from it; confirming does not count as a step-up.
 #[utoipa::path(
     post, path = "/api/v1/mfa/totp/enroll", tag = "mfa", operation_id = "mfaEnroll",
     security(("bearer" = [])),
+    request_body = EnrollRequest,
     responses(
+        BodyErrors,
         (status = 200, description = "Scan the QR code, then confirm", body = Enrollment),
         SessionErrors,
         (status = 409, description = "MFA is already enabled", body = ProblemBody, content_type = "application/problem+json"),
@@ -129,7 +152,32 @@ pub async fn status(
 pub async fn enroll(
     State(state): State<AppState>,
     caller: SessionCaller,
+    ApiJson(req): ApiJson<EnrollRequest>,
 ) -> Result<Json<Enrollment>, ApiError> {
+    // Someone holding only a session token must not bind their own
+    // authenticator to the account: the password is checked again.
+    let now = now();
+    let failed = Failed {
+        event: "mfa_enroll_failed",
+        reason: "wrong_password",
+        lockout: true,
+    };
+    state
+        .sign_in()
+        .recheck_password(
+            Some(&caller.user),
+            req.password.clone(),
+            &caller.who(),
+            caller.client,
+            now,
+            failed,
+        )
+        .await
+        .map_err(|e| {
+            step_answer(e, || {
+                ApiError::invalid_field("password", "the password is wrong")
+            })
+        })?;
     let secret = new_totp_secret().map_err(|_| ApiError::internal())?;
     let sealed = state
         .mfa
@@ -137,7 +185,7 @@ pub async fn enroll(
         .map_err(|_| ApiError::internal())?;
     match state
         .store
-        .totp_begin(&caller.user.id, &sealed, now())
+        .totp_begin(&caller.user.id, &sealed, now)
         .await
     {
         Ok(()) => {}
@@ -232,17 +280,15 @@ pub async fn confirm(
             "the enrollment was already confirmed",
         ));
     }
-    state
-        .store
-        .session_mfa_done(&caller.session.id, now)
-        .await?;
+    // Confirming proves the new authenticator, not the person: the
+    // session is not marked as stepped up (POST /api/v1/auth/step-up).
     state
         .audit(
             "mfa_enabled",
             &caller.who(),
             Some(&caller.user.username),
             "ok",
-            json!({"backup_codes": shown.len()}),
+            json!({"backup_codes": shown.len(), "notify": true}),
         )
         .await;
     Ok(Json(BackupCodes {
@@ -315,7 +361,7 @@ pub async fn disable(
     let failed = Failed {
         event: "mfa_disable_failed",
         reason: "wrong_password",
-        lockout: false,
+        lockout: true,
     };
     let sign_in = state.sign_in();
     sign_in
@@ -340,18 +386,16 @@ pub async fn disable(
             &caller.who(),
             caller.client,
             now,
-            false,
+            true,
         )
         .await?;
-    state.store.mfa_remove(&caller.user.id).await?;
     state
-        .audit(
-            "mfa_disabled",
-            &caller.who(),
-            Some(&caller.user.username),
-            "ok",
-            json!({}),
-        )
-        .await;
+        .accounts()
+        .mfa_disabled(&caller.who(), &caller.user)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "disabling MFA failed");
+            ApiError::internal()
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,8 +9,14 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::extract::SessionCaller;
-use crate::problem::{ApiError, Kind, ProblemBody, ScopeErrors};
+use cryptobot_auth::MAX_PASSWORD_CHARS;
+use cryptobot_service::sign_in::Failed;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::extract::{ApiJson, SessionCaller, Validate, check_len};
+use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
+use crate::sign_in::step_answer;
 use crate::state::AppState;
 
 /// One open session.
@@ -102,4 +108,111 @@ pub async fn end(
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Proof that the person asking is the account holder: the password, or a
+/// current second-factor code (exactly one).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReauthRequest {
+    /// Your password.
+    #[schema(value_type = Option<String>, format = Password, min_length = 1, max_length = 128)]
+    pub password: Option<SecretString>,
+    /// A code from your authenticator, or a backup code.
+    #[schema(value_type = Option<String>, min_length = 6, max_length = 16)]
+    pub code: Option<SecretString>,
+}
+
+impl Validate for ReauthRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        match (&self.password, &self.code) {
+            (Some(p), None) => check_len("password", p.expose_secret(), 1, MAX_PASSWORD_CHARS),
+            (None, Some(c)) => check_len("code", c.expose_secret(), 6, 16),
+            _ => Err(ApiError::invalid_field(
+                "password",
+                "give exactly one of `password` or `code`",
+            )),
+        }
+    }
+}
+
+/// End every session of yours except this one (a device lost, a token
+/// leaked). Needs your password or a current second-factor code; wrong
+/// ones count towards the sign-in lockout.
+#[utoipa::path(
+    post, path = "/api/v1/sessions/end-all", operation_id = "endAllSessions", tag = "sessions",
+    security(("bearer" = ["account:self"])),
+    request_body = ReauthRequest,
+    responses(
+        BodyErrors,
+        (status = 200, description = "Ended", body = crate::routes::users::SessionsEnded),
+        ScopeErrors,
+        (status = 429, description = "Too many failures from this address", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn end_all(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+    ApiJson(req): ApiJson<ReauthRequest>,
+) -> Result<Json<crate::routes::users::SessionsEnded>, ApiError> {
+    caller.require(&state, Scope::AccountSelf).await?;
+    let now = now();
+    crate::routes::auth::throttle_gate(&state, caller.client, now).await?;
+    let sign_in = state.sign_in();
+    match (req.password, req.code) {
+        (Some(password), _) => {
+            let failed = Failed {
+                event: "sessions_end_all_failed",
+                reason: "wrong_password",
+                lockout: true,
+            };
+            sign_in
+                .recheck_password(
+                    Some(&caller.user),
+                    password,
+                    &caller.who(),
+                    caller.client,
+                    now,
+                    failed,
+                )
+                .await
+                .map_err(|e| {
+                    step_answer(e, || ApiError::invalid_field("password", "the password is wrong"))
+                })?;
+        }
+        (None, Some(code)) => {
+            sign_in
+                .recheck_code(
+                    &caller.user,
+                    code.expose_secret(),
+                    &caller.who(),
+                    caller.client,
+                    now,
+                    true,
+                )
+                .await?;
+        }
+        (None, None) => {
+            return Err(ApiError::invalid_field(
+                "password",
+                "give exactly one of `password` or `code`",
+            ));
+        }
+    }
+    let ended = state
+        .accounts()
+        .end_sessions(
+            &caller.who(),
+            &caller.user.username,
+            Some(&caller.session.id),
+            "ended_by_user_all",
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "ending sessions failed");
+            ApiError::internal()
+        })?;
+    Ok(Json(crate::routes::users::SessionsEnded {
+        sessions_ended: ended.len(),
+    }))
 }

@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use secrecy::ExposeSecret;
 use cryptobot_auth::Scope;
 use cryptobot_store::User;
 use serde::{Deserialize, Serialize};
@@ -10,7 +12,7 @@ use utoipa::ToSchema;
 use cryptobot_service::accounts::{self, AccountError, Accounts};
 use cryptobot_service::clock::now;
 
-use crate::extract::{ApiJson, Caller, Validate, check_len};
+use crate::extract::{ApiJson, Caller, SessionCaller, Validate, check_len};
 use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
 use crate::state::AppState;
 
@@ -82,7 +84,12 @@ impl Validate for RoleRequest {
 
 fn map_err(e: AccountError) -> ApiError {
     match e {
-        AccountError::NoSuchUser(_) => ApiError::new(Kind::NotFound, e.to_string()),
+        // Never the name as sent: problem details do not echo input.
+        AccountError::NoSuchUser(_) => ApiError::new(Kind::NotFound, "no such user"),
+        AccountError::Disabled(_) => ApiError::new(
+            Kind::Conflict,
+            "the account is disabled; enable it first",
+        ),
         AccountError::BadRole(_) => ApiError::invalid_field("role", e.to_string()),
         AccountError::Store(s) => s.into(),
         other => {
@@ -93,12 +100,7 @@ fn map_err(e: AccountError) -> ApiError {
 }
 
 fn accounts(state: &AppState) -> Accounts<'_> {
-    Accounts {
-        store: &state.store,
-        hasher: state.hashing.hasher(),
-        policy: &state.policy,
-        settings: &state.settings,
-    }
+    state.accounts()
 }
 
 fn not_self(caller: &Caller, username: &str, what: &str) -> Result<(), ApiError> {
@@ -132,7 +134,9 @@ pub async fn list(
     ))
 }
 
-/// Disable an account; its sessions end at once.
+/// Disable an account; its sessions end at once and its service API keys
+/// are suspended (enabling it again does not revive them). Needs a recent
+/// second factor (step-up).
 #[utoipa::path(
     post, path = "/api/v1/users/{username}/disable", operation_id = "disableUser", tag = "users",
     security(("bearer" = ["users:manage"])),
@@ -151,6 +155,7 @@ pub async fn disable(
 ) -> Result<Json<UserView>, ApiError> {
     caller.require(&state, Scope::UsersManage).await?;
     not_self(&caller, &username, "disable")?;
+    caller.require_step_up(&state).await?;
     let u = accounts(&state)
         .set_disabled(&caller.who(), &username, true)
         .await
@@ -234,6 +239,93 @@ pub async fn set_role(
         .await
         .map_err(map_err)?;
     Ok(Json(UserView::of(u, now())))
+}
+
+/// A password-reset token, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct IssuedReset {
+    /// The account.
+    pub username: String,
+    /// Give this to the user over a trusted channel; they set a new
+    /// password with `POST /api/v1/auth/password-reset` before
+    /// `expires_at`. It works once, and not after their password changed
+    /// by another way.
+    #[schema(example = "cbr_…")]
+    pub reset_token: String,
+    /// Expiry (unix seconds): 15 minutes from now.
+    pub expires_at: i64,
+}
+
+/// Issue a single-use password-reset token for an account (valid 15
+/// minutes; an earlier unused one stops working). Needs `users:manage`
+/// and a recent second factor (step-up).
+#[utoipa::path(
+    post, path = "/api/v1/users/{username}/password-reset", operation_id = "issuePasswordReset", tag = "users",
+    security(("bearer" = ["users:manage"])),
+    params(("username" = String, Path, description = "Account name")),
+    responses(
+        (status = 201, description = "Issued; the token is shown only now", body = IssuedReset),
+        ScopeErrors,
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The account is disabled", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn issue_password_reset(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+    Path(username): Path<String>,
+) -> Result<(StatusCode, Json<IssuedReset>), ApiError> {
+    caller.require(&state, Scope::UsersManage).await?;
+    caller.require_step_up(&state).await?;
+    let issued = accounts(&state)
+        .issue_reset(&caller.who(), &username, &state.reset_key)
+        .await
+        .map_err(map_err)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedReset {
+            username: issued.username,
+            reset_token: issued.token.expose_secret().to_string(),
+            expires_at: issued.expires_at,
+        }),
+    ))
+}
+
+/// How many sessions were ended.
+#[derive(Serialize, ToSchema)]
+pub struct SessionsEnded {
+    /// Sessions ended (their refresh tokens stop working with them).
+    pub sessions_ended: usize,
+}
+
+/// End every session of another account (a suspected stolen session).
+/// Needs `users:manage` and a recent second factor (step-up).
+#[utoipa::path(
+    post, path = "/api/v1/users/{username}/sessions/end", operation_id = "endUserSessions", tag = "users",
+    security(("bearer" = ["users:manage"])),
+    params(("username" = String, Path, description = "Account name")),
+    responses(
+        (status = 200, description = "Ended", body = SessionsEnded),
+        ScopeErrors,
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Your own account: use POST /api/v1/sessions/end-all", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn end_sessions(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+    Path(username): Path<String>,
+) -> Result<Json<SessionsEnded>, ApiError> {
+    caller.require(&state, Scope::UsersManage).await?;
+    not_self(&caller, &username, "end all sessions of")?;
+    caller.require_step_up(&state).await?;
+    let ended = accounts(&state)
+        .end_sessions(&caller.who(), &username, None, "ended_by_admin")
+        .await
+        .map_err(map_err)?;
+    Ok(Json(SessionsEnded {
+        sessions_ended: ended.len(),
+    }))
 }
 
 #[cfg(test)]

@@ -96,6 +96,9 @@ impl TestServer {
         let mut vault = [0u8; 32];
         getrandom::fill(&mut vault).unwrap();
         std::fs::write(layout.secret("vault_master.key"), vault).unwrap();
+        let mut reset = [0u8; 32];
+        getrandom::fill(&mut reset).unwrap();
+        std::fs::write(layout.secret("reset_token.key"), reset).unwrap();
         for (name, bytes) in secrets {
             std::fs::write(layout.secret(name), bytes).unwrap();
         }
@@ -110,7 +113,7 @@ impl TestServer {
         settings.security.rate_limiting.login_free_failures = 20;
         // The admin scenarios of the base service run without the MFA
         // policy; the MFA scenarios switch it back on.
-        settings.security.mfa.required_for_admins = false;
+        settings.security.mfa.required_for_roles = Vec::new();
         // Scenarios make many calls quickly; the limit scenario sets its own.
         settings.security.rate_limiting.api_requests_per_minute = 1_000_000;
         settings.security.rate_limiting.burst = 10_000;
