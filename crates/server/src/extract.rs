@@ -540,10 +540,18 @@ async fn session_caller(
     token: &str,
 ) -> Result<Caller, ApiError> {
     let now = now();
-    let claims = state.key_ring().verifier.verify(token, now).map_err(|e| {
-        tracing::debug!(reason = e.code(), "access token refused");
-        ApiError::unauthorized()
-    })?;
+    let pre = parts
+        .extensions
+        .get::<crate::limits::PreVerified>()
+        .filter(|p| p.0.0 == token)
+        .map(|p| p.0.1.clone());
+    let claims = match pre {
+        Some(claims) => claims,
+        None => state.key_ring().verifier.verify(token, now).map_err(|e| {
+            state.note_refusal("access_token_refused", e.code(), Some(client));
+            ApiError::unauthorized()
+        })?,
+    };
     // The call limit of the session, before any database work.
     let decision = state
         .limits
@@ -551,6 +559,7 @@ async fn session_caller(
         .await?;
     record_decision(parts, decision);
     if !decision.allowed {
+        state.note_refusal("rate_limited", "session", Some(client));
         return Err(refused(&decision));
     }
     let session = state
@@ -558,7 +567,10 @@ async fn session_caller(
         .session(&claims.sid)
         .await?
         .filter(|s| s.user_id == claims.sub)
-        .ok_or_else(ApiError::unauthorized)?;
+        .ok_or_else(|| {
+            state.note_refusal("access_token_refused", "unknown_session", Some(client));
+            ApiError::unauthorized()
+        })?;
     if let Some(reason) = session_end_reason(&state.settings, &session, now) {
         if session.ended_at.is_none() && state.store.end_session(&session.id, reason, now).await? {
             state
@@ -617,6 +629,7 @@ async fn refuse_api_key(
     };
     record_decision(parts, decision);
     if !decision.allowed {
+        state.note_refusal("rate_limited", "address", Some(client));
         return refused(&decision);
     }
     state
@@ -670,6 +683,7 @@ async fn api_key_caller(
         .await?;
     record_decision(parts, decision);
     if !decision.allowed {
+        state.note_refusal("rate_limited", "api_key", Some(client));
         return Err(refused(&decision));
     }
     let Some(user) = state

@@ -137,12 +137,18 @@ impl Running {
         self.wait().await
     }
 
-    /// Waits until the server stops.
+    /// Waits until the server stops; the refusals still being counted are
+    /// then written to the audit log.
     pub async fn wait(self) -> std::io::Result<()> {
-        match self.task.await {
+        let result = match self.task.await {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e.to_string())),
-        }
+        };
+        self.state
+            .noisy
+            .flush(&self.state.store, cryptobot_service::clock::now_ms(), true)
+            .await;
+        result
     }
 
     /// A handle that can stop the server from elsewhere.
@@ -274,6 +280,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         previous_secret_alerts: std::sync::Mutex::default(),
         connections: Arc::default(),
         reset_key,
+        noisy: Default::default(),
         mfa,
         vault: vault_keys,
         audit_batcher: AuditBatcher::start(store.clone(), BatchSettings::default()),
@@ -308,6 +315,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
     tokio::spawn(tasks::sweep_vault(state.clone()));
     tokio::spawn(tasks::watch_certificate(state.clone(), certificate));
     tokio::spawn(tasks::log_counters(state.clone()));
+    tokio::spawn(tasks::flush_refusals(state.clone()));
     tracing::info!(addr = %local, "listening");
     Ok(Running {
         addr: local,

@@ -100,12 +100,55 @@ fn set_headers(resp: &mut Response, d: &Decision) {
     }
 }
 
-/// Middleware: limits unauthenticated calls per address here, leaves a
-/// slot for the authenticated check in [`crate::extract::Caller`], and
-/// writes the headers.
+/// Access-token claims the middleware already verified, so the extractor
+/// does not verify the signature twice.
+#[derive(Debug, Clone)]
+pub struct PreVerified(pub std::sync::Arc<(String, cryptobot_auth::Claims)>);
+
+/// Whether the call is exempt from the per-address limit: it carries an
+/// access token whose signature and lifetime verify (its session's own
+/// limit then applies), or a service API key on an endpoint that checks it
+/// (a refused key is charged to the address by the extractor). A header on
+/// an endpoint that never checks one, or a token that does not verify,
+/// exempts nothing.
+fn exempt(state: &AppState, req: &mut Request) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    if crate::openapi::public_paths().contains(req.uri().path()) {
+        return false;
+    }
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return false;
+    };
+    if scheme.eq_ignore_ascii_case("apikey") {
+        return true;
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    let token = rest.trim().to_owned();
+    let now = cryptobot_service::clock::now();
+    match state.key_ring().verifier.verify(&token, now) {
+        Ok(claims) => {
+            req.extensions_mut()
+                .insert(PreVerified(Arc::new((token, claims))));
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Middleware: limits calls per address unless they carry a credential
+/// that verifies ([`exempt`]), leaves a slot for the authenticated check in
+/// [`crate::extract::Caller`], and writes the headers.
 pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let slot = LimitSlot::default();
-    if !req.headers().contains_key(header::AUTHORIZATION) {
+    if !exempt(&state, &mut req) {
         let peer = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -117,6 +160,7 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
             Err(e) => return ApiError::from(e).into_response(),
         };
         if !d.allowed {
+            state.note_refusal("rate_limited", "address", Some(ip));
             let mut resp = refused(&d).into_response();
             set_headers(&mut resp, &d);
             return resp;

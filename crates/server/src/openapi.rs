@@ -203,6 +203,28 @@ pub fn openapi_value() -> &'static serde_json::Value {
     DOC.get_or_init(|| serde_json::to_value(openapi()).unwrap_or_default())
 }
 
+/// The paths of operations that need no credential (sign-in, refresh,
+/// reset, health, keys): an `Authorization` header there is never checked,
+/// so it must not exempt the call from the per-address limit.
+pub fn public_paths() -> &'static std::collections::HashSet<String> {
+    static PUBLIC: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+    PUBLIC.get_or_init(|| {
+        let mut out = std::collections::HashSet::new();
+        if let Some(paths) = openapi_value()["paths"].as_object() {
+            for (path, item) in paths {
+                let public = item.as_object().is_some_and(|ops| {
+                    ops.values()
+                        .any(|op| op.is_object() && op.get("security").is_none())
+                });
+                if public {
+                    out.insert(path.clone());
+                }
+            }
+        }
+        out
+    })
+}
+
 /// This API's OpenAPI description, generated from the code.
 #[utoipa::path(
     get, path = "/openapi.json", operation_id = "openapi", tag = "meta",

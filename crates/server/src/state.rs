@@ -63,6 +63,8 @@ pub struct Inner {
     pub connections: Arc<crate::connections::ConnectionCounters>,
     /// The key of password-reset tokens (`reset_token.key`).
     pub reset_key: cryptobot_auth::ResetKey,
+    /// Noisy refusals, recorded once per event, reason, address and minute.
+    pub noisy: cryptobot_service::audit_aggregate::AuditAggregator,
 }
 
 impl Inner {
@@ -110,6 +112,18 @@ impl Inner {
         details: Value,
     ) {
         record_audit(&self.store, event, who, subject, outcome, details).await;
+    }
+
+    /// Counts a noisy refusal (written with its count once its minute is
+    /// over; see [`cryptobot_service::audit_aggregate`]).
+    pub fn note_refusal(
+        &self,
+        event: &'static str,
+        reason: &'static str,
+        client: Option<std::net::IpAddr>,
+    ) {
+        self.noisy
+            .note(event, reason, client, cryptobot_service::clock::now_ms());
     }
 
     /// The account operations, with this service's hashing and rules.

@@ -165,6 +165,17 @@ pub(crate) async fn watch_keys(state: AppState) {
         match signing_keys::load(&state.layout, now()) {
             Ok(ring) => {
                 tracing::info!(kids = ?ring.verifier.kids(), "signing keys reloaded");
+                if changed {
+                    state
+                        .audit(
+                            "signing_keys_changed",
+                            &cryptobot_service::audit::Who::default(),
+                            None,
+                            "ok",
+                            serde_json::json!({"kids": ring.verifier.kids()}),
+                        )
+                        .await;
+                }
                 state.set_key_ring(ring);
                 stamp = now_stamp;
             }
@@ -229,5 +240,18 @@ pub(crate) async fn log_counters(state: AppState) {
             );
             last = now;
         }
+    }
+}
+
+/// Every 10 seconds: writes the counted refusals of minutes that are over
+/// (one audit record per event, reason, address and minute).
+pub(crate) async fn flush_refusals(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        state
+            .noisy
+            .flush(&state.store, cryptobot_service::clock::now_ms(), false)
+            .await;
     }
 }

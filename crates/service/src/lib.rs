@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_aggregate;
 pub mod audit_batch;
 pub mod clock;
 pub mod exchange_keys;

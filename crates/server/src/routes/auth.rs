@@ -234,14 +234,19 @@ pub(crate) async fn throttle_gate(
     client: std::net::IpAddr,
     now: i64,
 ) -> Result<(), ApiError> {
-    delay_answer(client, state.limits.delay_check(client, now).await?)
+    delay_answer(state, client, state.limits.delay_check(client, now).await?)
 }
 
-fn delay_answer(client: std::net::IpAddr, wait: Option<u64>) -> Result<(), ApiError> {
+fn delay_answer(
+    state: &AppState,
+    client: std::net::IpAddr,
+    wait: Option<u64>,
+) -> Result<(), ApiError> {
     match wait {
         None => Ok(()),
         Some(retry) => {
             tracing::debug!(%client, retry, "throttled");
+            state.note_refusal("rate_limited", "failure_delay", Some(client));
             Err(ApiError::new(
                 Kind::TooManyRequests,
                 "too many failed attempts from this address; wait before trying again",
@@ -267,9 +272,10 @@ async fn login_gate(
         state.limits.check(&addr_key),
         state.limits.check(&user_key),
     );
-    delay_answer(client, wait?)?;
+    delay_answer(state, client, wait?)?;
     for d in [by_addr?, by_user?] {
         if !d.allowed {
+            state.note_refusal("rate_limited", "sign_in", Some(client));
             return Err(refused_login(&d));
         }
     }
@@ -503,11 +509,10 @@ pub async fn login_mfa(
             "the sign-in challenge is unknown, used or expired; sign in with your password again",
         )
     };
-    let challenge = state
-        .store
-        .challenge(&hash, now)
-        .await?
-        .ok_or_else(expired)?;
+    let Some(challenge) = state.store.challenge(&hash, now).await? else {
+        state.note_refusal("mfa_challenge_refused", "unknown_or_expired", Some(client));
+        return Err(expired());
+    };
     let user = state
         .store
         .user_by_id(&challenge.user_id)
@@ -699,7 +704,14 @@ pub async fn refresh(
                 .await;
             return Err(refused());
         }
-        RefreshUse::Expired { .. } | RefreshUse::Unknown => return Err(refused()),
+        RefreshUse::Expired { .. } => {
+            state.note_refusal("refresh_token_refused", "expired", Some(client));
+            return Err(refused());
+        }
+        RefreshUse::Unknown => {
+            state.note_refusal("refresh_token_refused", "unknown", Some(client));
+            return Err(refused());
+        }
     };
     let session = state
         .store
