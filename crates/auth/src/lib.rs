@@ -22,7 +22,7 @@ pub use api_keys::{
 };
 pub use error::AuthError;
 pub use opaque::{hash_opaque_token, new_opaque_token, random_id};
-pub use password::{MAX_PASSWORD_CHARS, PasswordCheck, PasswordHasher};
+pub use password::{MAX_PASSWORD_CHARS, PasswordCheck, PasswordHasher, normalize_password};
 pub use policy::{PasswordPolicy, PolicyViolations, Violation, is_common_password};
 pub use ratelimit::{Decision, Gcra, RateLimiter};
 pub use scope::{Role, Scope, ScopeSet, UnknownName, scope_string};

@@ -3,11 +3,39 @@
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use secrecy::{ExposeSecret, SecretString};
+use unicode_normalization::UnicodeNormalization;
+use zeroize::Zeroizing;
 
 use crate::AuthError;
 
 /// Longest password accepted, in characters (bounds hashing input).
 pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// `password` in Unicode normalisation form NFKC (ASVS V2.1, NIST SP 800-63B
+/// 5.1.1.2): the ways of typing one password on different keyboards and systems
+/// — a ligature `ﬁ` or `fi`, full-width `１` or `1`, a precomposed `é` or `e`
+/// plus an accent — become one string. Used before the policy checks. No copy
+/// of the password is left behind in freed memory.
+pub fn normalize_password(password: &SecretString) -> SecretString {
+    let normalized = nfkc(password.expose_secret());
+    // An exact-size copy: `String` → `Box<str>` would reallocate otherwise.
+    SecretString::from(normalized.as_str())
+}
+
+/// NFKC of `s` in a buffer that is wiped when dropped, and that is grown by
+/// hand so no earlier, smaller buffer is freed unwiped.
+pub(crate) fn nfkc(s: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(s.len() + 16));
+    for c in s.nfkc() {
+        if out.len() + c.len_utf8() > out.capacity() {
+            let mut bigger = Zeroizing::new(String::with_capacity(2 * out.capacity()));
+            bigger.push_str(&out);
+            out = bigger;
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// Result of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +199,19 @@ mod tests {
             assert_eq!(h.verify(&s("pw"), bad), PasswordCheck::Mismatch, "{bad}");
         }
         h.verify_dummy(&s("pw"));
+    }
+
+    #[test]
+    fn normalisation() {
+        let n = |p: &str| normalize_password(&s(p)).expose_secret().to_string();
+        assert_eq!(n("ﬁ"), "fi");
+        assert_eq!(n("１２３"), "123");
+        assert_eq!(n("ｐａｓｓ ｗｏｒｄ"), "pass word");
+        assert_eq!(n("e\u{301}"), "é");
+        assert_eq!(n("already normal"), "already normal");
+        assert_eq!(n(""), "");
+        // U+FDFA grows to 18 characters: the buffer grows by hand.
+        assert_eq!(n(&"\u{FDFA}".repeat(40)).chars().count(), 18 * 40);
     }
 
     #[test]

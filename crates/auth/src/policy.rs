@@ -1,5 +1,6 @@
 //! The password policy: configured length and character classes, plus a
-//! common-password list and a zxcvbn strength estimate.
+//! common-password list and a zxcvbn strength estimate. Every rule looks at
+//! the NFKC-normalised password.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -7,10 +8,11 @@ use std::sync::OnceLock;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::MAX_PASSWORD_CHARS;
+use crate::password::nfkc;
+use crate::{MAX_PASSWORD_CHARS, normalize_password};
 
 /// The common-password list: SecLists' most common passwords plus our own,
-/// NFKC-normalised, lower-cased, one a line, zlib-compressed (`data/README.md`
+/// normalised, lower-cased, one a line, zlib-compressed (`data/README.md`
 /// says where it comes from and how to make it again).
 const PACKED: &[u8] = include_bytes!("../data/common-passwords.txt.deflate");
 
@@ -46,14 +48,15 @@ fn common() -> &'static HashSet<&'static str> {
     })
 }
 
-/// Whether `password` is a common one: its lower-cased form is on the
-/// list, or so is its base word (the password without
+/// Whether `password` is a common one: its NFKC-normalised, lower-cased
+/// form is on the list, or so is its base word (the password without
 /// trailing digits and punctuation, as in `Monkey99!` → `monkey`).
 ///
 /// The list (about 100,000 entries) is inflated on the first call.
 pub fn is_common_password(password: &str) -> bool {
-    let lower = Zeroizing::new(password.to_lowercase());
-    let base = Zeroizing::new(base_word(password));
+    let normalized = nfkc(password);
+    let lower = Zeroizing::new(normalized.to_lowercase());
+    let base = Zeroizing::new(base_word(&normalized));
     let set = common();
     set.contains(lower.as_str()) || set.contains(base.as_str())
 }
@@ -127,8 +130,10 @@ impl PasswordPolicy {
     }
 
     /// Checks `password` for `username`; all broken rules are reported.
+    /// Lengths are counted in characters of the NFKC-normalised password.
     pub fn check(&self, password: &SecretString, username: &str) -> Result<(), PolicyViolations> {
-        let p = password.expose_secret();
+        let normalized = normalize_password(password);
+        let p = normalized.expose_secret();
         let mut v = Vec::new();
         let mut push = |code, message: String| v.push(Violation { code, message });
         let n = p.chars().count();
@@ -160,7 +165,7 @@ impl PasswordPolicy {
             );
         }
         let lower = Zeroizing::new(p.to_lowercase());
-        let user = username.to_lowercase();
+        let user = nfkc(username).to_lowercase();
         if user.chars().count() >= 3 && lower.contains(&user) {
             push("contains_username", "must not contain the username".into());
         }
@@ -283,11 +288,31 @@ mod tests {
         ] {
             assert!(is_common_password(p), "rank {rank}: {p}");
         }
-        // Upper case forms of an entry are found too.
+        // Upper case and full-width forms of an entry are found too.
         assert!(is_common_password("VLASOV12"));
+        assert!(is_common_password("ｖｌａｓｏｖ１２"));
         assert!(!is_common_password("Correct-Horse-Battery-42"));
         assert!(!is_common_password("qz7-Vnt!pWl2-Xs"));
         assert!(!is_common_password(""));
+    }
+
+    #[test]
+    fn rules_see_the_normalised_password() {
+        // 11 characters as typed, 12 once the ligature is two letters.
+        assert_eq!("ﬁrst-Laddr7".chars().count(), 11);
+        assert_eq!(
+            normalize_password(&SecretString::from("ﬁrst-Laddr7")).expose_secret(),
+            "first-Laddr7"
+        );
+        assert!(!codes("ﬁrst-Laddr7", "x").contains(&"too_short"));
+        assert!(codes("ﬁrst-Ladr7", "x").contains(&"too_short"));
+        // Full-width letters do not hide a common password.
+        assert!(codes("Ｐａｓｓｗｏｒｄ１２３！", "x").contains(&"common_password"));
+        // Spaces are allowed.
+        assert_eq!(
+            codes("Correct Horse Battery 42!", "alice"),
+            Vec::<&str>::new()
+        );
     }
 
     #[test]
