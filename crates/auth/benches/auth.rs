@@ -1,8 +1,11 @@
-//! `cargo bench -p cryptobot-auth`: token verification and signing, and
-//! argon2id at the OWASP parameters.
+//! `cargo bench -p cryptobot-auth`: token verification and signing,
+//! argon2id at the OWASP parameters (with and without a pepper), and the
+//! common-password look-up.
 #![allow(clippy::unwrap_used)]
 
-use cryptobot_auth::{Claims, PasswordHasher, SigningKey, Verifier, sign};
+use cryptobot_auth::{
+    Claims, PasswordHasher, Pepper, SigningKey, Verifier, is_common_password, sign,
+};
 use secrecy::SecretString;
 
 fn main() {
@@ -73,6 +76,25 @@ fn argon2_verify_owasp(b: divan::Bencher) {
     let pw = SecretString::from("Correct-Horse-Battery-42".to_string());
     let phc = h.hash(&pw).unwrap();
     b.bench(|| h.verify(&pw, &phc));
+}
+
+/// What a server configured with a pepper does at sign-in: NFKC, then
+/// argon2id with the pepper as secret input.
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn argon2_verify_owasp_peppered(b: divan::Bencher) {
+    let pepper = Pepper::from_bytes(&[0x5a; cryptobot_auth::PEPPER_LEN]).unwrap();
+    let h = PasswordHasher::owasp().with_pepper(pepper).unwrap();
+    let pw = SecretString::from("Correct-Horse-Battery-42".to_string());
+    let phc = h.hash(&pw).unwrap();
+    b.bench(|| h.verify(&pw, &phc));
+}
+
+/// One look-up in the ~100,000-entry common-password list (inflated on the
+/// first call, outside the measured loop).
+#[divan::bench]
+fn common_password_lookup(b: divan::Bencher) {
+    assert!(is_common_password("ranger66"));
+    b.bench(|| is_common_password(divan::black_box("Correct-Horse-Battery-42")));
 }
 
 /// One in-process rate-limit decision (GCRA, 10,000 distinct keys).

@@ -1,5 +1,6 @@
-//! Pure authentication logic for Cryptobot: argon2id password hashing and
-//! the password policy, strict EdDSA (Ed25519) JWS access tokens, roles and
+//! Pure authentication logic for Cryptobot: argon2id password hashing (with
+//! an optional pepper, over NFKC-normalised passwords) and the password
+//! policy, strict EdDSA (Ed25519) JWS access tokens, roles and
 //! scopes, opaque refresh tokens, and per-address progressive delays.
 //!
 //! No file or network I/O happens here; time is passed in as unix seconds.
@@ -8,6 +9,7 @@ mod api_keys;
 mod error;
 mod opaque;
 mod password;
+mod pepper;
 mod policy;
 mod ratelimit;
 mod reset;
@@ -23,8 +25,9 @@ pub use api_keys::{
 };
 pub use error::AuthError;
 pub use opaque::{hash_opaque_token, new_opaque_token, random_id};
-pub use password::{MAX_PASSWORD_CHARS, PasswordCheck, PasswordHasher};
-pub use policy::{PasswordPolicy, PolicyViolations, Violation};
+pub use password::{MAX_PASSWORD_CHARS, PasswordCheck, PasswordHasher, normalize_password};
+pub use pepper::{PEPPER_LEN, Pepper, PepperError};
+pub use policy::{PasswordPolicy, PolicyViolations, Violation, is_common_password};
 pub use reset::{RESET_TOKEN_PREFIX, ResetKey, new_reset_token};
 pub use ratelimit::{Decision, Gcra, RateLimiter};
 pub use scope::{Role, Scope, ScopeSet, UnknownName, scope_string};

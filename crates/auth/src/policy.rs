@@ -1,24 +1,64 @@
 //! The password policy: configured length and character classes, plus a
-//! common-password list and a zxcvbn strength estimate.
+//! common-password list and a zxcvbn strength estimate. Every rule looks at
+//! the NFKC-normalised password.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
-use crate::MAX_PASSWORD_CHARS;
+use crate::password::nfkc;
+use crate::{MAX_PASSWORD_CHARS, normalize_password};
 
-const COMMON: &str = include_str!("../data/common-passwords.txt");
+/// The common-password list: SecLists' most common passwords plus our own,
+/// normalised, lower-cased, one a line, zlib-compressed (`data/README.md`
+/// says where it comes from and how to make it again).
+const PACKED: &[u8] = include_bytes!("../data/common-passwords.txt.deflate");
+
+/// Our hand-made entries, also inside `PACKED`; on their own only if the
+/// packed list could not be read.
+const HAND_MADE: &str = include_str!("../data/common-passwords.txt");
+
+/// Bound on the inflated list (it is about 0.8 MB).
+const MAX_INFLATED: usize = 4 << 20;
+
+/// The packed list, inflated on first use.
+fn inflated() -> Option<&'static str> {
+    static TEXT: OnceLock<Option<String>> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(PACKED, MAX_INFLATED)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+    })
+    .as_deref()
+}
 
 fn common() -> &'static HashSet<&'static str> {
     static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    SET.get_or_init(|| {
-        COMMON
+    SET.get_or_init(|| match inflated() {
+        Some(text) => text.split('\n').filter(|l| !l.is_empty()).collect(),
+        // The tests prove the packed list inflates; were it ever broken,
+        // the most common passwords are still refused.
+        None => HAND_MADE
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect()
+            .collect(),
     })
+}
+
+/// Whether `password` is a common one: its NFKC-normalised, lower-cased
+/// form is on the list, or so is its base word (the password without
+/// trailing digits and punctuation, as in `Monkey99!` → `monkey`).
+///
+/// The list (about 100,000 entries) is inflated on the first call.
+pub fn is_common_password(password: &str) -> bool {
+    let normalized = nfkc(password);
+    let lower = Zeroizing::new(normalized.to_lowercase());
+    let base = Zeroizing::new(base_word(&normalized));
+    let set = common();
+    set.contains(lower.as_str()) || set.contains(base.as_str())
 }
 
 /// The configured rules.
@@ -90,8 +130,10 @@ impl PasswordPolicy {
     }
 
     /// Checks `password` for `username`; all broken rules are reported.
+    /// Lengths are counted in characters of the NFKC-normalised password.
     pub fn check(&self, password: &SecretString, username: &str) -> Result<(), PolicyViolations> {
-        let p = password.expose_secret();
+        let normalized = normalize_password(password);
+        let p = normalized.expose_secret();
         let mut v = Vec::new();
         let mut push = |code, message: String| v.push(Violation { code, message });
         let n = p.chars().count();
@@ -122,13 +164,12 @@ impl PasswordPolicy {
                 "must contain a symbol (not a letter or digit)".into(),
             );
         }
-        let lower = p.to_lowercase();
-        let user = username.to_lowercase();
+        let lower = Zeroizing::new(p.to_lowercase());
+        let user = nfkc(username).to_lowercase();
         if user.chars().count() >= 3 && lower.contains(&user) {
             push("contains_username", "must not contain the username".into());
         }
-        let set = common();
-        if set.contains(lower.as_str()) || set.contains(base_word(p).as_str()) {
+        if is_common_password(p) {
             push("common_password", "is a commonly used password".into());
         }
         if n <= MAX_PASSWORD_CHARS && !p.is_empty() {
@@ -218,6 +259,60 @@ mod tests {
         ] {
             assert!(codes(p, "x").contains(&"common_password"), "{p}");
         }
+    }
+
+    #[test]
+    fn the_packed_list_inflates_to_100k_entries() {
+        assert!(inflated().is_some(), "the packed list does not inflate");
+        assert!(common().len() >= 100_000, "{}", common().len());
+        // Every hand-made entry made it into the packed list.
+        for entry in HAND_MADE
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            assert!(is_common_password(entry), "{entry}");
+        }
+    }
+
+    #[test]
+    fn entries_from_deep_in_the_list() {
+        // Ranks in SecLists' 10-million-password-list (1-based).
+        for (rank, p) in [
+            (90_000, "03062002"),
+            (90_500, "vlasov12"),
+            (92_000, "ranger66"),
+            (95_000, "explosion"),
+            (100_000, "070162"),
+            (105_000, "ksk_an"),
+        ] {
+            assert!(is_common_password(p), "rank {rank}: {p}");
+        }
+        // Upper case and full-width forms of an entry are found too.
+        assert!(is_common_password("VLASOV12"));
+        assert!(is_common_password("ｖｌａｓｏｖ１２"));
+        assert!(!is_common_password("Correct-Horse-Battery-42"));
+        assert!(!is_common_password("qz7-Vnt!pWl2-Xs"));
+        assert!(!is_common_password(""));
+    }
+
+    #[test]
+    fn rules_see_the_normalised_password() {
+        // 11 characters as typed, 12 once the ligature is two letters.
+        assert_eq!("ﬁrst-Laddr7".chars().count(), 11);
+        assert_eq!(
+            normalize_password(&SecretString::from("ﬁrst-Laddr7")).expose_secret(),
+            "first-Laddr7"
+        );
+        assert!(!codes("ﬁrst-Laddr7", "x").contains(&"too_short"));
+        assert!(codes("ﬁrst-Ladr7", "x").contains(&"too_short"));
+        // Full-width letters do not hide a common password.
+        assert!(codes("Ｐａｓｓｗｏｒｄ１２３！", "x").contains(&"common_password"));
+        // Spaces are allowed.
+        assert_eq!(
+            codes("Correct Horse Battery 42!", "alice"),
+            Vec::<&str>::new()
+        );
     }
 
     #[test]
