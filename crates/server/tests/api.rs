@@ -194,6 +194,11 @@ const ALL_ROUTES: &[(&str, &str)] = &[
     ("/api/v1/auth/step-up", "post"),
     ("/api/v1/mfa", "get"),
     ("/api/v1/mfa/totp/enroll", "post"),
+    ("/api/v1/auth/password-reset", "post"),
+    ("/api/v1/sessions/end-all", "post"),
+    ("/api/v1/users/{username}/password-reset", "post"),
+    ("/api/v1/users/{username}/sessions/end", "post"),
+    ("/api/v1/api-keys/{id}/reactivate", "post"),
     ("/api/v1/mfa/totp/confirm", "post"),
     ("/api/v1/mfa/backup-codes", "post"),
     ("/api/v1/mfa/totp/disable", "post"),
@@ -265,7 +270,7 @@ async fn login_sessions_and_roles(db: Db) {
 
 async fn failures_are_indistinguishable(db: Db) {
     let s = TestServer::start(db, |st| {
-        st.security.rate_limiting.login_attempts_per_minute = 3;
+        st.security.rate_limiting.address_group_failures_per_hour = 3;
     })
     .await;
     s.add_user("alice", "admin").await;

@@ -122,9 +122,9 @@ impl Store {
                 ),
                 None => (None, 0, 0),
             };
-            // Failures since the scope's last lock began count towards
+            // Failures after the scope's last lock began count towards
             // the next one.
-            let from = since.max(last_at.unwrap_or(i64::MIN) - 1);
+            let from = last_at.map_or(since, |t| since.max(t));
             let count: i64 = if scope == ACCOUNT_WIDE {
                 sqlx::query("SELECT COUNT(*) FROM auth_failures WHERE user_id = $1 AND at > $2")
                     .bind(user_id)
@@ -166,13 +166,16 @@ impl Store {
             .bind(level)
             .execute(&mut *tx)
             .await?;
-            if scope == ACCOUNT_WIDE {
-                sqlx::query("UPDATE users SET locked_until = $2 WHERE id = $1")
-                    .bind(user_id)
-                    .bind(until)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            // `users.locked_until` shows the latest end of any lock (what
+            // `user list` reports); the locks themselves decide.
+            sqlx::query(
+                "UPDATE users SET locked_until = $2 WHERE id = $1 \
+                 AND (locked_until IS NULL OR locked_until < $2)",
+            )
+            .bind(user_id)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
             out.new_locks.push(Lock {
                 scope: scope.to_owned(),
                 until,
@@ -265,6 +268,13 @@ impl Store {
             .bind(group)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE users SET locked_until = \
+             (SELECT MAX(until) FROM auth_locks WHERE user_id = $1) WHERE id = $1",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
