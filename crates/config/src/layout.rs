@@ -33,6 +33,8 @@ pub mod secret_files {
     pub const REDIS_PASSWORD: &str = "redis_password";
     /// Password of the PostgreSQL role.
     pub const POSTGRES_PASSWORD: &str = "postgres_password";
+    /// Pepper mixed into every argon2id password hash.
+    pub const PASSWORD_PEPPER: &str = "password_pepper.key";
 }
 
 /// Mode of files in `config/secrets/` and of TLS private keys.
@@ -81,6 +83,10 @@ impl Layout {
     /// `config/secrets/reset_token.key`.
     pub fn reset_token_key(&self) -> PathBuf {
         self.secret(secret_files::RESET_TOKEN_KEY)
+    }
+    /// `config/secrets/password_pepper.key`.
+    pub fn password_pepper(&self) -> PathBuf {
+        self.secret(secret_files::PASSWORD_PEPPER)
     }
     /// `config/secrets/vault_master.key`.
     pub fn vault_master_key(&self) -> PathBuf {

@@ -300,14 +300,17 @@ pub struct PasswordPolicy {
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
+        // OWASP ASVS 4.0.3: at least 12 characters (2.1.1), no
+        // composition rules (2.1.9), no periodic expiry or forced history
+        // (2.1.10); common and breached passwords are refused instead.
         PasswordPolicy {
             min_length: 12,
-            require_uppercase: true,
-            require_lowercase: true,
-            require_digit: true,
-            require_special: true,
-            max_age_days: 90,
-            prevent_reuse: 5,
+            require_uppercase: false,
+            require_lowercase: false,
+            require_digit: false,
+            require_special: false,
+            max_age_days: 0,
+            prevent_reuse: 0,
         }
     }
 }
@@ -332,7 +335,8 @@ impl Default for Session {
         Session {
             access_token_seconds: 900,
             expiry_seconds: 3600,
-            refresh_expiry_seconds: 86_400,
+            // ASVS 3.3.2 (L2): re-authenticate at least every 12 hours.
+            refresh_expiry_seconds: 43_200,
             idle_timeout_seconds: 1800,
             max_sessions_per_user: 5,
         }

@@ -32,12 +32,16 @@ fn at_line(p: &cryptobot_config::Problem) -> usize {
 #[test]
 fn empty_file_gives_the_guides_defaults() {
     let c = load("").unwrap();
+    // Passwords and session lifetime follow OWASP ASVS 4.0.3 L2 (2.1.1,
+    // 2.1.9, 2.1.10, 3.3.2) rather than the guide's composition rules and
+    // 90-day expiry.
     assert_eq!(c.security.password_policy.min_length, 12);
-    assert!(c.security.password_policy.require_special);
-    assert_eq!(c.security.password_policy.max_age_days, 90);
-    assert_eq!(c.security.password_policy.prevent_reuse, 5);
+    assert!(!c.security.password_policy.require_special);
+    assert!(!c.security.password_policy.require_uppercase);
+    assert_eq!(c.security.password_policy.max_age_days, 0);
+    assert_eq!(c.security.password_policy.prevent_reuse, 0);
     assert_eq!(c.security.session.expiry_seconds, 3600);
-    assert_eq!(c.security.session.refresh_expiry_seconds, 86_400);
+    assert_eq!(c.security.session.refresh_expiry_seconds, 43_200);
     assert_eq!(c.security.session.idle_timeout_seconds, 1800);
     assert_eq!(c.security.session.max_sessions_per_user, 5);
     assert_eq!(c.security.rate_limiting.login_attempts_per_minute, 5);

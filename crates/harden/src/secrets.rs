@@ -26,15 +26,19 @@ pub enum SecretName {
     RedisPassword,
     /// Password of the `cryptobot` PostgreSQL role.
     PostgresPassword,
+    /// 32 random bytes mixed into every argon2id password hash (a pepper):
+    /// a stolen database alone does not allow guessing passwords.
+    PasswordPepper,
 }
 
 impl SecretName {
-    pub const ALL: [SecretName; 5] = [
+    pub const ALL: [SecretName; 6] = [
         SecretName::JwtSigningKey,
         SecretName::ResetTokenKey,
         SecretName::VaultMasterKey,
         SecretName::RedisPassword,
         SecretName::PostgresPassword,
+        SecretName::PasswordPepper,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -44,6 +48,7 @@ impl SecretName {
             SecretName::VaultMasterKey => secret_files::VAULT_MASTER_KEY,
             SecretName::RedisPassword => secret_files::REDIS_PASSWORD,
             SecretName::PostgresPassword => secret_files::POSTGRES_PASSWORD,
+            SecretName::PasswordPepper => secret_files::PASSWORD_PEPPER,
         }
     }
 
@@ -54,6 +59,7 @@ impl SecretName {
             SecretName::VaultMasterKey => "master key of the exchange-key vault",
             SecretName::RedisPassword => "password of the Redis ACL user",
             SecretName::PostgresPassword => "password of the PostgreSQL role",
+            SecretName::PasswordPepper => "pepper of the password hashes",
         }
     }
 
@@ -73,7 +79,7 @@ impl SecretName {
                 getrandom::fill(seed.as_mut())?;
                 Ok(ed25519_pkcs8_pem(&seed))
             }
-            SecretName::ResetTokenKey | SecretName::VaultMasterKey => {
+            SecretName::ResetTokenKey | SecretName::VaultMasterKey | SecretName::PasswordPepper => {
                 let mut key = vec![0u8; 32];
                 getrandom::fill(&mut key)?;
                 Ok(SecretBox::new(key.into_boxed_slice()))
@@ -96,7 +102,7 @@ impl SecretName {
                 Ok(ring) if ring.has_constant_key() => Some(Weakness::Constant),
                 Ok(_) => None,
             },
-            SecretName::ResetTokenKey => {
+            SecretName::ResetTokenKey | SecretName::PasswordPepper => {
                 if value.len() != 32 {
                     Some(Weakness::NotA32ByteKey)
                 } else if value.iter().all(|b| *b == value[0]) {
@@ -111,10 +117,19 @@ impl SecretName {
         }
     }
 
-    /// Replacing this secret would make data encrypted with it unreadable,
-    /// so `secure-config` never replaces it, not even a weak one.
+    /// Replacing this secret would make data protected with it unusable
+    /// (vault secrets unreadable, password hashes unverifiable), so
+    /// `secure-config` never replaces it, not even a weak one.
     pub fn guards_data(self) -> bool {
-        self == SecretName::VaultMasterKey
+        matches!(self, SecretName::VaultMasterKey | SecretName::PasswordPepper)
+    }
+
+    /// What replacing a [`Self::guards_data`] secret would break.
+    pub fn guarded(self) -> &'static str {
+        match self {
+            SecretName::PasswordPepper => "every password hashed with it would stop working",
+            _ => "secrets encrypted with it would become unreadable",
+        }
     }
 }
 

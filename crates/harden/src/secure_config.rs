@@ -74,10 +74,14 @@ pub enum HardenError {
     #[error("the operating system's random number generator failed: {0}")]
     Random(getrandom::Error),
     #[error(
-        "{path} is {weakness}; it is never replaced automatically, because secrets encrypted with it would become unreadable"
+        "{path} is {weakness}; it is never replaced automatically, because {}", name.guarded()
     )]
-    VaultKeyUnusable { path: PathBuf, weakness: Weakness },
-    #[error("refusing to rotate {name}: secrets encrypted with it would become unreadable")]
+    VaultKeyUnusable {
+        path: PathBuf,
+        weakness: Weakness,
+        name: SecretName,
+    },
+    #[error("refusing to rotate {name}: {}", name.guarded())]
     GuardedRotation { name: SecretName },
     #[error(transparent)]
     Unquotable(#[from] UnquotablePath),
@@ -94,6 +98,11 @@ impl HardenError {
             HardenError::NotAFile { .. } => Some("move it away and run the command again".into()),
             HardenError::Read { .. } => Some("check the file's owner and mode, or run as the installation's owner".into()),
             HardenError::Random(_) => None,
+            HardenError::VaultKeyUnusable { name, .. } | HardenError::GuardedRotation { name }
+                if *name == SecretName::PasswordPepper =>
+            {
+                Some("restore the original pepper from a backup; only if no user exists yet, delete the file and run secure-config again".into())
+            }
             HardenError::VaultKeyUnusable { .. } | HardenError::GuardedRotation { .. } => Some(
                 "if nothing has been stored in the vault yet, delete the file and run secure-config again; otherwise restore the original key from a backup".into(),
             ),
@@ -238,7 +247,11 @@ pub fn plan(
                 let weakness = name.weakness(current.expose_secret());
                 if name.guards_data() {
                     if let Some(weakness) = weakness {
-                        return Err(HardenError::VaultKeyUnusable { path, weakness });
+                        return Err(HardenError::VaultKeyUnusable {
+                            path,
+                            weakness,
+                            name,
+                        });
                     }
                     if rotate {
                         return Err(HardenError::GuardedRotation { name });

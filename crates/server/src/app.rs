@@ -92,6 +92,27 @@ async fn finish_response(
     resp
 }
 
+/// `X-Request-Id`: kept from the request when it is a plain token (a
+/// proxy's id), otherwise a fresh random one; served as the task's request
+/// id (audit records and problem answers carry it) and returned.
+async fn request_id(req: axum::extract::Request, next: axum::middleware::Next) -> Response<Body> {
+    use cryptobot_service::request_id;
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| request_id::acceptable(v))
+        .map(str::to_owned)
+        .or_else(|| cryptobot_auth::random_id().ok())
+        .unwrap_or_else(|| "unavailable".to_owned());
+    let id: std::sync::Arc<str> = std::sync::Arc::from(id);
+    let mut resp = request_id::scope(id.clone(), next.run(req)).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
 fn cors(settings: &Settings) -> CorsLayer {
     let origins: Vec<HeaderValue> = settings
         .server
@@ -134,5 +155,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             finish_response,
         ))
+        .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -405,7 +405,7 @@ impl Caller {
                 .await;
             return Err(ApiError::new(
                 Kind::PasswordExpired,
-                "your password has expired: change it with POST /api/v1/auth/password, then refresh your token",
+                "your password has expired or is in a list of breached passwords: change it with POST /api/v1/auth/password, then sign in again",
             ));
         }
         if !self.scopes.contains(scope) {
@@ -599,7 +599,8 @@ async fn session_caller(
     }
     let scopes = role_scopes(&user).intersect(ScopeSet::parse(&claims.scope));
     let expired = claims.scope.split(' ').any(|w| w == PASSWORD_CHANGE_ONLY)
-        || password_expired(&state.settings, user.password_changed_at, now);
+        || password_expired(&state.settings, user.password_changed_at, now)
+        || user.password_breached;
     Ok(Caller {
         principal: Principal::Session {
             claims: Box::new(claims),

@@ -78,6 +78,9 @@ pub enum ServeError {
     /// `reset_token.key` is missing or unusable.
     #[error(transparent)]
     ResetKey(#[from] accounts::ResetKeyError),
+    /// `password_pepper.key` is unusable.
+    #[error(transparent)]
+    Pepper(#[from] accounts::PepperLoadError),
 }
 
 impl ServeError {
@@ -96,6 +99,7 @@ impl ServeError {
             ServeError::Hasher(_) => None,
             ServeError::Redis(e) => Some(e.hint().into()),
             ServeError::ResetKey(e) => Some(e.hint().into()),
+            ServeError::Pepper(e) => Some(e.hint().into()),
         }
     }
 }
@@ -269,10 +273,17 @@ pub async fn start(opts: StartOptions) -> Result<Running, ServeError> {
         }
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let hasher = match hasher {
+    let base = match hasher {
         Some(h) => h,
         None => PasswordHasher::owasp(),
     };
+    let (hasher, peppered) = accounts::peppered_hasher(&layout, base)?;
+    if !peppered {
+        tracing::warn!(
+            "no password pepper ({}): password hashes are not peppered; run `cryptobot secure-config` to make one",
+            layout.password_pepper().display()
+        );
+    }
     let state = AppState(Arc::new(Inner {
         limits,
         policy: accounts::policy_from(&settings),

@@ -179,6 +179,10 @@ pub struct ProblemBody {
     /// `unknown-endpoint`, `dot-segment`, `timestamp-outside-window`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The request's id (also the `X-Request-Id` header); quote it when
+    /// reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One item of a multi-part problem (e.g. one violated password rule).
@@ -302,11 +306,19 @@ impl ApiError {
 
     /// The body as it is sent.
     pub fn body(&self) -> ProblemBody {
+        let request_id = cryptobot_service::request_id::current().map(|id| id.to_string());
+        let detail = match (&request_id, self.kind) {
+            (Some(id), Kind::Internal) => {
+                format!("{}; quote request id {id} when you report it", self.detail)
+            }
+            _ => self.detail.clone(),
+        };
         ProblemBody {
+            request_id,
             kind: format!("urn:cryptobot:problem:{}", self.kind.code()),
             title: self.kind.title().to_string(),
             status: self.kind.status().as_u16(),
-            detail: self.detail.clone(),
+            detail,
             field: self.field.clone(),
             errors: self.errors.clone(),
             class: self.refusal.as_ref().map(|r| r.class.clone()),

@@ -31,7 +31,10 @@ on_both!(
     concurrent_codes_on_one_challenge_stop_at_the_budget,
     the_fifth_wrong_step_up_code_ends_the_session,
     enrollment_needs_the_password_and_is_not_a_step_up,
-    problem_details_do_not_echo_input
+    problem_details_do_not_echo_input,
+    request_ids_are_returned_and_recorded,
+    a_breached_password_signs_in_only_to_change_it,
+    peppered_hashes_replace_old_ones_at_sign_in
 );
 
 const NEW_PASSWORD: &str = "Quiet-Lantern-Meadow-77";
@@ -705,5 +708,94 @@ async fn problem_details_do_not_echo_input(db: Db) {
     assert_eq!(st, 404);
     let text = String::from_utf8_lossy(&body);
     assert!(!text.contains("victim") && !text.contains("Injected"), "{text}");
+    s.stop().await;
+}
+
+async fn request_ids_are_returned_and_recorded(db: Db) {
+    let s = TestServer::start(db, |_| {}).await;
+    s.add_user("jo", "viewer").await;
+    let c = s.client();
+    // A problem answer names the id it was given in the header.
+    let resp = c.get(s.url("/api/v1/sessions")).send().await.unwrap();
+    let header = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["request_id"], header.as_str());
+    assert!(header.len() >= 16);
+    // A proxy's plain id is kept; anything else is replaced.
+    let resp = c
+        .post(s.url("/api/v1/auth/login"))
+        .header("x-request-id", "proxy-7.abc_9")
+        .json(&json!({"username": "jo", "password": "Wrong-Lantern-Meadow-9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "proxy-7.abc_9");
+    let failed = events(&s, "login_failed").await;
+    assert_eq!(failed[0].event.details["request_id"], "proxy-7.abc_9");
+    let resp = c
+        .get(s.url("/healthz"))
+        .header("x-request-id", "bad id")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.headers()["x-request-id"], "bad id");
+    s.stop().await;
+}
+
+async fn a_breached_password_signs_in_only_to_change_it(db: Db) {
+    let s = TestServer::start(db, |_| {}).await;
+    // Set before the list was checked (or by an older version).
+    let hash = cheap_hasher()
+        .hash(&secrecy::SecretString::from("iloveyou".to_string()))
+        .unwrap();
+    s.store
+        .create_user(&cryptobot_store::NewUser {
+            username: "kim".into(),
+            role: "trader".into(),
+            password_hash: hash,
+            now: now(),
+        })
+        .await
+        .unwrap();
+    let c = s.client();
+    let v = login_as(&s, &c, "kim", "iloveyou").await;
+    assert_eq!(v["password_expired"], true);
+    assert_eq!(v["scope"], "password:change");
+    let t = access(&v);
+    let (st, _, body) = get(&c, &s.url("/api/v1/exchange-keys"), Some(&t)).await;
+    assert_eq!(st, 403);
+    assert_eq!(problem_type(&body), "urn:cryptobot:problem:password-expired");
+    assert_eq!(events(&s, "password_breached").await.len(), 1);
+    let (st, _, body) = post(
+        &c,
+        &s.url("/api/v1/auth/password"),
+        Some(&t),
+        &json!({"current_password": "iloveyou", "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let v = login_as(&s, &c, "kim", NEW_PASSWORD).await;
+    assert_eq!(v["password_expired"], false);
+    s.stop().await;
+}
+
+async fn peppered_hashes_replace_old_ones_at_sign_in(db: Db) {
+    let mut pepper = [0u8; 32];
+    getrandom::fill(&mut pepper).unwrap();
+    let s = TestServer::start_with_secrets(db, &[("password_pepper.key", &pepper)], |_| {}).await;
+    s.add_user("lee", "viewer").await;
+    let before = s.store.user_by_name("lee").await.unwrap().unwrap();
+    assert!(!before.password_hash.contains("keyid="), "made without the pepper");
+    let c = s.client();
+    login(&s, &c, "lee").await;
+    let after = s.store.user_by_name("lee").await.unwrap().unwrap();
+    assert!(after.password_hash.contains("keyid="), "{}", after.password_hash);
+    login(&s, &c, "lee").await;
+    // The hash alone no longer verifies: the pepper is needed.
+    let plain = cheap_hasher().verify(
+        &secrecy::SecretString::from(PASSWORD.to_string()),
+        &after.password_hash,
+    );
+    assert_eq!(plain, cryptobot_auth::PasswordCheck::Mismatch);
     s.stop().await;
 }

@@ -193,6 +193,46 @@ pub fn load_reset_key(layout: &cryptobot_config::Layout) -> Result<ResetKey, Res
     ResetKey::from_bytes(&bytes).map_err(|e| fail(e.to_string()))
 }
 
+/// Why `config/secrets/password_pepper.key` cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the password pepper {path}: {why}")]
+pub struct PepperLoadError {
+    /// The file.
+    pub path: String,
+    /// What is wrong.
+    pub why: String,
+}
+
+impl PepperLoadError {
+    /// How to fix it.
+    pub fn hint(&self) -> &'static str {
+        "restore password_pepper.key from your backup (every password hashed with it depends on it); only while no user exists, delete it and run `cryptobot secure-config`"
+    }
+}
+
+/// `base` with the installation's pepper (`config/secrets/password_pepper.key`)
+/// when the file exists: new hashes are peppered and older ones are
+/// upgraded at the next successful sign-in. `None` as the second value
+/// when there is no pepper yet (`cryptobot secure-config` makes one).
+pub fn peppered_hasher(
+    layout: &cryptobot_config::Layout,
+    base: PasswordHasher,
+) -> Result<(PasswordHasher, bool), PepperLoadError> {
+    let path = layout.password_pepper();
+    let fail = |why: String| PepperLoadError {
+        path: path.display().to_string(),
+        why,
+    };
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => zeroize::Zeroizing::new(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((base, false)),
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    let pepper = cryptobot_auth::Pepper::parse(&bytes).map_err(|e| fail(e.to_string()))?;
+    let hasher = base.with_pepper(pepper).map_err(|e| fail(e.to_string()))?;
+    Ok((hasher, true))
+}
+
 /// Minutes a password-reset token stays valid.
 pub const RESET_TOKEN_MINUTES: i64 = 15;
 

@@ -23,8 +23,11 @@ pub fn audit_event(
     who: &Who,
     subject: Option<&str>,
     outcome: &str,
-    details: Value,
+    mut details: Value,
 ) -> AuditEvent {
+    if let (Some(id), Some(map)) = (crate::request_id::current(), details.as_object_mut()) {
+        map.insert("request_id".into(), Value::String(id.to_string()));
+    }
     AuditEvent {
         at_ms: now_ms(),
         event: event.to_string(),

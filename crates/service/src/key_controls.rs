@@ -678,6 +678,7 @@ impl Vault<'_> {
 /// audited (`approver_check_failed`) and refused.
 pub async fn approver_by_credentials(
     vault: &Vault<'_>,
+    hasher: &cryptobot_auth::PasswordHasher,
     who: &Who,
     username: &str,
     password: secrecy::SecretString,
@@ -696,8 +697,8 @@ pub async fn approver_by_credentials(
         .await?
         .filter(|u| u.role == "admin" && !u.disabled);
     let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let hasher = hasher.clone();
     let matched = tokio::task::spawn_blocking(move || {
-        let hasher = cryptobot_auth::PasswordHasher::owasp();
         match phc {
             Some(phc) => matches!(
                 hasher.verify(&password, &phc),

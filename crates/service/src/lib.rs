@@ -19,6 +19,7 @@ pub mod key_access;
 pub mod key_controls;
 pub mod mfa;
 pub mod qr;
+pub mod request_id;
 pub mod sessions;
 pub mod sign_in;
 pub mod signing_keys;

@@ -311,7 +311,8 @@ const V5: &[&str] = &[
 /// are remembered, so an account-wide lock does not shut its owner out of
 /// their own network. A sign-in challenge and a session count their wrong
 /// codes, so a burst of concurrent guesses is cut off in one conditional
-/// update.
+/// update. A password found in the breached-password list at sign-in is
+/// flagged until it is changed.
 const V6: &[&str] = &[
     "ALTER TABLE service_keys ADD COLUMN suspended_at BIGINT",
     "ALTER TABLE service_keys ADD COLUMN suspend_reason TEXT",
@@ -347,6 +348,7 @@ const V6: &[&str] = &[
     )",
     "ALTER TABLE mfa_challenges ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0",
     "ALTER TABLE sessions ADD COLUMN step_up_failures BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE users ADD COLUMN password_breached BIGINT NOT NULL DEFAULT 0",
 ];
 
 /// The newest schema version this build knows.

@@ -28,6 +28,9 @@ pub struct User {
     pub created_at: i64,
     /// Time of the last successful login (unix seconds).
     pub last_login_at: Option<i64>,
+    /// The password was found in the breached-password list at sign-in;
+    /// only changing it is allowed until then.
+    pub password_breached: bool,
 }
 
 impl std::fmt::Debug for User {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for User {
             .field("locked_until", &self.locked_until)
             .field("created_at", &self.created_at)
             .field("last_login_at", &self.last_login_at)
+            .field("password_breached", &self.password_breached)
             .finish()
     }
 }

@@ -13,7 +13,7 @@ use crate::{StoreError, util};
 macro_rules! user_cols {
     () => {
         "id, username, role, password_hash, password_changed_at, disabled, \
-         failed_logins, locked_until, created_at, last_login_at, mfa_enabled"
+         failed_logins, locked_until, created_at, last_login_at, mfa_enabled, password_breached"
     };
 }
 
@@ -30,6 +30,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         locked_until: row.try_get("locked_until")?,
         created_at: row.try_get("created_at")?,
         last_login_at: row.try_get("last_login_at")?,
+        password_breached: row.try_get::<i64, _>("password_breached")? != 0,
     })
 }
 
@@ -86,6 +87,7 @@ impl Store {
             locked_until: None,
             created_at: new.now,
             last_login_at: None,
+            password_breached: false,
         })
     }
 
@@ -264,7 +266,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1",
+            "UPDATE users SET password_hash = $2, password_changed_at = $3, password_breached = 0 \
+             WHERE id = $1",
         )
         .bind(id)
         .bind(hash)
@@ -292,6 +295,16 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Flags the password as found in the breached-password list: until it
+    /// is changed, the account may only change it.
+    pub async fn mark_password_breached(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_breached = 1 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

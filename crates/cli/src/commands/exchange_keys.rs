@@ -468,8 +468,14 @@ pub fn run(ctx: &Context, cmd: &KeysCommand) -> Result<(), Failure> {
                 .map(|l| print_approvals(ctx, &l)),
             KeysCommand::Approve { request, admin, .. } => {
                 let (password, code) = approver.ok_or_else(missing)?;
+                let (hasher, _) = cryptobot_service::accounts::peppered_hasher(
+                    &ctx.layout,
+                    cryptobot_auth::PasswordHasher::owasp(),
+                )
+                .map_err(|e| Failure::runtime(e.to_string(), Some(e.hint().to_string())))?;
                 match approver_by_credentials(
                     &vault,
+                    &hasher,
                     &who,
                     admin,
                     password,

@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 
 use cryptobot_auth::PasswordHasher;
 use cryptobot_service::accounts::{
-    AccountError, Accounts, Contained, UserView, load_reset_key, policy_from,
+    AccountError, Accounts, Contained, UserView, load_reset_key, peppered_hasher, policy_from,
 };
 use cryptobot_service::audit::Who;
 use cryptobot_service::clock::now;
@@ -196,7 +196,8 @@ pub fn run(ctx: &Context, cmd: &UserCommand) -> Result<(), Failure> {
                 let hint = e.hint();
                 Failure::runtime(e.to_string(), hint)
             })?;
-        let hasher = PasswordHasher::owasp();
+        let (hasher, _) = peppered_hasher(&ctx.layout, PasswordHasher::owasp())
+            .map_err(|e| Failure::runtime(e.to_string(), Some(e.hint().to_string())))?;
         let policy = policy_from(&settings);
         let accounts = Accounts {
             store: &store,

@@ -11,12 +11,13 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const SECRETS: [&str; 5] = [
+pub const SECRETS: [&str; 6] = [
     "jwt_signing.key",
     "reset_token.key",
     "vault_master.key",
     "redis_password",
     "postgres_password",
+    "password_pepper.key",
 ];
 
 pub struct Run {

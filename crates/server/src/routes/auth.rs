@@ -113,7 +113,8 @@ pub struct TokenResponse {
     pub scope: String,
     /// The session these tokens belong to.
     pub session_id: String,
-    /// True when the password has expired: only changing it is allowed.
+    /// True when the password has expired, or was found in the
+    /// breached-password list at sign-in: only changing it is allowed.
     pub password_expired: bool,
 }
 
@@ -183,7 +184,8 @@ async fn issue_tokens(
     session: &Session,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
-    let expired = password_expired(&state.settings, user.password_changed_at, now);
+    let expired = password_expired(&state.settings, user.password_changed_at, now)
+        || user.password_breached;
     let scope = if expired {
         PASSWORD_CHANGE_ONLY.to_string()
     } else {
@@ -358,6 +360,25 @@ pub async fn login(
         return Err(ApiError::invalid_credentials());
     }
 
+    if !user.password_breached && cryptobot_auth::is_common_password(req.password.expose_secret())
+    {
+        // A password from the breached-password list still signs in, but
+        // the session may only change it (ASVS 2.1.7).
+        state.store.mark_password_breached(&user.id).await?;
+        state
+            .audit(
+                "password_breached",
+                &who(&user),
+                Some(&user.username),
+                "warning",
+                json!({"notify": true}),
+            )
+            .await;
+    }
+    let user = match state.store.user_by_id(&user.id).await? {
+        Some(u) => u,
+        None => return Err(ApiError::invalid_credentials()),
+    };
     if needs_rehash {
         let hasher = state.hashing.hasher().clone();
         let password = req.password.clone();
