@@ -31,7 +31,9 @@ impl ResetKey {
     /// The key from the file's bytes (at least 32).
     pub fn from_bytes(bytes: &[u8]) -> Result<ResetKey, AuthError> {
         if bytes.len() < 32 {
-            return Err(AuthError::Key("the reset-token key must be at least 32 bytes"));
+            return Err(AuthError::Key(
+                "the reset-token key must be at least 32 bytes",
+            ));
         }
         Ok(ResetKey(hmac::Key::new(hmac::HMAC_SHA256, bytes)))
     }

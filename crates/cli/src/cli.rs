@@ -289,7 +289,7 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// List accounts
+    /// List accounts for an access review: last use, password age, MFA, sessions, API keys
     List,
     /// Disable an account, end its sessions and suspend its API keys
     Disable { name: String },
@@ -309,6 +309,8 @@ pub enum UserCommand {
     ResetPassword { name: String },
     /// End every session of a user (a suspected stolen session)
     EndSessions { name: String },
+    /// Delete an account: credentials, sessions, MFA, API keys and grants go; the audit trail keeps a pseudonymous id
+    Delete { name: String },
 }
 
 #[derive(Debug, Subcommand)]

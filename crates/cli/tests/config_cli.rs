@@ -102,7 +102,10 @@ fn valid_config_and_show_with_sources() {
     assert!(run.stdout.contains("valid"));
     let run = cryptobot_env(
         &["config", "show", "--home", home.to_str().unwrap()],
-        &[("CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_API_KEY_CREATION", "false")],
+        &[(
+            "CRYPTOBOT_SECURITY__MFA__REQUIRED_FOR_API_KEY_CREATION",
+            "false",
+        )],
     )
     .ok();
     let line = |key: &str| {

@@ -121,7 +121,10 @@ impl SecretName {
     /// (vault secrets unreadable, password hashes unverifiable), so
     /// `secure-config` never replaces it, not even a weak one.
     pub fn guards_data(self) -> bool {
-        matches!(self, SecretName::VaultMasterKey | SecretName::PasswordPepper)
+        matches!(
+            self,
+            SecretName::VaultMasterKey | SecretName::PasswordPepper
+        )
     }
 
     /// What replacing a [`Self::guards_data`] secret would break.

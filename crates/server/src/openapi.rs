@@ -107,6 +107,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::end_all))
         .routes(routes!(users::issue_password_reset))
         .routes(routes!(users::end_sessions))
+        .routes(routes!(users::delete))
+        .routes(routes!(users::export_me))
 }
 
 /// The OpenAPI document of the API.

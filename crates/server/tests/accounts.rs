@@ -34,7 +34,8 @@ on_both!(
     problem_details_do_not_echo_input,
     request_ids_are_returned_and_recorded,
     a_breached_password_signs_in_only_to_change_it,
-    peppered_hashes_replace_old_ones_at_sign_in
+    peppered_hashes_replace_old_ones_at_sign_in,
+    access_review_export_and_delete
 );
 
 const NEW_PASSWORD: &str = "Quiet-Lantern-Meadow-77";
@@ -227,7 +228,8 @@ async fn password_reset_end_to_end(db: Db) {
     assert!(
         refused
             .iter()
-            .any(|e| e.event.details["reason"] == "suspended" && e.event.details["key"] == key_id.as_str()),
+            .any(|e| e.event.details["reason"] == "suspended"
+                && e.event.details["key"] == key_id.as_str()),
         "{refused:?}"
     );
     let (st, v) = sign_in(&s, &c, "bob", NEW_PASSWORD).await;
@@ -256,7 +258,8 @@ async fn password_reset_end_to_end(db: Db) {
         events(&s, "password_reset_issued")
             .await
             .iter()
-            .all(|e| e.event.details["notify"] == true && !e.event.details.to_string().contains("cbr_"))
+            .all(|e| e.event.details["notify"] == true
+                && !e.event.details.to_string().contains("cbr_"))
     );
     s.stop().await;
 }
@@ -279,7 +282,10 @@ async fn credential_changes_suspend_api_keys(db: Db) {
     )
     .await;
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(json(&body)["api_keys_suspended"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        json(&body)["api_keys_suspended"].as_array().unwrap().len(),
+        1
+    );
     assert_eq!(key_status(&s, &key).await, 401);
 
     // Disabling suspends; enabling does not revive.
@@ -301,7 +307,11 @@ async fn credential_changes_suspend_api_keys(db: Db) {
     )
     .await;
     assert_eq!(st, 200);
-    assert_eq!(key_status(&s, &key2).await, 401, "re-enabling revives no key");
+    assert_eq!(
+        key_status(&s, &key2).await,
+        401,
+        "re-enabling revives no key"
+    );
     let (_, _, body) = get(&c, &s.url("/api/v1/api-keys?all=true"), Some(&admin)).await;
     let listed = json(&body);
     let entry = listed
@@ -338,7 +348,11 @@ async fn credential_changes_suspend_api_keys(db: Db) {
         .iter()
         .map(|e| e.event.details["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(reasons, ["user_disabled", "password_changed"], "newest first");
+    assert_eq!(
+        reasons,
+        ["user_disabled", "password_changed"],
+        "newest first"
+    );
 
     // An MFA reset by an administrator suspends too, and ends sessions.
     let carol = access(&login_as(&s, &c, "carol", NEW_PASSWORD).await);
@@ -410,7 +424,11 @@ async fn rotating_addresses_lock_the_account_by_the_21st_failure(db: Db) {
             }
         }
     }
-    assert_eq!(first_refused, Some(20), "locked account-wide at the 20th failure");
+    assert_eq!(
+        first_refused,
+        Some(20),
+        "locked account-wide at the 20th failure"
+    );
     let locks = events(&s, "account_locked").await;
     assert_eq!(locks.len(), 1, "{locks:?}");
     assert_eq!(locks[0].event.details["scope"], "account");
@@ -497,10 +515,7 @@ async fn bad_bearer_tokens_are_audited_once_per_address_and_minute(db: Db) {
         let (st, _, _) = get(&c, &s.url("/api/v1/sessions"), Some(&format!("junk{i}"))).await;
         assert_eq!(st, 401);
     }
-    s.state()
-        .noisy
-        .flush(&s.store, now_ms(), true)
-        .await;
+    s.state().noisy.flush(&s.store, now_ms(), true).await;
     let recs = events(&s, "access_token_refused").await;
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs[0].event.details["count"], 50);
@@ -591,7 +606,13 @@ async fn concurrent_codes_on_one_challenge_stop_at_the_budget(db: Db) {
         let url = s.url("/api/v1/auth/mfa");
         let body = json!({"mfa_token": challenge, "code": code});
         tasks.push(tokio::spawn(async move {
-            c.post(url).json(&body).send().await.unwrap().status().as_u16()
+            c.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     for t in tasks {
@@ -681,7 +702,12 @@ async fn enrollment_needs_the_password_and_is_not_a_step_up(db: Db) {
         &json!({"name": "bot", "scopes": ["trade:read"], "expires_in_days": 400}),
     )
     .await;
-    assert_eq!(st, 422, "longer than max_lifetime_days: {}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        st,
+        422,
+        "longer than max_lifetime_days: {}",
+        String::from_utf8_lossy(&body)
+    );
     let (st, _, _) = post(
         &c,
         &s.url("/api/v1/api-keys"),
@@ -707,7 +733,10 @@ async fn problem_details_do_not_echo_input(db: Db) {
     .await;
     assert_eq!(st, 404);
     let text = String::from_utf8_lossy(&body);
-    assert!(!text.contains("victim") && !text.contains("Injected"), "{text}");
+    assert!(
+        !text.contains("victim") && !text.contains("Injected"),
+        "{text}"
+    );
     s.stop().await;
 }
 
@@ -764,7 +793,10 @@ async fn a_breached_password_signs_in_only_to_change_it(db: Db) {
     let t = access(&v);
     let (st, _, body) = get(&c, &s.url("/api/v1/exchange-keys"), Some(&t)).await;
     assert_eq!(st, 403);
-    assert_eq!(problem_type(&body), "urn:cryptobot:problem:password-expired");
+    assert_eq!(
+        problem_type(&body),
+        "urn:cryptobot:problem:password-expired"
+    );
     assert_eq!(events(&s, "password_breached").await.len(), 1);
     let (st, _, body) = post(
         &c,
@@ -785,11 +817,18 @@ async fn peppered_hashes_replace_old_ones_at_sign_in(db: Db) {
     let s = TestServer::start_with_secrets(db, &[("password_pepper.key", &pepper)], |_| {}).await;
     s.add_user("lee", "viewer").await;
     let before = s.store.user_by_name("lee").await.unwrap().unwrap();
-    assert!(!before.password_hash.contains("keyid="), "made without the pepper");
+    assert!(
+        !before.password_hash.contains("keyid="),
+        "made without the pepper"
+    );
     let c = s.client();
     login(&s, &c, "lee").await;
     let after = s.store.user_by_name("lee").await.unwrap().unwrap();
-    assert!(after.password_hash.contains("keyid="), "{}", after.password_hash);
+    assert!(
+        after.password_hash.contains("keyid="),
+        "{}",
+        after.password_hash
+    );
     login(&s, &c, "lee").await;
     // The hash alone no longer verifies: the pepper is needed.
     let plain = cheap_hasher().verify(
@@ -798,4 +837,116 @@ async fn peppered_hashes_replace_old_ones_at_sign_in(db: Db) {
     );
     assert_eq!(plain, cryptobot_auth::PasswordCheck::Mismatch);
     s.stop().await;
+}
+
+async fn access_review_export_and_delete(db: Db) {
+    let s = TestServer::start(db, |_| {}).await;
+    s.add_user("admin", "admin").await;
+    s.add_user("admin2", "admin").await;
+    s.add_user("mia", "trader").await;
+    let c = s.client();
+    let admin = access(&login(&s, &c, "admin").await);
+    let mia = access(&login(&s, &c, "mia").await);
+    let (key, _) = service_key(&s, "mia").await;
+    assert_eq!(key_status(&s, &key).await, 200);
+
+    // The access review.
+    let (st, _, body) = get(&c, &s.url("/api/v1/users"), Some(&admin)).await;
+    assert_eq!(st, 200);
+    let users = json(&body);
+    let m = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "mia")
+        .unwrap()
+        .clone();
+    assert_eq!(m["active_sessions"], 1, "{m}");
+    assert_eq!(m["active_api_keys"], 1);
+    assert_eq!(m["password_age_days"], 0);
+    assert_eq!(m["days_since_last_use"], 0);
+    assert!(m["last_used_at"].as_i64().unwrap() >= now() - 60);
+    assert_eq!(m["mfa_enabled"], false);
+
+    // Her own data.
+    let (st, _, body) = get(&c, &s.url("/api/v1/me/export"), Some(&mia)).await;
+    assert_eq!(st, 200);
+    let data = json(&body);
+    assert_eq!(data["account"]["username"], "mia");
+    assert_eq!(data["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(data["api_keys"].as_array().unwrap().len(), 1);
+    assert!(
+        data["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["event"] == "login_succeeded")
+    );
+    let text = data.to_string();
+    assert!(!text.contains("password_hash") && !text.contains("$argon2"));
+
+    // Deleting: not yourself, not the last admin.
+    let (st, _) = delete_user(&s, &c, &admin, "admin").await;
+    assert_eq!(st, 409);
+    let (st, v) = delete_user(&s, &c, &admin, "mia").await;
+    assert_eq!(st, 200, "{v}");
+    let pseudonym = v["pseudonym"].as_str().unwrap().to_string();
+    assert!(pseudonym.starts_with("deleted:"));
+    assert_eq!(v["sessions"], 1);
+    assert_eq!(v["api_keys"], 1);
+    assert_eq!(get(&c, &s.url("/api/v1/sessions"), Some(&mia)).await.0, 401);
+    assert_eq!(sign_in(&s, &c, "mia", PASSWORD).await.0, 401);
+    assert_eq!(key_status(&s, &key).await, 401);
+    let by_name = s
+        .store
+        .query_audit(&cryptobot_store::AuditQuery {
+            actor: Some("mia".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(by_name.is_empty(), "{by_name:?}");
+    let by_pseudonym = s
+        .store
+        .query_audit(&cryptobot_store::AuditQuery {
+            actor: Some(pseudonym.clone()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        by_pseudonym
+            .iter()
+            .any(|r| r.event.event == "login_succeeded")
+    );
+    assert_eq!(
+        events(&s, "user_deleted").await[0].event.subject.as_deref(),
+        Some(pseudonym.as_str())
+    );
+
+    // The last enabled administrator stays.
+    let (st, _) = delete_user(&s, &c, &admin, "admin2").await;
+    assert_eq!(st, 200);
+    let last = s.state().accounts().delete(&Who::default(), "admin").await;
+    assert!(
+        matches!(
+            last,
+            Err(cryptobot_service::accounts::AccountError::LastAdmin(_))
+        ),
+        "{last:?}"
+    );
+    s.stop().await;
+}
+
+async fn delete_user(s: &TestServer, c: &reqwest::Client, token: &str, name: &str) -> (u16, Value) {
+    let resp = c
+        .delete(s.url(&format!("/api/v1/users/{name}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let st = resp.status().as_u16();
+    (st, resp.json().await.unwrap_or(Value::Null))
 }

@@ -199,6 +199,8 @@ const ALL_ROUTES: &[(&str, &str)] = &[
     ("/api/v1/users/{username}/password-reset", "post"),
     ("/api/v1/users/{username}/sessions/end", "post"),
     ("/api/v1/api-keys/{id}/reactivate", "post"),
+    ("/api/v1/users/{username}", "delete"),
+    ("/api/v1/me/export", "get"),
     ("/api/v1/mfa/totp/confirm", "post"),
     ("/api/v1/mfa/backup-codes", "post"),
     ("/api/v1/mfa/totp/disable", "post"),

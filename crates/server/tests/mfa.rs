@@ -103,7 +103,10 @@ async fn start_mfa_login(s: &TestServer, c: &reqwest::Client, user: &str) -> Str
 }
 
 async fn mfa_walkthrough(db: Db) {
-    let s = TestServer::start(db, |st| st.security.mfa.required_for_roles = vec!["admin".into()]).await;
+    let s = TestServer::start(db, |st| {
+        st.security.mfa.required_for_roles = vec!["admin".into()]
+    })
+    .await;
     s.add_user("ada", "admin").await;
     s.add_user("bob", "trader").await;
     let c = s.client();

@@ -2,9 +2,11 @@
 //! commands, so both enforce the same rules and write the same audit
 //! records.
 
-use cryptobot_auth::{PasswordCheck, PasswordHasher, PasswordPolicy, ResetKey, Role, new_reset_token};
+use cryptobot_auth::{
+    PasswordCheck, PasswordHasher, PasswordPolicy, ResetKey, Role, new_reset_token,
+};
 use cryptobot_config::Settings;
-use cryptobot_store::{NewUser, ResetUse, Store, StoreError, User};
+use cryptobot_store::{DeletedUser, NewUser, ResetUse, Store, StoreError, User, UserActivity};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::json;
@@ -43,7 +45,9 @@ pub enum AccountError {
     Hash(String),
     /// The reset token is unknown, superseded, expired, or for a password
     /// that has changed since.
-    #[error("the reset token is unknown, expired or no longer valid; ask an administrator for a new one")]
+    #[error(
+        "the reset token is unknown, expired or no longer valid; ask an administrator for a new one"
+    )]
     InvalidResetToken,
     /// The reset token was used before.
     #[error("the reset token was already used; ask an administrator for a new one")]
@@ -51,6 +55,9 @@ pub enum AccountError {
     /// The account is disabled.
     #[error("the account `{0}` is disabled")]
     Disabled(String),
+    /// Deleting it would leave no enabled administrator.
+    #[error("`{0}` is the last enabled administrator; make another admin first")]
+    LastAdmin(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -78,15 +85,45 @@ pub struct UserView {
     pub password_changed_at: i64,
     /// A confirmed authenticator is enrolled.
     pub mfa_enabled: bool,
+    /// Whole days since the password was set.
+    pub password_age_days: i64,
+    /// Open sessions (not ended, expired or idle).
+    pub active_sessions: i64,
+    /// Usable service API keys (not revoked, expired or suspended).
+    pub active_api_keys: i64,
+    /// The latest sign-in, session request or service-key call (unix
+    /// seconds).
+    pub last_used_at: Option<i64>,
+    /// Whole days since `last_used_at` (since creation when never used).
+    pub days_since_last_use: i64,
 }
 
 impl UserView {
-    /// The view of `u` at `now`.
+    /// The view of `u` at `now`, without activity figures (zero).
     pub fn of(u: User, now: i64) -> Self {
+        Self::with_activity(u, &UserActivity::default(), now)
+    }
+
+    /// The view of `u` with its `activity` at `now`.
+    pub fn with_activity(u: User, activity: &UserActivity, now: i64) -> Self {
         let locked_until = u.locked_until.filter(|t| *t > now);
+        let last_used_at = [
+            u.last_login_at,
+            activity.last_session_seen,
+            activity.last_key_use,
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        let days = |since: i64| (now - since).max(0) / 86_400;
         UserView {
             locked: locked_until.is_some(),
             locked_until,
+            password_age_days: days(u.password_changed_at),
+            days_since_last_use: days(last_used_at.unwrap_or(u.created_at)),
+            last_used_at,
+            active_sessions: activity.active_sessions,
+            active_api_keys: activity.active_api_keys,
             username: u.username,
             role: u.role,
             disabled: u.disabled,
@@ -308,6 +345,112 @@ impl Accounts<'_> {
         Ok(user)
     }
 
+    /// Every account with its activity (the access review), by name.
+    pub async fn review(&self) -> Result<Vec<UserView>, AccountError> {
+        let now = now();
+        let idle = i64::from(self.settings.security.session.idle_timeout_seconds);
+        let activity = self.store.user_activity(now, idle).await?;
+        let none = UserActivity::default();
+        Ok(self
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| {
+                let a = activity.get(&u.id).unwrap_or(&none).clone();
+                UserView::with_activity(u, &a, now)
+            })
+            .collect())
+    }
+
+    /// Deletes an account: credentials, sessions, MFA, service keys and
+    /// grants go; the audit trail keeps its events under the pseudonym
+    /// `deleted:<user id>`. The last enabled administrator stays.
+    pub async fn delete(
+        &self,
+        who: &Who,
+        username: &str,
+    ) -> Result<(String, DeletedUser), AccountError> {
+        let user = self.user(username).await?;
+        let pseudonym = format!("deleted:{}", user.id);
+        let deleted = self
+            .store
+            .delete_user(&user.id, &user.username, &pseudonym)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => AccountError::LastAdmin(user.username.clone()),
+                other => AccountError::Store(other),
+            })?;
+        record_audit(
+            self.store,
+            "user_deleted",
+            who,
+            Some(&pseudonym),
+            "ok",
+            json!({
+                "role": user.role,
+                "sessions": deleted.sessions,
+                "api_keys": deleted.api_keys,
+                "grants": deleted.grants,
+                "audit_records_pseudonymised": deleted.audit_records,
+                "notify": true,
+            }),
+        )
+        .await;
+        Ok((pseudonym, deleted))
+    }
+
+    /// Everything stored about `user` that they may see, as JSON: the
+    /// account, open sessions, service keys (never secrets), the exchange
+    /// keys granted to them, and the audit records by or about them.
+    pub async fn export(&self, user: &User) -> Result<serde_json::Value, AccountError> {
+        let now = now();
+        let sessions = self.store.list_sessions(&user.id, now).await?;
+        let keys = self.store.list_service_keys(Some(&user.id)).await?;
+        let granted = self
+            .store
+            .exchange_keys_granted(&cryptobot_store::Grantee::User(user.id.clone()))
+            .await?;
+        let audit = self.store.audit_of_user(&user.username, 100_000).await?;
+        let totp = self.store.totp(&user.id).await?;
+        let backup_left = self.store.backup_codes_left(&user.id).await?;
+        Ok(json!({
+            "exported_at": now,
+            "account": {
+                "username": user.username,
+                "role": user.role,
+                "disabled": user.disabled,
+                "created_at": user.created_at,
+                "last_login_at": user.last_login_at,
+                "password_changed_at": user.password_changed_at,
+                "mfa": {
+                    "totp_enabled": totp.as_ref().is_some_and(|t| t.confirmed),
+                    "backup_codes_left": backup_left,
+                },
+            },
+            "sessions": sessions.iter().map(|s| json!({
+                "id": s.id,
+                "client_addr": s.client_addr,
+                "user_agent": s.user_agent,
+                "created_at": s.created_at,
+                "last_seen": s.last_seen,
+                "expires_at": s.expires_at,
+            })).collect::<Vec<_>>(),
+            "api_keys": keys.iter().map(|k| crate::api_keys::ServiceKeyView::of(k, now)).collect::<Vec<_>>(),
+            "exchange_keys_granted": granted,
+            "audit": audit.iter().map(|r| json!({
+                "id": r.id,
+                "at_ms": r.event.at_ms,
+                "event": r.event.event,
+                "actor": r.event.actor,
+                "subject": r.event.subject,
+                "client_addr": r.event.client_addr,
+                "outcome": r.event.outcome,
+                "details": r.event.details,
+            })).collect::<Vec<_>>(),
+        }))
+    }
+
     /// After a credential change of `user` (`reason`): suspends the user's
     /// service API keys when `security.api_keys.suspend_on_credential_change`
     /// is on (audited `api_keys_suspended`, for the user to hear about).
@@ -377,8 +520,7 @@ impl Accounts<'_> {
         if user.disabled {
             return Err(AccountError::Disabled(user.username));
         }
-        let (token, mac) =
-            new_reset_token(key).map_err(|e| AccountError::Hash(e.to_string()))?;
+        let (token, mac) = new_reset_token(key).map_err(|e| AccountError::Hash(e.to_string()))?;
         let now = now();
         let expires_at = now + RESET_TOKEN_MINUTES * 60;
         let binding = key.binding(&user.id, &user.password_hash);

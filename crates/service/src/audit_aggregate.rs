@@ -56,7 +56,13 @@ pub struct AuditAggregator {
 
 impl AuditAggregator {
     /// Counts one refusal at `now_ms`.
-    pub fn note(&self, event: &'static str, reason: &'static str, client: Option<IpAddr>, now_ms: i64) {
+    pub fn note(
+        &self,
+        event: &'static str,
+        reason: &'static str,
+        client: Option<IpAddr>,
+        now_ms: i64,
+    ) {
         let mut map = match self.tallies.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -148,7 +154,12 @@ mod tests {
         let a = AuditAggregator::default();
         let ip: IpAddr = "203.0.113.9".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
         for i in 0..50 {
-            a.note("access_token_refused", "bad_signature", Some(ip), 60_000 + i);
+            a.note(
+                "access_token_refused",
+                "bad_signature",
+                Some(ip),
+                60_000 + i,
+            );
         }
         a.note("access_token_refused", "expired", Some(ip), 60_100);
         a.note("access_token_refused", "bad_signature", Some(ip), 120_001);
@@ -168,10 +179,18 @@ mod tests {
     fn the_number_of_entries_is_bounded() {
         let a = AuditAggregator::default();
         for i in 0..(MAX_ENTRIES as u32 + 100) {
-            a.note("rate_limited", "addr", Some(IpAddr::from(i.to_be_bytes())), 1);
+            a.note(
+                "rate_limited",
+                "addr",
+                Some(IpAddr::from(i.to_be_bytes())),
+                1,
+            );
         }
         let all = a.take(0, true);
         assert_eq!(all.len(), MAX_ENTRIES + 1);
-        assert_eq!(all.iter().map(|x| x.count).sum::<u64>(), MAX_ENTRIES as u64 + 100);
+        assert_eq!(
+            all.iter().map(|x| x.count).sum::<u64>(),
+            MAX_ENTRIES as u64 + 100
+        );
     }
 }

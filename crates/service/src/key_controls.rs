@@ -698,16 +698,14 @@ pub async fn approver_by_credentials(
         .filter(|u| u.role == "admin" && !u.disabled);
     let phc = user.as_ref().map(|u| u.password_hash.clone());
     let hasher = hasher.clone();
-    let matched = tokio::task::spawn_blocking(move || {
-        match phc {
-            Some(phc) => matches!(
-                hasher.verify(&password, &phc),
-                cryptobot_auth::PasswordCheck::Match { .. }
-            ),
-            None => {
-                hasher.verify_dummy(&password);
-                false
-            }
+    let matched = tokio::task::spawn_blocking(move || match phc {
+        Some(phc) => matches!(
+            hasher.verify(&password, &phc),
+            cryptobot_auth::PasswordCheck::Match { .. }
+        ),
+        None => {
+            hasher.verify_dummy(&password);
+            false
         }
     })
     .await

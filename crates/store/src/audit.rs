@@ -103,4 +103,27 @@ impl Store {
             .map(record_from_row)
             .collect()
     }
+
+    /// The newest `limit` audit records by or about `username` (as actor,
+    /// through one of its service keys, or as subject).
+    pub async fn audit_of_user(
+        &self,
+        username: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let key_actor = format!("{username}/apikey:");
+        sqlx::query(
+            "SELECT id, at_ms, event, actor, subject, client_addr, outcome, details \
+             FROM audit_log WHERE actor = $1 OR subject = $1 \
+             OR substr(actor, 1, length($2)) = $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(username)
+        .bind(&key_actor)
+        .bind(limit.clamp(1, 100_000))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(record_from_row)
+        .collect()
+    }
 }

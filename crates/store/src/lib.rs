@@ -12,6 +12,7 @@
 //! migrated on every start by a small built-in runner (see
 //! [`SCHEMA_VERSION`]).
 
+mod account_data;
 mod api_keys;
 mod audit;
 mod backend;
@@ -29,6 +30,7 @@ mod tokens;
 mod users;
 mod util;
 
+pub use account_data::{DeletedUser, UserActivity};
 pub use api_keys::{KeyInsert, NewServiceKey, ServiceKey};
 pub use backend::Backend;
 pub use error::StoreError;

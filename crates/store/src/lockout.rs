@@ -55,7 +55,9 @@ pub struct FailureCount {
 }
 
 fn level_after(previous: Option<(i64, i64)>, now: i64, budget: &FailureBudget<'_>) -> i64 {
-    let top = i64::try_from(budget.ladder.len()).unwrap_or(i64::MAX).max(1);
+    let top = i64::try_from(budget.ladder.len())
+        .unwrap_or(i64::MAX)
+        .max(1);
     match previous {
         Some((locked_at, level)) if now - locked_at <= budget.escalate_within_secs => {
             (level + 1).min(top)
@@ -106,7 +108,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let mut out = FailureCount::default();
-        for (scope, limit) in [(group, budget.group_limit), (ACCOUNT_WIDE, budget.account_limit)] {
+        for (scope, limit) in [
+            (group, budget.group_limit),
+            (ACCOUNT_WIDE, budget.account_limit),
+        ] {
             let lock = sqlx::query(
                 "SELECT locked_at, until, level FROM auth_locks WHERE user_id = $1 AND scope = $2",
             )

@@ -100,10 +100,11 @@ impl Store {
     /// Drops a user's unused reset tokens (after their password changed
     /// by another way); returns how many.
     pub async fn drop_password_resets(&self, user_id: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM password_resets WHERE user_id = $1 AND used_at IS NULL")
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM password_resets WHERE user_id = $1 AND used_at IS NULL")
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected())
     }
 }

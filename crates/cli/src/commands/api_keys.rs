@@ -256,7 +256,10 @@ async fn run_with(
             let done = ops.reactivate(&who, &key, now()).await?;
             if !done {
                 return Err(Failure::input(
-                    format!("API key {} is not suspended (or it is revoked or expired); nothing was changed", key.id),
+                    format!(
+                        "API key {} is not suspended (or it is revoked or expired); nothing was changed",
+                        key.id
+                    ),
                     Some("`cryptobot apikey list` shows each key's status".to_string()),
                 ));
             }

@@ -22,6 +22,10 @@ use crate::context::{Context, Failure};
 impl From<AccountError> for Failure {
     fn from(e: AccountError) -> Self {
         let hint = match &e {
+            AccountError::LastAdmin(_) => Some(
+                "`cryptobot user add NAME --role admin` or `cryptobot user set-role NAME admin` first"
+                    .to_string(),
+            ),
             AccountError::BadUsername => Some("e.g. alice, bob.smith, ops-1".to_string()),
             AccountError::BadRole(_) => None,
             AccountError::NoSuchUser(_) => {
@@ -146,6 +150,11 @@ fn jiff_time(t: i64) -> String {
     crate::commands::api_keys::when(Some(t))
 }
 
+/// A unix time as UTC text, `-` for none.
+fn jiff_time_opt(t: Option<i64>) -> String {
+    crate::commands::api_keys::when(t)
+}
+
 fn print_user(ctx: &Context, verb: &str, view: &UserView) {
     if ctx.out.json() {
         println!("{}", json!({"result": verb, "user": view}));
@@ -214,20 +223,16 @@ pub fn run(ctx: &Context, cmd: &UserCommand) -> Result<(), Failure> {
                 Ok(())
             }
             UserCommand::List => {
-                let now = now();
-                let users: Vec<UserView> = store
-                    .list_users()
-                    .await
-                    .map_err(|e| Failure::runtime(e.to_string(), None))?
-                    .into_iter()
-                    .map(|u| UserView::of(u, now))
-                    .collect();
+                let users = accounts.review().await?;
                 if ctx.out.json() {
                     println!("{}", json!({"users": users}));
                 } else if users.is_empty() {
                     println!("no accounts yet: `cryptobot user add NAME --role admin` creates one");
                 } else {
-                    println!("{:<24} {:<8} {:<4} STATE", "USER", "ROLE", "MFA");
+                    println!(
+                        "{:<20} {:<8} {:<4} {:<9} {:<20} {:>6} {:>8} {:>4} {:>9}",
+                        "USER", "ROLE", "MFA", "STATE", "LAST USED", "PW AGE", "SESSIONS", "KEYS", "IDLE DAYS"
+                    );
                     for u in users {
                         let state = match (u.disabled, u.locked) {
                             (true, _) => "disabled",
@@ -235,8 +240,29 @@ pub fn run(ctx: &Context, cmd: &UserCommand) -> Result<(), Failure> {
                             _ => "active",
                         };
                         let mfa = if u.mfa_enabled { "on" } else { "off" };
-                        println!("{:<24} {:<8} {mfa:<4} {state}", u.username, u.role);
+                        println!(
+                            "{:<20} {:<8} {mfa:<4} {state:<9} {:<20} {:>5}d {:>8} {:>4} {:>9}",
+                            u.username,
+                            u.role,
+                            jiff_time_opt(u.last_used_at),
+                            u.password_age_days,
+                            u.active_sessions,
+                            u.active_api_keys,
+                            u.days_since_last_use
+                        );
                     }
+                }
+                Ok(())
+            }
+            UserCommand::Delete { name } => {
+                let (pseudonym, d) = accounts.delete(&who, name).await?;
+                if ctx.out.json() {
+                    println!("{}", json!({"result": "deleted", "user": name, "pseudonym": pseudonym, "sessions": d.sessions, "api_keys": d.api_keys, "grants": d.grants, "audit_records_pseudonymised": d.audit_records}));
+                } else if !ctx.out.quiet {
+                    println!(
+                        "deleted {name}: {} session(s), {} API key(s), {} grant(s); {} audit record(s) now name {pseudonym}",
+                        d.sessions, d.api_keys, d.grants, d.audit_records
+                    );
                 }
                 Ok(())
             }

@@ -189,7 +189,9 @@ fn map_err(e: ServiceKeyError) -> ApiError {
             ApiError::invalid_field("scopes", e.to_string())
         }
         ServiceKeyError::ScopeBeyondRole { .. } => ApiError::new(Kind::Forbidden, e.to_string()),
-        ServiceKeyError::BadLifetime { .. } => ApiError::invalid_field("expires_in_days", e.to_string()),
+        ServiceKeyError::BadLifetime { .. } => {
+            ApiError::invalid_field("expires_in_days", e.to_string())
+        }
         ServiceKeyError::LimitReached { .. } => ApiError::new(
             Kind::LimitReached,
             format!("{e}; revoke one with DELETE /api/v1/api-keys/{{id}} first"),

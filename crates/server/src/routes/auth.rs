@@ -184,8 +184,8 @@ async fn issue_tokens(
     session: &Session,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
-    let expired = password_expired(&state.settings, user.password_changed_at, now)
-        || user.password_breached;
+    let expired =
+        password_expired(&state.settings, user.password_changed_at, now) || user.password_breached;
     let scope = if expired {
         PASSWORD_CHANGE_ONLY.to_string()
     } else {
@@ -360,8 +360,7 @@ pub async fn login(
         return Err(ApiError::invalid_credentials());
     }
 
-    if !user.password_breached && cryptobot_auth::is_common_password(req.password.expose_secret())
-    {
+    if !user.password_breached && cryptobot_auth::is_common_password(req.password.expose_secret()) {
         // A password from the breached-password list still signs in, but
         // the session may only change it (ASVS 2.1.7).
         state.store.mark_password_breached(&user.id).await?;
@@ -958,10 +957,7 @@ pub async fn password_reset(
     };
     // The new password is checked before the token is spent, so a
     // refused password leaves the token usable.
-    if let Err(v) = state
-        .policy
-        .check(&req.new_password, "")
-    {
+    if let Err(v) = state.policy.check(&req.new_password, "") {
         return Err(password_problem(AccountError::Policy(v)));
     }
     match state
@@ -979,7 +975,10 @@ pub async fn password_reset(
                 e,
                 AccountError::InvalidResetToken | AccountError::ResetTokenUsed
             ) {
-                state.sign_in().count_failure(None, &who, client, now, false).await?;
+                state
+                    .sign_in()
+                    .count_failure(None, &who, client, now, false)
+                    .await?;
             }
             Err(password_problem(e))
         }

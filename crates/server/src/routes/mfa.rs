@@ -183,11 +183,7 @@ pub async fn enroll(
         .mfa
         .seal_secret(&secret, &caller.user.id)
         .map_err(|_| ApiError::internal())?;
-    match state
-        .store
-        .totp_begin(&caller.user.id, &sealed, now)
-        .await
-    {
+    match state.store.totp_begin(&caller.user.id, &sealed, now).await {
         Ok(()) => {}
         Err(cryptobot_store::StoreError::Conflict(_)) => {
             return Err(ApiError::new(

@@ -177,7 +177,9 @@ pub async fn end_all(
                 )
                 .await
                 .map_err(|e| {
-                    step_answer(e, || ApiError::invalid_field("password", "the password is wrong"))
+                    step_answer(e, || {
+                        ApiError::invalid_field("password", "the password is wrong")
+                    })
                 })?;
         }
         (None, Some(code)) => {

@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use secrecy::ExposeSecret;
 use cryptobot_auth::Scope;
 use cryptobot_store::User;
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -37,6 +37,17 @@ pub struct UserView {
     pub password_changed_at: i64,
     /// A confirmed authenticator is enrolled.
     pub mfa_enabled: bool,
+    /// Whole days since the password was set.
+    pub password_age_days: i64,
+    /// Open sessions (not ended, expired or idle).
+    pub active_sessions: i64,
+    /// Usable service API keys (not revoked, expired or suspended).
+    pub active_api_keys: i64,
+    /// The latest sign-in, session request or service-key call (unix
+    /// seconds).
+    pub last_used_at: Option<i64>,
+    /// Whole days since `last_used_at` (since creation when never used).
+    pub days_since_last_use: i64,
 }
 
 // The OpenAPI description of `cryptobot_service::accounts::UserView`
@@ -53,6 +64,11 @@ impl From<accounts::UserView> for UserView {
             last_login_at: v.last_login_at,
             password_changed_at: v.password_changed_at,
             mfa_enabled: v.mfa_enabled,
+            password_age_days: v.password_age_days,
+            active_sessions: v.active_sessions,
+            active_api_keys: v.active_api_keys,
+            last_used_at: v.last_used_at,
+            days_since_last_use: v.days_since_last_use,
         }
     }
 }
@@ -86,9 +102,12 @@ fn map_err(e: AccountError) -> ApiError {
     match e {
         // Never the name as sent: problem details do not echo input.
         AccountError::NoSuchUser(_) => ApiError::new(Kind::NotFound, "no such user"),
-        AccountError::Disabled(_) => ApiError::new(
+        AccountError::Disabled(_) => {
+            ApiError::new(Kind::Conflict, "the account is disabled; enable it first")
+        }
+        AccountError::LastAdmin(_) => ApiError::new(
             Kind::Conflict,
-            "the account is disabled; enable it first",
+            "this is the last enabled administrator; make another admin first",
         ),
         AccountError::BadRole(_) => ApiError::invalid_field("role", e.to_string()),
         AccountError::Store(s) => s.into(),
@@ -113,7 +132,8 @@ fn not_self(caller: &Caller, username: &str, what: &str) -> Result<(), ApiError>
     Ok(())
 }
 
-/// List every account.
+/// List every account, with what an access review needs: last use,
+/// password age, MFA, open sessions and usable service keys.
 #[utoipa::path(
     get, path = "/api/v1/users", operation_id = "listUsers", tag = "users",
     security(("bearer" = ["users:read"])),
@@ -127,11 +147,8 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
     caller.require(&state, Scope::UsersRead).await?;
-    let now = now();
-    let users = state.store.list_users().await?;
-    Ok(Json(
-        users.into_iter().map(|u| UserView::of(u, now)).collect(),
-    ))
+    let users = accounts(&state).review().await.map_err(map_err)?;
+    Ok(Json(users.into_iter().map(UserView::from).collect()))
 }
 
 /// Disable an account; its sessions end at once and its service API keys
@@ -328,6 +345,89 @@ pub async fn end_sessions(
     }))
 }
 
+/// What deleting an account removed.
+#[derive(Serialize, ToSchema)]
+pub struct UserDeleted {
+    /// The name its audit records carry from now on (`deleted:<id>`).
+    pub pseudonym: String,
+    /// Sessions removed.
+    pub sessions: i64,
+    /// Service API keys removed.
+    pub api_keys: i64,
+    /// Exchange-key grants removed.
+    pub grants: i64,
+    /// Audit records that named the account and now name the pseudonym.
+    pub audit_records_pseudonymised: i64,
+}
+
+/// Delete an account: its credentials, sessions, MFA, service keys and
+/// grants are removed; the audit trail keeps its events under a
+/// pseudonymous id. Not the last enabled administrator, not yourself.
+/// Needs `users:manage` and a recent second factor (step-up).
+#[utoipa::path(
+    delete, path = "/api/v1/users/{username}", operation_id = "deleteUser", tag = "users",
+    security(("bearer" = ["users:manage"])),
+    params(("username" = String, Path, description = "Account name")),
+    responses(
+        (status = 200, description = "Deleted", body = UserDeleted),
+        ScopeErrors,
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Your own account, or the last enabled administrator", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+    Path(username): Path<String>,
+) -> Result<Json<UserDeleted>, ApiError> {
+    caller.require(&state, Scope::UsersManage).await?;
+    not_self(&caller, &username, "delete")?;
+    caller.require_step_up(&state).await?;
+    let (pseudonym, d) = accounts(&state)
+        .delete(&caller.who(), &username)
+        .await
+        .map_err(map_err)?;
+    Ok(Json(UserDeleted {
+        pseudonym,
+        sessions: d.sessions,
+        api_keys: d.api_keys,
+        grants: d.grants,
+        audit_records_pseudonymised: d.audit_records,
+    }))
+}
+
+/// Everything stored about you that you may see, as one JSON document:
+/// your account, open sessions, service keys (never secrets), the exchange
+/// keys granted to you, and the audit records by or about you.
+#[utoipa::path(
+    get, path = "/api/v1/me/export", operation_id = "exportMyData", tag = "users",
+    security(("bearer" = ["account:self"])),
+    responses(
+        (status = 200, description = "Your data", body = Object),
+        ScopeErrors,
+    )
+)]
+pub async fn export_me(
+    State(state): State<AppState>,
+    caller: SessionCaller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(&state, Scope::AccountSelf).await?;
+    let data = accounts(&state)
+        .export(&caller.user)
+        .await
+        .map_err(map_err)?;
+    state
+        .audit(
+            "data_exported",
+            &caller.who(),
+            Some(&caller.user.username),
+            "ok",
+            serde_json::json!({}),
+        )
+        .await;
+    Ok(Json(data))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +444,11 @@ mod tests {
             last_login_at: None,
             password_changed_at: 2,
             mfa_enabled: true,
+            password_age_days: 3,
+            active_sessions: 4,
+            active_api_keys: 5,
+            last_used_at: Some(6),
+            days_since_last_use: 7,
         };
         let sent = serde_json::to_string(&UserView::from(v.clone())).expect("json");
         assert_eq!(sent, serde_json::to_string(&v).expect("json"));
