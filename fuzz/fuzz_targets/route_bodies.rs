@@ -11,13 +11,14 @@
 use axum::extract::Query;
 use axum::http::Uri;
 use cryptobot_server::extract::{Validate, parse_body};
-use cryptobot_server::routes::{api_keys, audit, auth, exchange_keys, mfa, users};
+use cryptobot_server::routes::{api_keys, audit, auth, exchange_keys, mfa, sessions, users};
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 
 /// Fields whose values are secrets: never repeated in a problem.
-const SECRET_FIELDS: [&str; 9] = [
+const SECRET_FIELDS: [&str; 10] = [
     "password",
+    "token",
     "current_password",
     "new_password",
     "refresh_token",
@@ -84,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 16 {
+    match which % 18 {
         0 => body::<auth::LoginRequest>(rest),
         1 => body::<auth::RefreshRequest>(rest),
         2 => body::<auth::PasswordChangeRequest>(rest),
@@ -100,6 +101,9 @@ fuzz_target!(|data: &[u8]| {
         12 => query::<api_keys::ListParams>(rest),
         13 => query::<api_keys::RotateParams>(rest),
         14 => query::<exchange_keys::ListQuery>(rest),
+        15 => body::<auth::PasswordResetRequest>(rest),
+        16 => body::<sessions::ReauthRequest>(rest),
+        17 => body::<mfa::EnrollRequest>(rest),
         _ => {}
     }
 });

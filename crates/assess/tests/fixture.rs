@@ -106,7 +106,16 @@ fn vulnerable() -> (tempfile::TempDir, PathBuf, Vec<String>) {
         } else {
             secrecy::ExposeSecret::expose_secret(&name.generate().unwrap()).to_vec()
         };
-        secrets.push(String::from_utf8_lossy(&value).trim().to_owned());
+        // Binary keys cannot appear in text output as such; look for their
+        // hex form, and for the text of the others.
+        if matches!(
+            name,
+            SecretName::VaultMasterKey | SecretName::PasswordPepper
+        ) {
+            secrets.push(value.iter().map(|b| format!("{b:02x}")).collect());
+        } else {
+            secrets.push(String::from_utf8_lossy(&value).trim().to_owned());
+        }
         let host = layout.secret(name.file_name());
         let p = r.join(host.strip_prefix("/").unwrap());
         std::fs::write(&p, &value).unwrap();
@@ -344,12 +353,11 @@ fn every_planted_problem_is_reported() {
         "access_token_seconds = 3600",
     );
     expect(&report, "CB-APP-007", toml, Some(5), "min_length = 8");
-    expect(
-        &report,
-        "CB-APP-007",
-        toml,
-        Some(6),
-        "require_special = false",
+    assert!(
+        !of(&report, "CB-APP-007")
+            .iter()
+            .any(|f| f.subject.contains("require_special")),
+        "no character-class rule is a default any more (ASVS 2.1.9)"
     );
     assert!(of(&report, "CB-APP-004").is_empty(), "the config is valid");
 

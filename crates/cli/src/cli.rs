@@ -326,7 +326,7 @@ pub enum ApikeyCommand {
         /// Comma-separated scopes, each granted by the owner's role, e.g. trade:execute,trade:read
         #[arg(long, value_delimiter = ',', required = true)]
         scopes: Vec<String>,
-        /// Lifetime: <N>d or <N>h, from 1h to 3650d
+        /// Lifetime: <N>d or <N>h, from 1h to security.api_keys.max_lifetime_days (365d by default)
         #[arg(long, value_name = "DURATION", default_value = "90d")]
         expires: String,
     },

@@ -218,7 +218,10 @@ async fn apikey_commands() {
             "0h",
         ],
     );
-    input_error(&r, "between 1 hour and 3650 days");
+    input_error(
+        &r,
+        "between 1 hour and 365 days (security.api_keys.max_lifetime_days)",
+    );
 
     // JSON for programs, hours as a lifetime.
     let r = cryptobot(&[

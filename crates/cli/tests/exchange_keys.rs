@@ -523,7 +523,7 @@ fn grants_addresses_and_a_second_admins_approval_from_the_shell() {
     let unknown = keys(&home, &["grant", &id, "--user", "nobody"], "");
     assert_eq!(unknown.status, 2);
     assert!(
-        unknown.stderr.contains("no user `nobody`"),
+        unknown.stderr.contains("no such user"),
         "{}",
         unknown.stderr
     );

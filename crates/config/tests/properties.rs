@@ -34,7 +34,7 @@ fn overrides() -> impl Strategy<Value = Vec<(String, String)>> {
                     .map(|(n, p)| (format!("SERVICES__{n}__PORT"), p.to_string()))
                     .collect();
                 env.push((
-                    "SECURITY__MFA__REQUIRED_FOR_ADMINS".into(),
+                    "SECURITY__MFA__REQUIRED_FOR_API_KEY_CREATION".into(),
                     flags[0].to_string(),
                 ));
                 env.push((

@@ -676,7 +676,7 @@ impl Accounts<'_> {
             who,
             Some(username),
             "ok",
-            json!({"from": user.role, "to": role.to_string()}),
+            json!({"from": user.role, "to": role.to_string(), "notify": role == Role::Admin}),
         )
         .await;
         self.user(username).await

@@ -290,6 +290,7 @@ impl ServiceKeys<'_> {
             Some(&owner.username),
             "success",
             json!({
+                "notify": true,
                 "key": record.id,
                 "name": record.name,
                 "scopes": record.scopes,

@@ -793,7 +793,7 @@ impl Vault<'_> {
             who,
             &id,
             "success",
-            json!({"exchange": exchange.as_str(), "label": new.label, "permissions": stored_permissions, "fingerprint": fingerprint, "passphrase_in_headers": meta.passphrase_in_headers, "max_signatures_per_minute": meta.max_signatures_per_minute}),
+            json!({"exchange": exchange.as_str(), "label": new.label, "permissions": stored_permissions, "fingerprint": fingerprint, "passphrase_in_headers": meta.passphrase_in_headers, "max_signatures_per_minute": meta.max_signatures_per_minute, "notify": true}),
         )
         .await;
         if let Some(a) = &pending_approval {

@@ -244,10 +244,9 @@ impl Vault<'_> {
         match target {
             GrantTarget::User(name) => {
                 let user = self.store.user_by_name(name.trim()).await?.ok_or_else(|| {
-                    VaultOpError::Invalid(format!(
-                        "no user `{}`; `cryptobot user list` shows them",
-                        name.chars().take(64).collect::<String>()
-                    ))
+                    VaultOpError::Invalid(
+                        "no such user; `cryptobot user list` shows them".to_string(),
+                    )
                 })?;
                 Ok(Grantee::User(user.id))
             }
@@ -258,10 +257,10 @@ impl Vault<'_> {
                     .await?
                     .filter(|k| k.revoked_at.is_none())
                     .ok_or_else(|| {
-                        VaultOpError::Invalid(format!(
-                            "no active service API key `{}`; `cryptobot apikey list` shows them",
-                            id.chars().take(64).collect::<String>()
-                        ))
+                        VaultOpError::Invalid(
+                            "no such active service API key; `cryptobot apikey list` shows them"
+                                .to_string(),
+                        )
                     })?;
                 Ok(Grantee::ApiKey(key.id))
             }

@@ -138,7 +138,9 @@ pub async fn check_code(
                 who,
                 Some(&user.username),
                 "denied",
-                json!({"reason": reason}),
+                // A replayed code means someone else saw it: the user
+                // should hear of it.
+                json!({"reason": reason, "notify": reason == "replay"}),
             )
             .await;
             Err(err)

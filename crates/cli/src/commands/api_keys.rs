@@ -125,7 +125,7 @@ async fn owner(store: &Store, user: Option<&str>) -> Result<User, Failure> {
     }
 }
 
-pub(crate) fn when(t: Option<i64>) -> String {
+fn when(t: Option<i64>) -> String {
     match t {
         Some(t) => cryptobot_plan::utc_stamps(u64::try_from(t).unwrap_or(0)).1,
         None => "-".to_string(),

@@ -147,12 +147,12 @@ fn print_contained(c: &Contained) {
 
 /// A unix time as UTC text.
 fn jiff_time(t: i64) -> String {
-    crate::commands::api_keys::when(Some(t))
+    cryptobot_plan::utc_stamps(u64::try_from(t).unwrap_or(0)).1
 }
 
 /// A unix time as UTC text, `-` for none.
 fn jiff_time_opt(t: Option<i64>) -> String {
-    crate::commands::api_keys::when(t)
+    t.map_or_else(|| "-".to_string(), jiff_time)
 }
 
 fn print_user(ctx: &Context, verb: &str, view: &UserView) {

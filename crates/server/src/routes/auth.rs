@@ -719,7 +719,7 @@ pub async fn refresh(
                     &anonymous,
                     username.as_deref(),
                     "denied",
-                    json!({"session": session_id, "session_ended": ended}),
+                    json!({"session": session_id, "session_ended": ended, "notify": true}),
                 )
                 .await;
             return Err(refused());

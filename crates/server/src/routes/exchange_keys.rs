@@ -201,7 +201,11 @@ pub(crate) fn map_err(e: VaultOpError) -> ApiError {
             "signing is paused: the shared signing limit cannot be checked; retry shortly",
         )
         .retry_after(1),
-        VaultOpError::NotFound(_) => ApiError::new(Kind::NotFound, e.to_string()),
+        // Never the id as sent: problem details do not echo input.
+        VaultOpError::NotFound(_) => ApiError::new(
+            Kind::NotFound,
+            "no such exchange key, address entry or request; `GET /api/v1/exchange-keys` lists the keys",
+        ),
         VaultOpError::Revoked(_) | VaultOpError::Conflict(_) => {
             ApiError::new(Kind::Conflict, e.to_string())
         }
