@@ -122,12 +122,13 @@ def main() -> int:
         serve.start()
         ca = home / "config/tls/server.crt"
         c = Client(serve.port, ca)
-        pw = {u: strong_password() for u in ("st-admin", "st-trader", "st-viewer", "st-victim")}
+        pw = {u: strong_password() for u in ("st-admin", "st-trader", "st-viewer", "st-victim", "st-spare")}
         for user, role in (
             ("st-admin", "admin"),
             ("st-trader", "trader"),
             ("st-viewer", "viewer"),
             ("st-victim", "viewer"),
+            ("st-spare", "viewer"),
         ):
             cli(args.bin, home, ["user", "add", user, "--role", role, "--password-stdin"], pw[user] + "\n")
         xk = json.loads(
@@ -149,15 +150,25 @@ def main() -> int:
         admin, admin_plain = admin_with_mfa(c, "st-admin", pw["st-admin"])
         trader = sign_in(c, "st-trader", pw["st-trader"])["access_token"]
         viewer = sign_in(c, "st-viewer", pw["st-viewer"])["access_token"]
+        spare = sign_in(c, "st-spare", pw["st-spare"])["access_token"]
         st, _, body = c.request("GET", "/openapi.json")
         public, secured = operations(json.loads(body))
         c.close()
 
         bearer = lambda t: f"Authorization: Bearer {t}"  # noqa: E731
         apikey_h = f"Authorization: ApiKey {api_key}"
-        special = {"logout", "signExchangeRequest", "disableUser", "enableUser", "unlockUser", "setUserRole"}
+        user_admin = {
+            "disableUser", "enableUser", "unlockUser", "setUserRole",
+            "issuePasswordReset", "endUserSessions", "deleteUser",
+        }
+        # Wrong codes and passwords there count towards the lockout and
+        # the fifth wrong step-up code ends the session: they get a session
+        # of their own, used last.
+        reauth = {"stepUp", "endAllSessions", "mfaEnroll"}
+        special = {"logout", "signExchangeRequest"} | user_admin | reauth
         general = [o for o in secured if o not in special]
-        users_ops = [o for o in secured if o in {"disableUser", "enableUser", "unlockUser", "setUserRole"}]
+        users_ops = [o for o in secured if o in user_admin]
+        reauth_ops = [o for o in secured if o in reauth]
         runs: list[tuple[str, str | None, list[str], list[str]]] = [
             ("public", None, public, []),
             # The admin first: its second factor is fresh for 5 minutes.
@@ -166,7 +177,8 @@ def main() -> int:
             ("trader", bearer(trader), general, []),
             ("sign", bearer(trader), ["signExchangeRequest"], ["--set-path", f"id={xk}"]),
             ("viewer", bearer(viewer), general, []),
-            ("apikey", apikey_h, general + ["signExchangeRequest"] + users_ops, []),
+            ("apikey", apikey_h, general + ["signExchangeRequest"] + users_ops + reauth_ops, []),
+            ("reauth", bearer(spare), reauth_ops, []),
             ("logout-apikey", apikey_h, ["logout"], []),
             ("logout-admin", bearer(admin_plain), ["logout"], []),
             ("logout-viewer", bearer(viewer), ["logout"], []),

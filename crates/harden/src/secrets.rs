@@ -102,6 +102,17 @@ impl SecretName {
                 Ok(ring) if ring.has_constant_key() => Some(Weakness::Constant),
                 Ok(_) => None,
             },
+            SecretName::PasswordPepper
+                if value.len() != 32
+                    && password_text(value).len() == 64
+                    && password_text(value).iter().all(u8::is_ascii_hexdigit) =>
+            {
+                // The hex form `serve` also reads (`openssl rand -hex 32`).
+                let text = password_text(value);
+                text.iter()
+                    .all(|b| *b == text[0])
+                    .then_some(Weakness::Constant)
+            }
             SecretName::ResetTokenKey | SecretName::PasswordPepper => {
                 if value.len() != 32 {
                     Some(Weakness::NotA32ByteKey)

@@ -586,6 +586,9 @@ async fn session_caller(
                 )
                 .await;
         }
+        // A token of a session that has ended (logout, end-all, a
+        // password change or reset): possibly a stolen copy still in use.
+        state.note_refusal("access_token_refused", "session_ended", Some(client));
         return Err(ApiError::unauthorized());
     }
     let user = state

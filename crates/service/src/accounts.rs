@@ -23,7 +23,7 @@ pub enum AccountError {
     )]
     BadUsername,
     /// The role is not one of ours.
-    #[error("unknown role `{0}`: use one of admin, trader, viewer, auditor")]
+    #[error("unknown role: use one of admin, trader, viewer, auditor")]
     BadRole(String),
     /// No such user.
     #[error("no user named `{0}`")]

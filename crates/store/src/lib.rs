@@ -44,8 +44,7 @@ pub use lockout::{ACCOUNT_WIDE, FailureBudget, FailureCount, Lock};
 pub use mfa::{Challenge, TotpRecord};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
-    AuditEvent, AuditQuery, AuditRecord, FailureOutcome, NewSession, NewUser, RefreshUse, Session,
-    User,
+    AuditEvent, AuditQuery, AuditRecord, NewSession, NewUser, RefreshUse, Session, User,
 };
 pub use resets::ResetUse;
 pub use store::{Store, Target};

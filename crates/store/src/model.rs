@@ -76,18 +76,6 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
-/// Result of [`Store::record_login_failure`](crate::Store::record_login_failure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailureOutcome {
-    /// Failures in the current window, including this one.
-    pub failures: i64,
-    /// The lock expiry if the account is locked after this failure (only
-    /// locks that end after `now` are reported).
-    pub locked_until: Option<i64>,
-    /// Whether this very failure set the lock.
-    pub newly_locked: bool,
-}
-
 /// A login session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use crate::backend::Backend;
 use crate::error::conflict_or;
-use crate::model::{FailureOutcome, NewUser, User};
+use crate::model::{NewUser, User};
 use crate::store::Store;
 use crate::{StoreError, util};
 
@@ -176,65 +176,6 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
-    }
-
-    /// Counts a failed login, atomically (one `UPDATE … RETURNING`, safe
-    /// with concurrent callers).
-    ///
-    /// Failures are counted in a window starting at the first failure; a
-    /// failure at or after `window_start + window_secs` restarts the count
-    /// at 1. When the count reaches `limit` and the account is not already
-    /// locked, `locked_until = now + lock_secs` and `newly_locked` is true
-    /// for exactly that call. Unknown ids fail with
-    /// [`StoreError::NotFound`].
-    pub async fn record_login_failure(
-        &self,
-        id: &str,
-        now: i64,
-        window_secs: i64,
-        limit: i64,
-        lock_secs: i64,
-    ) -> Result<FailureOutcome, StoreError> {
-        // In SET expressions, columns refer to the values before the
-        // update, so the new count is spelled out where it is needed.
-        // `failure_locked` records whether this very statement locked.
-        let row = sqlx::query(
-            "UPDATE users SET \
-               failed_logins = CASE \
-                 WHEN failure_window_start IS NULL OR failure_window_start <= $2 - $3 THEN 1 \
-                 ELSE failed_logins + 1 END, \
-               failure_window_start = CASE \
-                 WHEN failure_window_start IS NULL OR failure_window_start <= $2 - $3 THEN $2 \
-                 ELSE failure_window_start END, \
-               locked_until = CASE \
-                 WHEN (CASE WHEN failure_window_start IS NULL \
-                            OR failure_window_start <= $2 - $3 THEN 1 \
-                       ELSE failed_logins + 1 END) >= $4 \
-                      AND (locked_until IS NULL OR locked_until <= $2) THEN $2 + $5 \
-                 ELSE locked_until END, \
-               failure_locked = CASE \
-                 WHEN (CASE WHEN failure_window_start IS NULL \
-                            OR failure_window_start <= $2 - $3 THEN 1 \
-                       ELSE failed_logins + 1 END) >= $4 \
-                      AND (locked_until IS NULL OR locked_until <= $2) THEN 1 \
-                 ELSE 0 END \
-             WHERE id = $1 \
-             RETURNING failed_logins, locked_until, failure_locked",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(window_secs)
-        .bind(limit)
-        .bind(lock_secs)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound("user".to_owned()))?;
-        let locked_until: Option<i64> = row.try_get("locked_until")?;
-        Ok(FailureOutcome {
-            failures: row.try_get("failed_logins")?,
-            locked_until: locked_until.filter(|&t| t > now),
-            newly_locked: row.try_get::<i64, _>("failure_locked")? != 0,
-        })
     }
 
     /// Resets the failure state and sets `last_login_at = now`. Unknown ids

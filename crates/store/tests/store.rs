@@ -5,13 +5,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use cryptobot_store::{
-    AuditEvent, AuditQuery, AuditRecord, Backend, NewSession, NewUser, RefreshUse, SCHEMA_VERSION,
-    Store, StoreError, Target,
+    ACCOUNT_WIDE, AuditEvent, AuditQuery, AuditRecord, Backend, FailureBudget, NewSession, NewUser,
+    RefreshUse, SCHEMA_VERSION, Store, StoreError, Target,
 };
 use cryptobot_testkit::{PgOptions, PgServer};
 use secrecy::SecretString;
@@ -164,109 +163,90 @@ async fn users_basics(store: &Store, _target: &Target) {
     );
 }
 
+const BUDGET: FailureBudget<'static> = FailureBudget {
+    window_secs: 3600,
+    group_limit: 3,
+    account_limit: 6,
+    ladder: &[300, 900, 3600],
+    escalate_within_secs: 86_400,
+};
+
 async fn lockout(store: &Store, _target: &Target) {
     let u = store.create_user(&new_user("locky", 0)).await.unwrap();
-    let (window, limit, lock) = (60, 3, 300);
-
-    let o = store
-        .record_login_failure(&u.id, 1000, window, limit, lock)
+    let (g1, g2) = ("203.0.113.0/24", "198.51.100.0/24");
+    store.auth_success_from(&u.id, g2, 900).await.unwrap();
+    assert!(store.addr_group_known(&u.id, g2, 0).await.unwrap());
+    // Three from one group lock that group, for five minutes.
+    for (i, t) in [(1, 1000), (2, 1010)] {
+        let c = store
+            .count_auth_failure(&u.id, g1, t, &BUDGET)
+            .await
+            .unwrap();
+        assert_eq!((c.group_failures, c.account_failures), (i, i));
+        assert!(c.new_locks.is_empty());
+    }
+    let c = store
+        .count_auth_failure(&u.id, g1, 1020, &BUDGET)
         .await
         .unwrap();
+    assert_eq!(c.new_locks.len(), 1);
+    assert_eq!(c.new_locks[0].scope, g1);
+    assert_eq!((c.new_locks[0].until, c.new_locks[0].level), (1320, 1));
+    assert!(store.auth_lock(&u.id, g1, 1100, 0).await.unwrap().is_some());
+    assert!(store.auth_lock(&u.id, g2, 1100, 0).await.unwrap().is_none());
     assert_eq!(
-        (o.failures, o.locked_until, o.newly_locked),
-        (1, None, false)
+        store.user_by_id(&u.id).await.unwrap().unwrap().locked_until,
+        Some(1320)
     );
-    let o = store
-        .record_login_failure(&u.id, 1010, window, limit, lock)
-        .await
-        .unwrap();
-    assert_eq!(
-        (o.failures, o.locked_until, o.newly_locked),
-        (2, None, false)
-    );
-    let o = store
-        .record_login_failure(&u.id, 1020, window, limit, lock)
-        .await
-        .unwrap();
-    assert_eq!(
-        (o.failures, o.locked_until, o.newly_locked),
-        (3, Some(1320), true)
-    );
-    let stored = store.user_by_id(&u.id).await.unwrap().unwrap();
-    assert_eq!((stored.failed_logins, stored.locked_until), (3, Some(1320)));
-    // Further failures while locked neither extend the lock nor re-report it.
-    let o = store
-        .record_login_failure(&u.id, 1030, window, limit, lock)
-        .await
-        .unwrap();
-    assert_eq!(
-        (o.failures, o.locked_until, o.newly_locked),
-        (4, Some(1320), false)
-    );
-
-    // Unlock clears everything; counting starts over.
-    assert!(store.unlock(&u.id).await.unwrap());
-    assert!(!store.unlock("nope").await.unwrap());
-    let stored = store.user_by_id(&u.id).await.unwrap().unwrap();
-    assert_eq!((stored.failed_logins, stored.locked_until), (0, None));
-    let o = store
-        .record_login_failure(&u.id, 1040, window, limit, lock)
-        .await
-        .unwrap();
-    assert_eq!((o.failures, o.newly_locked), (1, false));
-
-    // The window starts at the first failure: at 1040 + 60 it restarts.
-    let o = store
-        .record_login_failure(&u.id, 1099, window, limit, lock)
-        .await
-        .unwrap();
-    assert_eq!(o.failures, 2);
-    let o = store
-        .record_login_failure(&u.id, 1100, window, limit, lock)
-        .await
-        .unwrap();
-    assert_eq!(
-        (o.failures, o.locked_until, o.newly_locked),
-        (1, None, false)
-    );
-
-    // Success resets the failure state and records the login.
-    store.record_login_success(&u.id, 1200).await.unwrap();
-    let stored = store.user_by_id(&u.id).await.unwrap().unwrap();
-    assert_eq!(stored.failed_logins, 0);
-    assert_eq!(stored.last_login_at, Some(1200));
-
-    // A lock that expired within the window is set again by the next failure.
-    for t in [2000, 2001] {
+    // After it, three more take the next length; with them the account has
+    // six in the hour and is locked everywhere but where it signed in.
+    for t in [1400, 1410] {
         store
-            .record_login_failure(&u.id, t, 600, 3, 5)
+            .count_auth_failure(&u.id, g1, t, &BUDGET)
             .await
             .unwrap();
     }
-    let o = store
-        .record_login_failure(&u.id, 2002, 600, 3, 5)
+    let c = store
+        .count_auth_failure(&u.id, g1, 1420, &BUDGET)
         .await
         .unwrap();
-    assert_eq!(
-        (o.failures, o.locked_until, o.newly_locked),
-        (3, Some(2007), true)
+    assert_eq!(c.account_failures, 6);
+    assert_eq!(c.new_locks.len(), 2, "{c:?}");
+    let group = c.new_locks.iter().find(|l| l.scope == g1).unwrap();
+    assert_eq!((group.until, group.level), (1420 + 900, 2));
+    assert!(c.new_locks.iter().any(|l| l.scope == ACCOUNT_WIDE));
+    assert!(
+        store
+            .auth_lock(&u.id, "10.0.0.0/24", 1520, 0)
+            .await
+            .unwrap()
+            .is_some()
     );
-    let o = store
-        .record_login_failure(&u.id, 2010, 600, 3, 5)
+    assert!(
+        store.auth_lock(&u.id, g2, 1520, 0).await.unwrap().is_none(),
+        "a known group is spared"
+    );
+    assert!(
+        store
+            .auth_lock(&u.id, g2, 1520, 950)
+            .await
+            .unwrap()
+            .is_some(),
+        "known only if signed in from after `known_since`"
+    );
+    assert_eq!(store.auth_locks(&u.id, 1520).await.unwrap().len(), 2);
+    // Old failures are forgotten after the window; unlock clears all.
+    assert!(store.unlock(&u.id).await.unwrap());
+    assert!(store.auth_locks(&u.id, 1520).await.unwrap().is_empty());
+    let c = store
+        .count_auth_failure(&u.id, g1, 9000, &BUDGET)
         .await
         .unwrap();
-    assert_eq!(
-        (o.failures, o.locked_until, o.newly_locked),
-        (4, Some(2015), true)
-    );
-
-    let err = store
-        .record_login_failure("nope", 1, 1, 1, 1)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
-    let err = store.record_login_success("nope", 1).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(c.account_failures, 1);
+    assert!(matches!(
+        store.count_auth_failure("nope", g1, 1, &BUDGET).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn concurrent_failures_count_exactly(store: &Store, _target: &Target) {
@@ -277,7 +257,7 @@ async fn concurrent_failures_count_exactly(store: &Store, _target: &Target) {
             let id = u.id.clone();
             tokio::spawn(async move {
                 store
-                    .record_login_failure(&id, 5000, 900, 5, 600)
+                    .count_auth_failure(&id, "203.0.113.0/24", 5000, &BUDGET)
                     .await
                     .unwrap()
             })
@@ -287,15 +267,25 @@ async fn concurrent_failures_count_exactly(store: &Store, _target: &Target) {
     for task in tasks {
         outcomes.push(task.await.unwrap());
     }
-    let counts: BTreeSet<i64> = outcomes.iter().map(|o| o.failures).collect();
-    assert_eq!(counts, (1..=20).collect::<BTreeSet<_>>());
-    assert_eq!(outcomes.iter().filter(|o| o.newly_locked).count(), 1);
-    for o in &outcomes {
-        assert_eq!(o.locked_until.is_some(), o.failures >= 5, "{o:?}");
-    }
-    let stored = store.user_by_id(&u.id).await.unwrap().unwrap();
-    assert_eq!(stored.failed_logins, 20);
-    assert_eq!(stored.locked_until, Some(5600));
+    // Counted one after the other: 1 to 6, then the account-wide lock of
+    // that second, after which (same second) nothing more counts towards
+    // the next one.
+    let mut counts: Vec<i64> = outcomes.iter().map(|o| o.account_failures).collect();
+    counts.sort_unstable();
+    let mut expected = vec![0; 14];
+    expected.extend(1..=6);
+    assert_eq!(counts, expected);
+    let group_locks = outcomes
+        .iter()
+        .flat_map(|o| &o.new_locks)
+        .filter(|l| l.scope != ACCOUNT_WIDE)
+        .count();
+    let account_locks = outcomes
+        .iter()
+        .flat_map(|o| &o.new_locks)
+        .filter(|l| l.scope == ACCOUNT_WIDE)
+        .count();
+    assert_eq!((group_locks, account_locks), (1, 1), "each lock set once");
 }
 
 async fn password_history(store: &Store, _target: &Target) {

@@ -742,6 +742,7 @@ pub async fn refresh(
         if session.ended_at.is_none() {
             state.store.end_session(&session.id, reason, now).await?;
         }
+        state.note_refusal("refresh_token_refused", "session_ended", Some(client));
         return Err(refused());
     }
     let user = state
