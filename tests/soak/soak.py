@@ -283,6 +283,11 @@ class Worker(threading.Thread):
         super().__init__(daemon=True, name=f"worker-{idx}")
         self.run_, self.idx = run, idx
         self.user, self.password = run.accounts["traders"][idx % len(run.accounts["traders"])]
+        # Traders must use a second factor: each worker signs in with its
+        # own account's authenticator, one code per 30-second step (the
+        # server accepts each code once); enrollment used the current one.
+        self.secret = run.accounts["secrets"][self.user]
+        self.last_step = int(time.time() // 30)
         self.source = f"127.0.0.{10 + idx}"
         self.clients = {name: self.client(port, self.source) for name, port in run.ports.items()}
         self.bad = {name: self.client(port, "127.0.0.2") for name, port in run.ports.items()}
@@ -335,6 +340,18 @@ class Worker(threading.Thread):
         st, b = self.call("login", "POST", "/api/v1/auth/login", {"username": self.user, "password": self.password})
         if st == 200 and "access_token" in b:
             self.token, self.refresh_token = b["access_token"], b["refresh_token"]
+            return
+        if st != 200 or "mfa_token" not in b:
+            return
+        wait = (self.last_step + 1) * 30 - time.time() + 0.05
+        if wait > 0 and self.run_.stop.wait(wait):
+            return
+        now = time.time()
+        self.last_step = int(now // 30)
+        st, b = self.call("login_mfa", "POST", "/api/v1/auth/mfa",
+                          {"mfa_token": b["mfa_token"], "code": totp(self.secret, now)})
+        if st == 200 and "access_token" in b:
+            self.token, self.refresh_token = b["access_token"], b["refresh_token"]
 
     def step(self) -> None:
         if self.token is None:
@@ -368,8 +385,11 @@ class Worker(threading.Thread):
                 # was lost: a client signs in again rather than retrying it.
                 self.token = None
         elif action == "login_logout":
+            # A viewer (no second factor required): traders sign in with a
+            # code, at most once a step.
+            viewer, viewer_pw = self.run_.accounts["viewer"]
             st, b = self.call("login", "POST", "/api/v1/auth/login",
-                              {"username": self.user, "password": self.password})
+                              {"username": viewer, "password": viewer_pw})
             if st == 200 and "access_token" in b:
                 tok = b["access_token"]
                 saved, self.token = self.token, tok
@@ -558,9 +578,14 @@ def main() -> int:
             "CRYPTOBOT_SECURITY__SESSION__MAX_SESSIONS_PER_USER": "20",
         }
         cli_env = {"CRYPTOBOT_DATABASE__URL": env["CRYPTOBOT_DATABASE__URL"]}
-        accounts = {"traders": [(f"soak-trader-{i}", strong_password()) for i in range(3)]}
+        accounts = {
+            "traders": [(f"soak-trader-{i}", strong_password()) for i in range(max(3, args.workers))],
+            "viewer": ("soak-viewer", strong_password()),
+        }
         for user, pw in accounts["traders"]:
             cli(args.bin, home, ["user", "add", user, "--role", "trader", "--password-stdin"], pw + "\n", cli_env)
+        cli(args.bin, home, ["user", "add", accounts["viewer"][0], "--role", "viewer", "--password-stdin"],
+            accounts["viewer"][1] + "\n", cli_env)
         mfa_user, mfa_pw = "soak-mfa", strong_password()
         cli(args.bin, home, ["user", "add", mfa_user, "--role", "trader", "--password-stdin"], mfa_pw + "\n", cli_env)
         cli(args.bin, home, ["user", "add", "soak-bad", "--role", "viewer", "--password-stdin"],
@@ -588,6 +613,9 @@ def main() -> int:
         ca = home / "config/tls/server.crt"
         setup = Client(ports["A"], ca)
         secret = enroll_mfa(setup, mfa_user, mfa_pw)
+        # Traders must enroll a second factor before they may sign (and
+        # before their service key may).
+        accounts["secrets"] = {user: enroll_mfa(setup, user, pw) for user, pw in accounts["traders"]}
         setup.close()
 
         run = Run(args, ports, ca, key_id, api_key, accounts)
