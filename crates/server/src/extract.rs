@@ -129,7 +129,14 @@ pub fn parse_body<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, Api
         let path = e.path().to_string();
         let inner = e.into_inner();
         let detail = describe_json_error(&inner);
-        if path == "." || path.is_empty() {
+        // The path names fields as sent (an unknown one too): only plain
+        // dotted names are repeated.
+        let plain_path = path.split('.').all(|part| {
+            plain_name(part.trim_end_matches(|c: char| c == ']' || c.is_ascii_digit() || c == '['))
+                .is_some()
+                || part.is_empty()
+        });
+        if path == "." || path.is_empty() || !plain_path {
             ApiError::new(Kind::InvalidRequest, detail)
         } else {
             ApiError::invalid_field(path, detail)
@@ -145,7 +152,10 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     if msg.starts_with("unknown field") {
         // serde: "unknown field `x`, expected one of `a`, `b`"
         let field = msg.split('`').nth(1).unwrap_or("?");
-        return format!("unknown field `{field}`; remove it");
+        return match plain_name(field) {
+            Some(f) => format!("unknown field `{f}`; remove it"),
+            None => "an unknown field; remove it (see /openapi.json)".to_string(),
+        };
     }
     if msg.starts_with("missing field") {
         let field = msg.split('`').nth(1).unwrap_or("?");
@@ -162,6 +172,17 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     }
 }
 
+/// A field or parameter name sent by a client, repeated in a problem
+/// only when it is a plain name (1-64 of `A-Z a-z 0-9 _ -`): anything
+/// else (control characters, markup, a pasted secret) is not echoed.
+fn plain_name(name: &str) -> Option<&str> {
+    ((1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    .then_some(name)
+}
+
 /// The problem for a query string axum could not read into the
 /// parameters: an unknown parameter (named, 422) or a wrong type (422),
 /// never repeating the value. Handlers take `Result<Query<T>,
@@ -171,9 +192,13 @@ pub fn query_problem(e: &QueryRejection) -> ApiError {
     let text = e.body_text();
     // "Failed to deserialize query string: unknown field `x`, expected …"
     match text.split('`').nth(1) {
-        Some(field) if text.contains("unknown field") => {
-            ApiError::invalid_field(field, "unknown parameter; see /openapi.json")
-        }
+        Some(field) if text.contains("unknown field") => match plain_name(field) {
+            Some(f) => ApiError::invalid_field(f, "unknown parameter; see /openapi.json"),
+            None => ApiError::new(
+                Kind::InvalidRequest,
+                "an unknown query parameter; see /openapi.json",
+            ),
+        },
         _ => ApiError::new(
             Kind::InvalidRequest,
             "a query parameter has the wrong type; see /openapi.json",

@@ -736,6 +736,35 @@ async fn problem_details_do_not_echo_input(db: Db) {
         !text.contains("victim") && !text.contains("Injected"),
         "{text}"
     );
+    // An unknown field or parameter is named only when it is a plain name.
+    let (st, _, body) = post(
+        &c,
+        &s.url("/api/v1/auth/login"),
+        None,
+        &json!({"username": "a", "password": "b", "x\r\nX-Injected: yes": 1}),
+    )
+    .await;
+    assert_eq!(st, 422);
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("Injected"), "{text}");
+    let (st, _, body) = post(
+        &c,
+        &s.url("/api/v1/auth/login"),
+        None,
+        &json!({"username": "a", "password": "b", "bogus": 1}),
+    )
+    .await;
+    assert_eq!(st, 422);
+    assert!(String::from_utf8_lossy(&body).contains("bogus"));
+    let (st, _, body) = get(
+        &c,
+        &s.url("/api/v1/audit?x%0D%0AX-Injected=1"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(st, 422);
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("Injected"), "{text}");
     s.stop().await;
 }
 
