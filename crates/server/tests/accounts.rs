@@ -560,6 +560,15 @@ async fn ending_every_session(db: Db) {
     for t in [&b, &d] {
         assert_eq!(get(&c, &s.url("/api/v1/sessions"), Some(t)).await.0, 401);
     }
+    // Their tokens still in use are recorded (a stolen copy, perhaps).
+    s.state().noisy.flush(&s.store, now_ms(), true).await;
+    let refused = events(&s, "access_token_refused").await;
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.event.details["reason"] == "session_ended" && r.event.details["count"] == 2),
+        "{refused:?}"
+    );
     assert_eq!(get(&c, &s.url("/api/v1/sessions"), Some(&a)).await.0, 200);
     // An administrator ends the rest.
     let admin = access(&login(&s, &c, "admin").await);
