@@ -35,7 +35,8 @@ on_both!(
     request_ids_are_returned_and_recorded,
     a_breached_password_signs_in_only_to_change_it,
     peppered_hashes_replace_old_ones_at_sign_in,
-    access_review_export_and_delete
+    access_review_export_and_delete,
+    someone_elses_session_or_key_is_refused_and_audited
 );
 
 const NEW_PASSWORD: &str = "Quiet-Lantern-Meadow-77";
@@ -986,4 +987,46 @@ async fn delete_user(s: &TestServer, c: &reqwest::Client, token: &str, name: &st
         .unwrap();
     let st = resp.status().as_u16();
     (st, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn someone_elses_session_or_key_is_refused_and_audited(db: Db) {
+    let s = TestServer::start(db, |_| {}).await;
+    s.add_user("ned", "trader").await;
+    s.add_user("oli", "trader").await;
+    let c = s.client();
+    let ned = login(&s, &c, "ned").await;
+    let oli = access(&login(&s, &c, "oli").await);
+    let (_, key_id) = service_key(&s, "ned").await;
+    let sid = ned["session_id"].as_str().unwrap();
+    let st = c
+        .delete(s.url(&format!("/api/v1/sessions/{sid}")))
+        .bearer_auth(&oli)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 404);
+    let st = c
+        .delete(s.url(&format!("/api/v1/api-keys/{key_id}")))
+        .bearer_auth(&oli)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 404);
+    let denied = events(&s, "permission_denied").await;
+    let resources: Vec<&str> = denied
+        .iter()
+        .filter(|r| r.event.details["reason"] == "not_owner")
+        .map(|r| r.event.details["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(resources, ["api_key", "session"], "newest first");
+    // ned's session and key are untouched.
+    assert_eq!(
+        get(&c, &s.url("/api/v1/sessions"), Some(&access(&ned)))
+            .await
+            .0,
+        200
+    );
+    s.stop().await;
 }

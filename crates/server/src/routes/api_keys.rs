@@ -206,6 +206,21 @@ fn map_err(e: ServiceKeyError) -> ApiError {
     }
 }
 
+/// Someone else's key, to a caller who may not manage it: audited as a
+/// refused access decision, answered as if it did not exist.
+async fn not_yours(state: &AppState, caller: &Caller, key: &ServiceKey) -> ApiError {
+    state
+        .audit(
+            "permission_denied",
+            &caller.who(),
+            Some(&key.id),
+            "denied",
+            serde_json::json!({"reason": "not_owner", "resource": "api_key"}),
+        )
+        .await;
+    not_found()
+}
+
 fn not_found() -> ApiError {
     ApiError::new(Kind::NotFound, "you have no API key with this id")
 }
@@ -343,7 +358,7 @@ pub async fn rotate(
     let ops = keys(&state);
     let key = ops.get(&id).await.map_err(map_err)?;
     if key.user_id != caller.user.id {
-        return Err(not_found());
+        return Err(not_yours(&state, &caller, &key).await);
     }
     mfa_gate(&state, &caller).await?;
     let now = now();
@@ -382,7 +397,7 @@ pub async fn revoke(
     if key.user_id != caller.user.id {
         // Someone else's key: only administrators learn that it exists.
         if !caller.scopes.contains(Scope::UsersManage) {
-            return Err(not_found());
+            return Err(not_yours(&state, &caller, &key).await);
         }
         caller.require(&state, Scope::UsersManage).await?;
     }
@@ -418,7 +433,7 @@ pub async fn reactivate(
     let key = ops.get(&id).await.map_err(map_err)?;
     if key.user_id != caller.user.id {
         if !caller.scopes.contains(Scope::UsersManage) {
-            return Err(not_found());
+            return Err(not_yours(&state, &caller, &key).await);
         }
         caller.require(&state, Scope::UsersManage).await?;
     }

@@ -87,11 +87,20 @@ pub async fn end(
 ) -> Result<StatusCode, ApiError> {
     caller.require(&state, Scope::AccountSelf).await?;
     let now = now();
-    let mine = state
-        .store
-        .session(&id)
-        .await?
-        .is_some_and(|s| s.user_id == caller.user.id && s.ended_at.is_none());
+    let found = state.store.session(&id).await?;
+    if found.as_ref().is_some_and(|s| s.user_id != caller.user.id) {
+        // Someone else's session id: a refused access decision.
+        state
+            .audit(
+                "permission_denied",
+                &caller.who(),
+                None,
+                "denied",
+                json!({"reason": "not_owner", "resource": "session"}),
+            )
+            .await;
+    }
+    let mine = found.is_some_and(|s| s.user_id == caller.user.id && s.ended_at.is_none());
     if !mine || !state.store.end_session(&id, "ended_by_user", now).await? {
         return Err(ApiError::new(
             Kind::NotFound,
