@@ -148,13 +148,13 @@ fn exempt(state: &AppState, req: &mut Request) -> bool {
 /// [`crate::extract::Caller`], and writes the headers.
 pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let slot = LimitSlot::default();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let ip = client_ip(peer, req.headers(), &state.trusted_proxies);
     if !exempt(&state, &mut req) {
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let ip = client_ip(peer, req.headers(), &state.trusted_proxies);
         let d = match state.limits.check(&LimitKey::Addr(ip)).await {
             Ok(d) => d,
             Err(e) => return ApiError::from(e).into_response(),
@@ -169,6 +169,18 @@ pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) 
     }
     req.extensions_mut().insert(slot.clone());
     let mut resp = next.run(req).await;
+    // Input-validation failures are security events too (ASVS 7.1.3):
+    // counted per address and minute, never with the input.
+    let invalid = match resp.status().as_u16() {
+        400 => Some("bad_request"),
+        413 => Some("too_large"),
+        415 => Some("not_json"),
+        422 => Some("invalid_input"),
+        _ => None,
+    };
+    if let Some(reason) = invalid {
+        state.note_refusal("request_invalid", reason, Some(ip));
+    }
     if let Some(d) = slot.get() {
         set_headers(&mut resp, &d);
     }

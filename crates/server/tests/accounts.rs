@@ -775,6 +775,15 @@ async fn problem_details_do_not_echo_input(db: Db) {
     assert_eq!(st, 422);
     let text = String::from_utf8_lossy(&body);
     assert!(!text.contains("Injected"), "{text}");
+    // Input-validation failures are recorded, counted, without the input.
+    s.state().noisy.flush(&s.store, now_ms(), true).await;
+    let invalid = events(&s, "request_invalid").await;
+    let counted: u64 = invalid
+        .iter()
+        .map(|r| r.event.details["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 3, "{invalid:?}");
+    assert!(!format!("{invalid:?}").contains("Injected"));
     s.stop().await;
 }
 
