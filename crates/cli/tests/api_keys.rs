@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::*;
 use cryptobot_store::{AuditQuery, Store, Target};
@@ -17,35 +15,7 @@ use serde_json::Value;
 const PW: &str = "Sturdy-Lantern-Quartz-81";
 
 fn add_user(home: &str, name: &str, role: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cryptobot"))
-        .args([
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-stdin",
-            "--home",
-            home,
-        ])
-        .env_remove("CRYPTOBOT_HOME")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PW}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::add_user(home, name, role, PW);
 }
 
 fn apikey(home: &str, args: &[&str]) -> Run {

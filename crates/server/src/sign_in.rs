@@ -37,3 +37,38 @@ pub fn step_answer(e: StepError, refused: impl FnOnce() -> ApiError) -> ApiError
         StepError::Store(s) => s.into(),
     }
 }
+
+/// Re-checks the signed-in caller's own password before a sensitive step
+/// (changing it, enrolling or removing MFA, ending every session): a wrong
+/// one counts towards the lockout, is audited as `event` with reason
+/// `reason`, and answers 422 naming `field`.
+pub async fn recheck_own_password(
+    state: &crate::state::AppState,
+    caller: &crate::extract::Caller,
+    password: secrecy::SecretString,
+    now: i64,
+    (event, reason, field): (&str, &str, &'static str),
+) -> Result<(), ApiError> {
+    let failed = cryptobot_service::sign_in::Failed {
+        event,
+        reason,
+        lockout: true,
+    };
+    state
+        .sign_in()
+        .recheck_password(
+            Some(&caller.user),
+            password,
+            &caller.who(),
+            caller.client,
+            now,
+            failed,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            step_answer(e, || {
+                ApiError::invalid_field(field, format!("the {} is wrong", field.replace('_', " ")))
+            })
+        })
+}

@@ -213,3 +213,38 @@ pub fn root_with_accounts() -> (tempfile::TempDir, PathBuf) {
     std::fs::set_permissions(r.join("etc/shadow"), std::fs::Permissions::from_mode(0o640)).unwrap();
     (dir, r)
 }
+
+/// `cryptobot user add NAME --role ROLE --password-stdin --home HOME` with
+/// `password` on standard input; panics unless it works.
+pub fn add_user(home: &str, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cryptobot"))
+        .args([
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--home",
+            home,
+        ])
+        .env_remove("CRYPTOBOT_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

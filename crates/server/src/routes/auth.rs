@@ -7,7 +7,7 @@ use cryptobot_auth::{
     Claims, MAX_PASSWORD_CHARS, Role, hash_opaque_token, new_opaque_token, random_id, scope_string,
     sign,
 };
-use cryptobot_service::accounts::{AccountError, Accounts, password_expired};
+use cryptobot_service::accounts::{AccountError, password_expired};
 use cryptobot_service::audit::Who;
 use cryptobot_service::clock::now;
 use cryptobot_service::sessions::session_end_reason;
@@ -25,7 +25,7 @@ use crate::extract::{
 use crate::limits::{LimitKey, refused_login};
 use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ProblemItem, SessionErrors};
 use crate::routes::mfa::CodeRequest;
-use crate::sign_in::step_answer;
+use crate::sign_in::{recheck_own_password, step_answer};
 use crate::state::AppState;
 
 /// Login credentials.
@@ -818,34 +818,20 @@ pub async fn change_password(
 ) -> Result<Json<PasswordChanged>, ApiError> {
     let now = now();
     throttle_gate(&state, caller.client, now).await?;
-    let failed = Failed {
-        event: "password_change_failed",
-        reason: "wrong_current_password",
-        lockout: true,
-    };
-    state
-        .sign_in()
-        .recheck_password(
-            Some(&caller.user),
-            req.current_password.clone(),
-            &caller.who(),
-            caller.client,
-            now,
-            failed,
-        )
-        .await
-        .map_err(|e| {
-            step_answer(e, || {
-                ApiError::invalid_field("current_password", "the current password is wrong")
-            })
-        })?;
-    let accounts = Accounts {
-        store: &state.store,
-        hasher: state.hashing.hasher(),
-        policy: &state.policy,
-        settings: &state.settings,
-    };
-    match accounts
+    recheck_own_password(
+        &state,
+        &caller,
+        req.current_password.clone(),
+        now,
+        (
+            "password_change_failed",
+            "wrong_current_password",
+            "current_password",
+        ),
+    )
+    .await?;
+    match state
+        .accounts()
         .set_password(
             &caller.who(),
             &caller.user,

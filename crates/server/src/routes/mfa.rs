@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use base64::Engine;
 use cryptobot_auth::{MAX_PASSWORD_CHARS, new_totp_secret, otpauth_uri, totp_match};
 use cryptobot_service::clock::now;
-use cryptobot_service::sign_in::Failed;
 use cryptobot_service::{mfa, qr};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -15,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, SessionCaller, Validate, check_len};
 use crate::problem::{ApiError, AuthErrors, BodyErrors, Kind, ProblemBody, SessionErrors};
-use crate::sign_in::{invalid_code, step_answer};
+use crate::sign_in::{invalid_code, recheck_own_password};
 use crate::state::AppState;
 
 /// MFA state of the caller.
@@ -157,27 +156,14 @@ pub async fn enroll(
     // Someone holding only a session token must not bind their own
     // authenticator to the account: the password is checked again.
     let now = now();
-    let failed = Failed {
-        event: "mfa_enroll_failed",
-        reason: "wrong_password",
-        lockout: true,
-    };
-    state
-        .sign_in()
-        .recheck_password(
-            Some(&caller.user),
-            req.password.clone(),
-            &caller.who(),
-            caller.client,
-            now,
-            failed,
-        )
-        .await
-        .map_err(|e| {
-            step_answer(e, || {
-                ApiError::invalid_field("password", "the password is wrong")
-            })
-        })?;
+    recheck_own_password(
+        &state,
+        &caller,
+        req.password.clone(),
+        now,
+        ("mfa_enroll_failed", "wrong_password", "password"),
+    )
+    .await?;
     let secret = new_totp_secret().map_err(|_| ApiError::internal())?;
     let sealed = state
         .mfa
@@ -354,28 +340,16 @@ pub async fn disable(
         return Err(ApiError::new(Kind::Conflict, "MFA is not enabled"));
     }
     let now = now();
-    let failed = Failed {
-        event: "mfa_disable_failed",
-        reason: "wrong_password",
-        lockout: true,
-    };
-    let sign_in = state.sign_in();
-    sign_in
-        .recheck_password(
-            Some(&caller.user),
-            req.password.clone(),
-            &caller.who(),
-            caller.client,
-            now,
-            failed,
-        )
-        .await
-        .map_err(|e| {
-            step_answer(e, || {
-                ApiError::invalid_field("password", "the password is wrong")
-            })
-        })?;
-    sign_in
+    recheck_own_password(
+        &state,
+        &caller,
+        req.password.clone(),
+        now,
+        ("mfa_disable_failed", "wrong_password", "password"),
+    )
+    .await?;
+    state
+        .sign_in()
         .recheck_code(
             &caller.user,
             req.code.expose_secret(),

@@ -10,13 +10,12 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use cryptobot_auth::MAX_PASSWORD_CHARS;
-use cryptobot_service::sign_in::Failed;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::extract::{ApiJson, SessionCaller, Validate, check_len};
 use crate::problem::{ApiError, BodyErrors, Kind, ProblemBody, ScopeErrors};
-use crate::sign_in::step_answer;
+use crate::sign_in::recheck_own_password;
 use crate::state::AppState;
 
 /// One open session.
@@ -170,26 +169,14 @@ pub async fn end_all(
     let sign_in = state.sign_in();
     match (req.password, req.code) {
         (Some(password), _) => {
-            let failed = Failed {
-                event: "sessions_end_all_failed",
-                reason: "wrong_password",
-                lockout: true,
-            };
-            sign_in
-                .recheck_password(
-                    Some(&caller.user),
-                    password,
-                    &caller.who(),
-                    caller.client,
-                    now,
-                    failed,
-                )
-                .await
-                .map_err(|e| {
-                    step_answer(e, || {
-                        ApiError::invalid_field("password", "the password is wrong")
-                    })
-                })?;
+            recheck_own_password(
+                &state,
+                &caller,
+                password,
+                now,
+                ("sessions_end_all_failed", "wrong_password", "password"),
+            )
+            .await?;
         }
         (None, Some(code)) => {
             sign_in
